@@ -1,0 +1,102 @@
+"""loopml: track, register, validate, serve and monitor models, in one closed loop.
+
+Every public name is re-exported here and imported on first use, so that
+``import loopml`` stays cheap (no SQLAlchemy, pandas or scikit-learn).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    # tracking
+    "ActiveRun": "loopml.tracking.runs",
+    "TrackingClient": "loopml.tracking.client",
+    "active_run": "loopml.tracking.fluent",
+    "download_artifacts": "loopml.tracking.fluent",
+    "flush": "loopml.tracking.fluent",
+    "get_client": "loopml.tracking.fluent",
+    "get_dataset": "loopml.tracking.fluent",
+    "get_metric_history": "loopml.tracking.fluent",
+    "get_run": "loopml.tracking.fluent",
+    "list_experiments": "loopml.tracking.fluent",
+    "load_dataset": "loopml.tracking.fluent",
+    "log_artifact": "loopml.tracking.fluent",
+    "log_dataset": "loopml.tracking.fluent",
+    "log_dict": "loopml.tracking.fluent",
+    "log_figure": "loopml.tracking.fluent",
+    "log_metric": "loopml.tracking.fluent",
+    "log_metrics": "loopml.tracking.fluent",
+    "log_param": "loopml.tracking.fluent",
+    "log_params": "loopml.tracking.fluent",
+    "log_text": "loopml.tracking.fluent",
+    "search_runs": "loopml.tracking.fluent",
+    "set_experiment": "loopml.tracking.fluent",
+    "set_tag": "loopml.tracking.fluent",
+    "set_tags": "loopml.tracking.fluent",
+    "set_tracking_uri": "loopml.tracking.fluent",
+    "start_run": "loopml.tracking.fluent",
+    # entities
+    "Dataset": "loopml.entities.datasets",
+    "Experiment": "loopml.entities.tracking",
+    "Metric": "loopml.entities.tracking",
+    "Run": "loopml.entities.tracking",
+    "RunStatus": "loopml.entities.tracking",
+    # store
+    "Store": "loopml.store",
+    "open_store": "loopml.store",
+    # errors
+    "LoopMLError": "loopml.errors",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+if TYPE_CHECKING:
+    from loopml.entities.datasets import Dataset
+    from loopml.entities.tracking import Experiment, Metric, Run, RunStatus
+    from loopml.errors import LoopMLError
+    from loopml.store import Store, open_store
+    from loopml.tracking.client import TrackingClient
+    from loopml.tracking.fluent import (
+        active_run,
+        download_artifacts,
+        flush,
+        get_client,
+        get_dataset,
+        get_metric_history,
+        get_run,
+        list_experiments,
+        load_dataset,
+        log_artifact,
+        log_dataset,
+        log_dict,
+        log_figure,
+        log_metric,
+        log_metrics,
+        log_param,
+        log_params,
+        log_text,
+        search_runs,
+        set_experiment,
+        set_tag,
+        set_tags,
+        set_tracking_uri,
+        start_run,
+    )
+    from loopml.tracking.runs import ActiveRun
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'loopml' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

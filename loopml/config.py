@@ -1,0 +1,39 @@
+"""Settings read from the environment once, into a frozen value.
+
+``LOOPML_HOME`` (default ``./.loopml``) holds the embedded store: the SQLite
+database and the artifact folder. ``LOOPML_DB_URL`` and ``LOOPML_ARTIFACTS_URL``
+point the metadata and the artifacts elsewhere (PostgreSQL, any fsspec URL).
+``LOOPML_TRACKING_URI`` picks what clients talk to: a database URL (embedded)
+or ``http(s)://`` (a loopml server); it defaults to the database URL.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Where loopml keeps its metadata and artifacts."""
+
+    home: Path
+    db_url: str
+    artifacts_url: str
+    tracking_uri: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        home = Path(env.get("LOOPML_HOME") or ".loopml").expanduser().absolute()
+        db_url = env.get("LOOPML_DB_URL") or f"sqlite:///{home / 'loopml.db'}"
+        artifacts_url = env.get("LOOPML_ARTIFACTS_URL") or str(home / "artifacts")
+        tracking_uri = env.get("LOOPML_TRACKING_URI") or db_url
+        return cls(home=home, db_url=db_url, artifacts_url=artifacts_url, tracking_uri=tracking_uri)
+
+
+def get_settings() -> Settings:
+    """Read the settings from the current environment."""
+    return Settings.from_env()

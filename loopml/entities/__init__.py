@@ -1,0 +1,1 @@
+"""Frozen dataclasses shared by every layer; no I/O here."""

@@ -1,0 +1,71 @@
+"""Parsed search filters and orderings: small values the store compiles to SQL.
+
+`loopml.tracking.search` turns the string a user types into these; each store
+backend compiles them (the SQL store into one indexed query). Keeping them
+here, below the store, lets the store know nothing of the parser.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Union
+
+#: Which family a key belongs to: ``metrics.acc``, ``params.lr``, ``tags.team``
+#: or a run attribute (``status``, ``name``, ``start_time``, ``end_time``,
+#: ``duration``, ``run_id``, ``experiment_id``, ``parent_run_id``, ``user``).
+KeyKind = Literal["metric", "param", "tag", "attribute"]
+
+#: Comparison operators; ``in``/``not in`` take a tuple value,
+#: ``like``/``not like``/``ilike`` take a string with ``%`` and ``_`` wildcards.
+Operator = Literal["=", "!=", "<", "<=", ">", ">=", "in", "not in", "like", "not like", "ilike"]
+
+ATTRIBUTES: tuple[str, ...] = (
+    "run_id",
+    "experiment_id",
+    "name",
+    "status",
+    "start_time",
+    "end_time",
+    "duration",
+    "parent_run_id",
+    "user",
+)
+
+Scalar = Union[str, float, int, bool, None]
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """``<kind>.<key> <op> <value>``."""
+
+    kind: KeyKind
+    key: str
+    op: Operator
+    value: Scalar | tuple[Scalar, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class And:
+    items: tuple[Filter, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Or:
+    items: tuple[Filter, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    item: Filter
+
+
+Filter = Union[Comparison, And, Or, Not]
+
+
+@dataclass(frozen=True, slots=True)
+class OrderBy:
+    """Sort key; runs missing the key sort last whatever the direction."""
+
+    kind: KeyKind
+    key: str
+    descending: bool = False

@@ -1,0 +1,1 @@
+"""Artifact bytes on any fsspec filesystem, addressed by sha256."""

@@ -1,0 +1,159 @@
+"""Content-addressed blobs on a local folder or any fsspec URL.
+
+The backend only moves bytes (fsspec); sha256 addressing, atomic writes and
+the integrity check on every read are written once, here. Blobs live at
+``<root>/objects/<2 hex>/<62 hex>``; writes go to ``<root>/tmp/`` first and
+are renamed into place, so a reader never sees a half-written blob.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+from loopml.errors import ArtifactIntegrityError, InvalidValueError
+from loopml.store.artifacts import ArtifactStore
+
+_DIGEST = re.compile(r"^[0-9a-f]{64}$")
+_CHUNK = 1 << 20
+
+
+def check_digest(digest: str) -> str:
+    """Reject anything that is not a sha256 hex digest (it becomes part of a path)."""
+    if not isinstance(digest, str) or not _DIGEST.match(digest):
+        raise InvalidValueError(f"Not a sha256 hex digest: {digest!r}.")
+    return digest
+
+
+class FsArtifactStore(ArtifactStore):
+    """An ArtifactStore over ``url``: a local path or any fsspec URL (``s3://``, ``memory://``)."""
+
+    def __init__(self, url: str) -> None:
+        import fsspec
+
+        self.url = url
+        fs, root = fsspec.core.url_to_fs(url)
+        self._fs: Any = fs
+        self._root = root.rstrip("/")
+        self._local = "file" in _protocols(fs)
+        self._fs.makedirs(f"{self._root}/objects", exist_ok=True)
+        self._fs.makedirs(f"{self._root}/tmp", exist_ok=True)
+
+    # -- paths -------------------------------------------------------------------
+    def _path(self, digest: str) -> str:
+        check_digest(digest)
+        return f"{self._root}/objects/{digest[:2]}/{digest[2:]}"
+
+    def _tmp_path(self) -> str:
+        return f"{self._root}/tmp/{uuid.uuid4().hex}"
+
+    # -- writes --------------------------------------------------------------------
+    def put_bytes(self, data: bytes) -> str:
+        digest = hashlib.sha256(data).hexdigest()
+        if not self.exists(digest):
+            tmp = self._tmp_path()
+            with self._fs.open(tmp, "wb") as out:
+                out.write(data)
+            self._commit(tmp, digest)
+        return digest
+
+    def put_file(self, path: str) -> tuple[str, int]:
+        with open(path, "rb") as source:
+            return self.write_stream(source)
+
+    def write_stream(self, chunks: BinaryIO) -> tuple[str, int]:
+        hasher = hashlib.sha256()
+        size = 0
+        tmp = self._tmp_path()
+        try:
+            with self._fs.open(tmp, "wb") as out:
+                while block := chunks.read(_CHUNK):
+                    hasher.update(block)
+                    out.write(block)
+                    size += len(block)
+                if self._local:
+                    out.flush()
+                    os.fsync(out.fileno())
+        except BaseException:
+            self._discard(tmp)
+            raise
+        digest = hasher.hexdigest()
+        if self.exists(digest):
+            self._discard(tmp)
+        else:
+            self._commit(tmp, digest)
+        return digest, size
+
+    def _commit(self, tmp: str, digest: str) -> None:
+        final = self._path(digest)
+        if self._local:
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            os.replace(tmp, final)  # atomic on one filesystem
+        else:
+            self._fs.makedirs(final.rsplit("/", 1)[0], exist_ok=True)
+            self._fs.mv(tmp, final)
+
+    def _discard(self, tmp: str) -> None:
+        try:
+            self._fs.rm(tmp)
+        except (FileNotFoundError, OSError):
+            pass
+
+    # -- reads -----------------------------------------------------------------------
+    def exists(self, digest: str) -> bool:
+        path = self._path(digest)
+        return os.path.exists(path) if self._local else bool(self._fs.exists(path))
+
+    def get_bytes(self, digest: str) -> bytes:
+        return b"".join(self.open_stream(digest))
+
+    def open_stream(self, digest: str, chunk_size: int = _CHUNK) -> Iterator[bytes]:
+        path = self._path(digest)
+        try:
+            handle = self._fs.open(path, "rb")
+        except FileNotFoundError as exc:
+            raise ArtifactIntegrityError(
+                f"Artifact blob {digest} is missing from {self.url} (expected at {path})."
+            ) from exc
+        return self._verified(handle, digest, chunk_size)
+
+    @staticmethod
+    def _verified(handle: BinaryIO, digest: str, chunk_size: int) -> Iterator[bytes]:
+        hasher = hashlib.sha256()
+        with handle:
+            pending: bytes | None = None
+            while block := handle.read(chunk_size):
+                if pending is not None:
+                    yield pending
+                hasher.update(block)
+                pending = block
+            # hold the last chunk back until the whole blob is verified
+            if hasher.hexdigest() != digest:
+                raise ArtifactIntegrityError(
+                    f"Artifact blob {digest} is corrupted: its bytes hash to {hasher.hexdigest()}."
+                )
+            if pending is not None:
+                yield pending
+
+    def download(self, digest: str, dest: str) -> None:
+        directory = os.path.dirname(os.path.abspath(dest))
+        os.makedirs(directory, exist_ok=True)
+        tmp = os.path.join(directory, f".{os.path.basename(dest)}.{uuid.uuid4().hex}.part")
+        try:
+            with open(tmp, "wb") as out:
+                for block in self.open_stream(digest):
+                    out.write(block)
+            os.replace(tmp, dest)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
+
+
+def _protocols(fs: Any) -> tuple[str, ...]:
+    protocol = fs.protocol
+    return (protocol,) if isinstance(protocol, str) else tuple(protocol)

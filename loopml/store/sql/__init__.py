@@ -1,0 +1,22 @@
+"""The SQL backend (SQLite, PostgreSQL): SQLAlchemy Core tables, Alembic migrations."""
+
+from __future__ import annotations
+
+from loopml.store.sql.engine import dispose_after_fork, ensure_schema, make_engine
+
+
+def open_sql_store(url: str, artifacts_url: str):  # type: ignore[no-untyped-def]
+    """A Store whose metadata lives in the database at ``url``, migrated to head."""
+    from loopml.store import Store
+    from loopml.store.fs.artifacts import FsArtifactStore
+    from loopml.store.sql.tracking import SqlTrackingStore
+
+    engine = make_engine(url)
+    ensure_schema(engine)
+    dispose_after_fork(engine)
+    return Store(
+        tracking=SqlTrackingStore(engine),
+        artifacts=FsArtifactStore(artifacts_url),
+        url=url,
+        on_close=engine.dispose,
+    )

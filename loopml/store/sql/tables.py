@@ -1,0 +1,150 @@
+"""The metadata schema as SQLAlchemy Core tables (the head revision).
+
+Migrations in ``migrations/versions`` build exactly this; a test compares them.
+Timestamps are integer milliseconds since the epoch. Metric values that are
+NaN are stored as NULL with ``is_nan`` set, because SQLite turns NaN into NULL
+anyway and both backends must round-trip it the same way.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+)
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING)
+
+#: An auto-incrementing 64-bit key (SQLite needs INTEGER for rowid aliasing).
+AutoId = BigInteger().with_variant(Integer(), "sqlite")
+
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("experiment_id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(256), nullable=False, unique=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("run_id", String(32), primary_key=True),
+    Column("experiment_id", Integer, ForeignKey("experiments.experiment_id"), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("start_time", BigInteger, nullable=False),
+    Column("end_time", BigInteger),
+    Column("parent_run_id", String(32), ForeignKey("runs.run_id")),
+    Column("user_name", String(256), nullable=False),
+    Index("ix_runs_experiment_id_start_time", "experiment_id", "start_time"),
+    Index("ix_runs_parent_run_id", "parent_run_id"),
+)
+
+params = Table(
+    "params",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.run_id"), nullable=False),
+    Column("key", String(250), nullable=False),
+    Column("value", Text, nullable=False),
+    Column("value_num", Double),
+    PrimaryKeyConstraint("run_id", "key"),
+    Index("ix_params_key_value_num", "key", "value_num"),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.run_id"), nullable=False),
+    Column("key", String(250), nullable=False),
+    Column("value", Text, nullable=False),
+    Column("value_num", Double),
+    PrimaryKeyConstraint("run_id", "key"),
+)
+
+metrics = Table(
+    "metrics",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("run_id", String(32), ForeignKey("runs.run_id"), nullable=False),
+    Column("key", String(250), nullable=False),
+    Column("value", Double),
+    Column("is_nan", Boolean, nullable=False),
+    Column("step", BigInteger, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Index("ix_metrics_run_id_key_step", "run_id", "key", "step"),
+)
+
+latest_metrics = Table(
+    "latest_metrics",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.run_id"), nullable=False),
+    Column("key", String(250), nullable=False),
+    Column("value", Double),
+    Column("is_nan", Boolean, nullable=False),
+    Column("step", BigInteger, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    PrimaryKeyConstraint("run_id", "key"),
+    Index("ix_latest_metrics_key_value", "key", "value"),
+)
+
+applied_batches = Table(
+    "applied_batches",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.run_id"), nullable=False),
+    Column("idempotency_key", String(64), nullable=False),
+    Column("applied_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("run_id", "idempotency_key"),
+)
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("name", String(256), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("n_rows", BigInteger, nullable=False),
+    Column("schema_json", Text, nullable=False),
+    Column("profile_json", Text, nullable=False),
+    Column("storage_digest", String(64)),
+    Column("storage_format", String(16)),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+dataset_inputs = Table(
+    "dataset_inputs",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.run_id"), nullable=False),
+    Column("digest", String(64), ForeignKey("datasets.digest"), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("context", String(64), nullable=False),
+    PrimaryKeyConstraint("run_id", "digest", "context"),
+    Index("ix_dataset_inputs_digest", "digest"),
+)
+
+artifacts = Table(
+    "artifacts",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.run_id"), nullable=False),
+    Column("path", String(1024), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    PrimaryKeyConstraint("run_id", "path"),
+)

@@ -1,0 +1,455 @@
+"""The TrackingStore on SQLAlchemy Core: SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, func, or_, select
+from sqlalchemy.exc import IntegrityError
+
+from loopml.entities.artifacts import ArtifactEntry
+from loopml.entities.datasets import ColumnProfile, Dataset
+from loopml.entities.search import Filter, OrderBy
+from loopml.entities.tracking import DatasetInput, Experiment, Metric, Run, RunInfo, RunPage, RunStatus
+from loopml.errors import (
+    ArtifactNotFoundError,
+    DatasetNotFoundError,
+    ExperimentAlreadyExistsError,
+    ExperimentNotFoundError,
+    InvalidValueError,
+    MetricNotFoundError,
+    ParamConflictError,
+    RunNotActiveError,
+    RunNotFoundError,
+    did_you_mean,
+)
+from loopml.store.sql import tables as t
+from loopml.store.sql.engine import read_transaction, write_transaction
+from loopml.store.sql.search import RunQuery, decode_page_token, encode_page_token
+from loopml.store.tracking import TrackingStore
+
+MAX_RESULTS_LIMIT = 50_000
+_IN_CHUNK = 5_000
+_HEX_PREFIX = re.compile(r"^[0-9a-f]{1,64}$")
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _insert(conn: Connection, table: t.Table) -> Any:
+    """An INSERT that supports ON CONFLICT on the connection's dialect."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
+def _as_number(value: str) -> float | None:
+    """The numeric reading of a param or tag, kept so filters compare numbers as numbers."""
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _chunks(items: Sequence[str], size: int = _IN_CHUNK) -> Iterable[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _metric_row(run_id: str, point: Metric) -> dict[str, Any]:
+    nan = math.isnan(point.value)
+    return {
+        "run_id": run_id,
+        "key": point.key,
+        "value": None if nan else point.value,
+        "is_nan": nan,
+        "step": point.step,
+        "timestamp": point.timestamp,
+    }
+
+
+def _metric_value(value: float | None, is_nan: bool) -> float:
+    return math.nan if is_nan or value is None else float(value)
+
+
+class SqlTrackingStore(TrackingStore):
+    """Tracking metadata in one SQL database, schema managed by Alembic."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    # -- experiments -------------------------------------------------------------
+    def create_experiment(self, name: str) -> Experiment:
+        created = _now_ms()
+        try:
+            with write_transaction(self._engine) as conn:
+                result = conn.execute(t.experiments.insert().values(name=name, created_at=created))
+                experiment_id = int(result.inserted_primary_key[0])
+        except IntegrityError as exc:
+            raise ExperimentAlreadyExistsError(f"An experiment named {name!r} already exists.") from exc
+        return Experiment(experiment_id=experiment_id, name=name, created_at=created)
+
+    def get_experiment(self, experiment_id: int) -> Experiment:
+        with read_transaction(self._engine) as conn:
+            row = conn.execute(
+                select(t.experiments).where(t.experiments.c.experiment_id == experiment_id)
+            ).first()
+        if row is None:
+            raise ExperimentNotFoundError(f"No experiment with id {experiment_id}.")
+        return Experiment(row.experiment_id, row.name, row.created_at)
+
+    def get_experiment_by_name(self, name: str) -> Experiment:
+        with read_transaction(self._engine) as conn:
+            row = conn.execute(select(t.experiments).where(t.experiments.c.name == name)).first()
+            if row is None:
+                names = conn.execute(select(t.experiments.c.name)).scalars().all()
+        if row is None:
+            raise ExperimentNotFoundError(f"No experiment named {name!r}.{did_you_mean(name, names)}")
+        return Experiment(row.experiment_id, row.name, row.created_at)
+
+    def list_experiments(self) -> list[Experiment]:
+        with read_transaction(self._engine) as conn:
+            rows = conn.execute(select(t.experiments).order_by(t.experiments.c.experiment_id)).all()
+        return [Experiment(r.experiment_id, r.name, r.created_at) for r in rows]
+
+    # -- runs ----------------------------------------------------------------------
+    def create_run(
+        self,
+        experiment_id: int,
+        *,
+        name: str,
+        user: str,
+        start_time: int,
+        parent_run_id: str | None = None,
+        params: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> Run:
+        run_id = uuid.uuid4().hex
+        with write_transaction(self._engine) as conn:
+            exists = conn.execute(
+                select(t.experiments.c.experiment_id).where(t.experiments.c.experiment_id == experiment_id)
+            ).first()
+            if exists is None:
+                raise ExperimentNotFoundError(f"No experiment with id {experiment_id}.")
+            if parent_run_id is not None:
+                self._status(conn, parent_run_id)
+            conn.execute(
+                t.runs.insert().values(
+                    run_id=run_id,
+                    experiment_id=experiment_id,
+                    name=name,
+                    status=RunStatus.RUNNING.value,
+                    start_time=start_time,
+                    end_time=None,
+                    parent_run_id=parent_run_id,
+                    user_name=user,
+                )
+            )
+            if params:
+                self._write_params(conn, run_id, params)
+            if tags:
+                self._write_tags(conn, run_id, tags)
+        info = RunInfo(run_id, experiment_id, name, RunStatus.RUNNING, start_time, None, parent_run_id, user)
+        return Run(
+            info=info,
+            params=MappingProxyType(dict(params or {})),
+            tags=MappingProxyType(dict(tags or {})),
+        )
+
+    def end_run(self, run_id: str, status: RunStatus, end_time: int) -> Run:
+        if not status.is_terminal:
+            raise InvalidValueError(f"end_run needs a terminal status, not {status.value}.")
+        with write_transaction(self._engine) as conn:
+            result = conn.execute(
+                t.runs.update()
+                .where(t.runs.c.run_id == run_id, t.runs.c.status == RunStatus.RUNNING.value)
+                .values(status=status.value, end_time=end_time)
+            )
+            if result.rowcount == 0:
+                current = self._status(conn, run_id)
+                raise RunNotActiveError(f"Run {run_id} has already ended ({current.value}).")
+        return self.get_run(run_id)
+
+    def get_run(self, run_id: str) -> Run:
+        with read_transaction(self._engine) as conn:
+            row = conn.execute(select(t.runs).where(t.runs.c.run_id == run_id)).first()
+            if row is None:
+                raise RunNotFoundError(f"No run with id {run_id!r}.")
+            return self._hydrate(conn, [row])[0]
+
+    def search_runs(
+        self,
+        experiment_ids: Sequence[int] | None,
+        filter: Filter | None,
+        order_by: Sequence[OrderBy],
+        max_results: int,
+        page_token: str | None,
+    ) -> RunPage:
+        if not isinstance(max_results, int) or not 1 <= max_results <= MAX_RESULTS_LIMIT:
+            raise InvalidValueError(f"max_results must be an integer from 1 to {MAX_RESULTS_LIMIT}, got {max_results!r}.")
+        offset = decode_page_token(page_token)
+        ids_query = RunQuery().build(experiment_ids, filter, order_by).limit(max_results + 1).offset(offset)
+        with read_transaction(self._engine) as conn:
+            run_ids = list(conn.execute(ids_query).scalars())
+            more = len(run_ids) > max_results
+            run_ids = run_ids[:max_results]
+            rows = []
+            for chunk in _chunks(run_ids):
+                rows.extend(conn.execute(select(t.runs).where(t.runs.c.run_id.in_(chunk))).all())
+            by_id = {run.run_id: run for run in self._hydrate(conn, rows)}
+        token = encode_page_token(offset + max_results) if more else None
+        return RunPage(runs=tuple(by_id[r] for r in run_ids), next_page_token=token)
+
+    # -- run data --------------------------------------------------------------------
+    def log_batch(
+        self,
+        run_id: str,
+        *,
+        metrics: Sequence[Metric] = (),
+        params: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> None:
+        with write_transaction(self._engine) as conn:
+            status = self._status(conn, run_id)
+            if (metrics or params) and status.is_terminal:
+                raise RunNotActiveError(
+                    f"Run {run_id} has ended ({status.value}); metrics and params can no longer be logged."
+                )
+            if idempotency_key is not None:
+                applied = conn.execute(
+                    _insert(conn, t.applied_batches)
+                    .values(run_id=run_id, idempotency_key=idempotency_key, applied_at=_now_ms())
+                    .on_conflict_do_nothing()
+                )
+                if applied.rowcount == 0:
+                    return  # this batch was applied before; a retry must not duplicate it
+            if params:
+                self._write_params(conn, run_id, params)
+            if tags:
+                self._write_tags(conn, run_id, tags)
+            if metrics:
+                self._write_metrics(conn, run_id, metrics)
+
+    def _write_params(self, conn: Connection, run_id: str, params: Mapping[str, str]) -> None:
+        rows = [{"run_id": run_id, "key": k, "value": v, "value_num": _as_number(v)} for k, v in params.items()]
+        conn.execute(_insert(conn, t.params).on_conflict_do_nothing(), rows)
+        stored = dict(
+            conn.execute(
+                select(t.params.c.key, t.params.c.value).where(
+                    t.params.c.run_id == run_id, t.params.c.key.in_(list(params))
+                )
+            ).all()
+        )
+        clashes = {k: (stored[k], v) for k, v in params.items() if stored.get(k) != v}
+        if clashes:
+            detail = ", ".join(f"{k}: logged {old!r}, now {new!r}" for k, (old, new) in clashes.items())
+            raise ParamConflictError(
+                f"Params are immutable once logged; run {run_id} already has different values ({detail}). "
+                "Log the new value under another key or start a new run."
+            )
+
+    def _write_tags(self, conn: Connection, run_id: str, tags: Mapping[str, str]) -> None:
+        rows = [{"run_id": run_id, "key": k, "value": v, "value_num": _as_number(v)} for k, v in tags.items()]
+        stmt = _insert(conn, t.tags)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["run_id", "key"],
+            set_={"value": stmt.excluded.value, "value_num": stmt.excluded.value_num},
+        )
+        conn.execute(stmt, rows)
+
+    def _write_metrics(self, conn: Connection, run_id: str, points: Sequence[Metric]) -> None:
+        rows = [_metric_row(run_id, p) for p in points]
+        conn.execute(t.metrics.insert(), rows)
+        latest: dict[str, dict[str, Any]] = {}
+        for row in rows:  # the last point of the highest (step, timestamp) wins, as in the history
+            best = latest.get(row["key"])
+            if best is None or (row["step"], row["timestamp"]) >= (best["step"], best["timestamp"]):
+                latest[row["key"]] = row
+        stmt = _insert(conn, t.latest_metrics)
+        current = t.latest_metrics.c
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["run_id", "key"],
+            set_={
+                "value": stmt.excluded.value,
+                "is_nan": stmt.excluded.is_nan,
+                "step": stmt.excluded.step,
+                "timestamp": stmt.excluded.timestamp,
+            },
+            where=or_(
+                stmt.excluded.step > current.step,
+                and_(stmt.excluded.step == current.step, stmt.excluded.timestamp >= current.timestamp),
+            ),
+        )
+        conn.execute(stmt, list(latest.values()))
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        m = t.metrics.c
+        with read_transaction(self._engine) as conn:
+            rows = conn.execute(
+                select(m.key, m.value, m.is_nan, m.step, m.timestamp)
+                .where(m.run_id == run_id, m.key == key)
+                .order_by(m.step, m.timestamp, m.id)
+            ).all()
+            if not rows:
+                self._status(conn, run_id)
+                keys = conn.execute(
+                    select(t.latest_metrics.c.key).where(t.latest_metrics.c.run_id == run_id)
+                ).scalars().all()
+                raise MetricNotFoundError(f"Run {run_id} has no metric {key!r}.{did_you_mean(key, keys)}")
+        return [Metric(r.key, _metric_value(r.value, r.is_nan), r.step, r.timestamp) for r in rows]
+
+    # -- datasets -------------------------------------------------------------------------
+    def log_dataset_input(self, run_id: str, dataset: Dataset, context: str) -> Dataset:
+        with write_transaction(self._engine) as conn:
+            self._status(conn, run_id)
+            conn.execute(
+                _insert(conn, t.datasets)
+                .values(
+                    digest=dataset.digest,
+                    name=dataset.name,
+                    source=dataset.source,
+                    n_rows=dataset.n_rows,
+                    schema_json=json.dumps(dict(dataset.schema)),
+                    profile_json=json.dumps([c.to_dict() for c in dataset.profile]),
+                    storage_digest=dataset.storage_digest,
+                    storage_format=dataset.storage_format,
+                    created_at=dataset.created_at,
+                )
+                .on_conflict_do_nothing()
+            )
+            conn.execute(
+                _insert(conn, t.dataset_inputs)
+                .values(run_id=run_id, digest=dataset.digest, name=dataset.name, context=context)
+                .on_conflict_do_nothing()
+            )
+            row = conn.execute(select(t.datasets).where(t.datasets.c.digest == dataset.digest)).one()
+        return _dataset(row)
+
+    def get_dataset(self, ref: str) -> Dataset:
+        name, _, prefix = ref.rpartition("@") if "@" in ref else ("", "", ref)
+        prefix = prefix.lower()
+        if not _HEX_PREFIX.match(prefix):
+            raise InvalidValueError(
+                f"Malformed dataset reference {ref!r}: use <name>@<sha256 prefix> or a sha256 hex digest."
+            )
+        d = t.datasets.c
+        query = select(t.datasets).where(d.digest.like(prefix + "%")).limit(6)
+        if name:
+            named = select(t.dataset_inputs.c.digest).where(t.dataset_inputs.c.name == name)
+            query = query.where(or_(d.name == name, d.digest.in_(named)))
+        with read_transaction(self._engine) as conn:
+            rows = conn.execute(query).all()
+        if not rows:
+            raise DatasetNotFoundError(f"No dataset matches {ref!r}.")
+        if len(rows) > 1:
+            found = ", ".join(f"{r.name}@{r.digest[:12]}" for r in rows[:5])
+            raise InvalidValueError(f"Dataset reference {ref!r} is ambiguous ({found}); give more hex digits.")
+        return _dataset(rows[0])
+
+    # -- artifact index -----------------------------------------------------------------
+    def log_artifact_entries(self, run_id: str, entries: Sequence[ArtifactEntry]) -> None:
+        if not entries:
+            return
+        with write_transaction(self._engine) as conn:
+            self._status(conn, run_id)
+            stmt = _insert(conn, t.artifacts)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["run_id", "path"],
+                set_={"digest": stmt.excluded.digest, "size": stmt.excluded.size},
+            )
+            conn.execute(stmt, [{"run_id": run_id, "path": e.path, "digest": e.digest, "size": e.size} for e in entries])
+
+    def list_artifacts(self, run_id: str, prefix: str = "") -> list[ArtifactEntry]:
+        a = t.artifacts.c
+        query = select(a.path, a.digest, a.size).where(a.run_id == run_id).order_by(a.path)
+        prefix = prefix.strip("/")
+        if prefix:
+            escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            query = query.where(or_(a.path == prefix, a.path.like(escaped + "/%", escape="\\")))
+        with read_transaction(self._engine) as conn:
+            self._status(conn, run_id)
+            rows = conn.execute(query).all()
+        return [ArtifactEntry(r.path, r.digest, r.size) for r in rows]
+
+    def get_artifact_entry(self, run_id: str, path: str) -> ArtifactEntry:
+        a = t.artifacts.c
+        with read_transaction(self._engine) as conn:
+            row = conn.execute(select(a.path, a.digest, a.size).where(a.run_id == run_id, a.path == path)).first()
+            if row is None:
+                self._status(conn, run_id)
+                raise ArtifactNotFoundError(f"Run {run_id} has no artifact {path!r}.")
+        return ArtifactEntry(row.path, row.digest, row.size)
+
+    # -- helpers -----------------------------------------------------------------------------
+    @staticmethod
+    def _status(conn: Connection, run_id: str) -> RunStatus:
+        status = conn.execute(select(t.runs.c.status).where(t.runs.c.run_id == run_id)).scalar()
+        if status is None:
+            raise RunNotFoundError(f"No run with id {run_id!r}.")
+        return RunStatus(status)
+
+    @staticmethod
+    def _hydrate(conn: Connection, rows: Sequence[Any]) -> list[Run]:
+        run_ids = [r.run_id for r in rows]
+        params: dict[str, dict[str, str]] = {r: {} for r in run_ids}
+        tags: dict[str, dict[str, str]] = {r: {} for r in run_ids}
+        metrics: dict[str, dict[str, float]] = {r: {} for r in run_ids}
+        inputs: dict[str, list[DatasetInput]] = {r: [] for r in run_ids}
+        for chunk in _chunks(run_ids):
+            for r in conn.execute(select(t.params.c.run_id, t.params.c.key, t.params.c.value).where(t.params.c.run_id.in_(chunk))):
+                params[r.run_id][r.key] = r.value
+            for r in conn.execute(select(t.tags.c.run_id, t.tags.c.key, t.tags.c.value).where(t.tags.c.run_id.in_(chunk))):
+                tags[r.run_id][r.key] = r.value
+            lm = t.latest_metrics.c
+            for r in conn.execute(select(lm.run_id, lm.key, lm.value, lm.is_nan).where(lm.run_id.in_(chunk))):
+                metrics[r.run_id][r.key] = _metric_value(r.value, r.is_nan)
+            di = t.dataset_inputs.c
+            for r in conn.execute(
+                select(di.run_id, di.name, di.digest, di.context).where(di.run_id.in_(chunk)).order_by(di.name)
+            ):
+                inputs[r.run_id].append(DatasetInput(r.name, r.digest, r.context))
+        return [
+            Run(
+                info=RunInfo(
+                    run_id=r.run_id,
+                    experiment_id=r.experiment_id,
+                    name=r.name,
+                    status=RunStatus(r.status),
+                    start_time=r.start_time,
+                    end_time=r.end_time,
+                    parent_run_id=r.parent_run_id,
+                    user=r.user_name,
+                ),
+                params=MappingProxyType(params[r.run_id]),
+                metrics=MappingProxyType(dict(sorted(metrics[r.run_id].items()))),
+                tags=MappingProxyType(tags[r.run_id]),
+                inputs=tuple(inputs[r.run_id]),
+            )
+            for r in rows
+        ]
+
+
+def _dataset(row: Any) -> Dataset:
+    return Dataset(
+        digest=row.digest,
+        name=row.name,
+        source=row.source,
+        n_rows=row.n_rows,
+        schema=MappingProxyType(json.loads(row.schema_json)),
+        profile=tuple(ColumnProfile.from_dict(c) for c in json.loads(row.profile_json)),
+        storage_digest=row.storage_digest,
+        storage_format=row.storage_format,
+        created_at=row.created_at,
+    )
