@@ -367,15 +367,18 @@ class _FixedColumn:
     mask: np.ndarray | None  # None: the kind has no separate mask (float NaN, NaT)
 
     def take(self, order: np.ndarray) -> _FixedColumn:
+        """The same column with its rows in ``order``."""
         return _FixedColumn(self.tag, self.values[order], None if self.mask is None else self.mask[order])
 
     def sort_keys(self) -> list[np.ndarray]:
+        """Sort keys, most significant first, giving a total order on the encoded rows."""
         rows = self.values.reshape(self.values.shape[0], -1)
         bits = rows.view(f"<u{rows.dtype.itemsize}")  # total order on the canonical bytes
         keys = [bits[:, j] for j in range(bits.shape[1])]
         return keys if self.mask is None else [self.mask, *keys]
 
     def feed(self, hasher: Any) -> None:
+        """Write the values, then the missing flag/mask, into ``hasher``."""
         hasher.update(np.ascontiguousarray(self.values).tobytes())
         if self.mask is None:
             return
@@ -395,13 +398,16 @@ class _TextColumn:
     lengths: np.ndarray
 
     def take(self, order: np.ndarray) -> _TextColumn:
+        """The same column with its rows in ``order``."""
         return _TextColumn(self.tag, [self.encoded[i] for i in order], self.lengths[order])
 
     def sort_keys(self) -> list[np.ndarray]:
+        """Sort keys: the length (-1 marks missing), then a 64-bit hash of the bytes."""
         hashed = pd.util.hash_array(np.array(self.encoded, dtype=object))
         return [self.lengths, hashed]
 
     def feed(self, hasher: Any) -> None:
+        """Write all lengths, then the concatenated bytes, into ``hasher``."""
         hasher.update(self.lengths.astype("<i8").tobytes())
         for batch in _batches(self.encoded, _TEXT_BATCH):
             hasher.update(b"".join(batch))

@@ -150,6 +150,8 @@ def _compare_metric(alias: Alias, key: str, op: str, value: Any) -> ColumnElemen
         if op == "!=":
             return and_(alias.c.run_id.is_not(None), alias.c.is_nan.is_(False))
         return false()  # NaN is unordered: no value is < or > NaN
+    if op == "!=":  # IEEE: NaN differs from every number, and NaN is stored as NULL
+        return or_(alias.c.value != float(value), alias.c.is_nan.is_(True))
     return _compare(alias.c.value, op, float(value))
 
 

@@ -232,8 +232,9 @@ class SqlTrackingStore(TrackingStore):
                     _insert(conn, t.applied_batches)
                     .values(run_id=run_id, idempotency_key=idempotency_key, applied_at=_now_ms())
                     .on_conflict_do_nothing()
+                    .returning(t.applied_batches.c.run_id)
                 )
-                if applied.rowcount == 0:
+                if applied.first() is None:
                     return  # this batch was applied before; a retry must not duplicate it
             if params:
                 self._write_params(conn, run_id, params)
