@@ -23,5 +23,5 @@ def list_experiments() -> None:
     table.add_column("Name", style="bold")
     table.add_column("Created", no_wrap=True)
     for experiment in experiments:
-        table.add_row(str(experiment.experiment_id), experiment.name, output.fmt_time(experiment.created_at))
+        table.add_row(str(experiment.experiment_id), output.Text(experiment.name), output.fmt_time(experiment.created_at))
     out.print(table)

@@ -128,7 +128,7 @@ def kv_table(title: str, rows: Iterable[tuple[str, Any]], *, style: str = "", ke
     table.add_column(key_header, style=style or "cyan", no_wrap=True)
     table.add_column("Value", style=style, overflow="fold")
     for key, value in rows:
-        table.add_row(key, value if isinstance(value, Text) else str(value))
+        table.add_row(Text(key), value if isinstance(value, Text) else Text(str(value)))
     return table
 
 
@@ -154,11 +154,11 @@ def runs_table(
         table.add_column(key, justify="right", no_wrap=True)
     for run in runs:
         info = run.info
-        cells: list[Any] = [info.run_id, info.name]
+        cells: list[Any] = [Text(info.run_id), Text(info.name)]
         if experiment_names is not None:
-            cells.append(experiment_names.get(info.experiment_id, str(info.experiment_id)))
+            cells.append(Text(experiment_names.get(info.experiment_id, str(info.experiment_id))))
         cells += [status_text(info.status.value), fmt_time(info.start_time), fmt_duration(info.duration_ms)]
-        cells += [run.params.get(key, MISSING) for key in param_keys]
+        cells += [Text(run.params[key]) if key in run.params else MISSING for key in param_keys]
         cells += [fmt_number(run.metrics[key]) if key in run.metrics else MISSING for key in metric_keys]
         table.add_row(*cells)
     return table

@@ -1,0 +1,76 @@
+"""The content-addressed artifact store: addressing, atomic writes, integrity on read."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+
+import pytest
+
+from loopml.errors import ArtifactIntegrityError, InvalidValueError
+from loopml.store.fs.artifacts import FsArtifactStore
+
+
+@pytest.fixture(params=["local", "memory"])
+def blobs(request, tmp_path):
+    if request.param == "local":
+        return FsArtifactStore(str(tmp_path / "artifacts"))
+    import uuid
+
+    return FsArtifactStore(f"memory://loopml-test-{uuid.uuid4().hex}")
+
+
+def test_bytes_are_addressed_by_their_sha256(blobs):
+    data = b"hello loopml"
+    digest = blobs.put_bytes(data)
+    assert digest == hashlib.sha256(data).hexdigest()
+    assert blobs.exists(digest)
+    assert blobs.get_bytes(digest) == data
+    assert blobs.put_bytes(data) == digest  # idempotent
+
+
+def test_streams_and_files_are_hashed_while_written(blobs, tmp_path):
+    payload = os.urandom(3 * (1 << 20) + 17)  # several chunks
+    source = tmp_path / "big.bin"
+    source.write_bytes(payload)
+    digest, size = blobs.put_file(str(source))
+    assert (digest, size) == (hashlib.sha256(payload).hexdigest(), len(payload))
+    assert blobs.write_stream(io.BytesIO(payload)) == (digest, size)
+    assert b"".join(blobs.open_stream(digest, chunk_size=1 << 16)) == payload
+    dest = tmp_path / "out" / "copy.bin"
+    blobs.download(digest, str(dest))
+    assert dest.read_bytes() == payload
+
+
+def test_local_writes_leave_no_temporary_files(tmp_path):
+    blobs = FsArtifactStore(str(tmp_path / "artifacts"))
+    blobs.put_bytes(b"x")
+    blobs.write_stream(io.BytesIO(b"y" * 100))
+    assert os.listdir(tmp_path / "artifacts" / "tmp") == []
+
+
+def test_a_corrupted_blob_is_detected_on_read(tmp_path):
+    blobs = FsArtifactStore(str(tmp_path / "artifacts"))
+    digest = blobs.put_bytes(b"the real bytes")
+    path = tmp_path / "artifacts" / "objects" / digest[:2] / digest[2:]
+    path.write_bytes(b"the fake bytes")
+    with pytest.raises(ArtifactIntegrityError, match="corrupted"):
+        blobs.get_bytes(digest)
+    with pytest.raises(ArtifactIntegrityError):
+        blobs.download(digest, str(tmp_path / "dest.bin"))
+    assert not (tmp_path / "dest.bin").exists()  # no half-trusted copy is left behind
+
+
+def test_a_missing_blob_is_an_integrity_error(tmp_path):
+    blobs = FsArtifactStore(str(tmp_path / "artifacts"))
+    digest = blobs.put_bytes(b"soon gone")
+    os.remove(tmp_path / "artifacts" / "objects" / digest[:2] / digest[2:])
+    with pytest.raises(ArtifactIntegrityError, match="missing"):
+        blobs.get_bytes(digest)
+
+
+@pytest.mark.parametrize("bad", ["../../etc/passwd", "ABC", "0" * 63, "g" * 64, "/" + "0" * 63])
+def test_anything_but_a_digest_is_refused_as_an_address(blobs, bad):
+    with pytest.raises(InvalidValueError, match="sha256"):
+        blobs.get_bytes(bad)
