@@ -52,7 +52,43 @@ _EXPORTS: dict[str, str] = {
     "LoopMLError": "loopml.errors",
 }
 
-__all__ = sorted([*_EXPORTS, "__version__"])
+__all__ = [
+    "ActiveRun",
+    "Dataset",
+    "Experiment",
+    "LoopMLError",
+    "Metric",
+    "Run",
+    "RunStatus",
+    "Store",
+    "TrackingClient",
+    "__version__",
+    "active_run",
+    "download_artifacts",
+    "flush",
+    "get_client",
+    "get_dataset",
+    "get_metric_history",
+    "get_run",
+    "list_experiments",
+    "load_dataset",
+    "log_artifact",
+    "log_dataset",
+    "log_dict",
+    "log_figure",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "log_text",
+    "open_store",
+    "search_runs",
+    "set_experiment",
+    "set_tag",
+    "set_tags",
+    "set_tracking_uri",
+    "start_run",
+]
 
 if TYPE_CHECKING:
     from loopml.entities.datasets import Dataset

@@ -8,7 +8,7 @@ here, below the store, lets the store know nothing of the parser.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Union
+from typing import Literal
 
 #: Which family a key belongs to: ``metrics.acc``, ``params.lr``, ``tags.team``
 #: or a run attribute (``status``, ``name``, ``start_time``, ``end_time``,
@@ -31,7 +31,7 @@ ATTRIBUTES: tuple[str, ...] = (
     "user",
 )
 
-Scalar = Union[str, float, int, bool, None]
+Scalar = str | float | int | bool | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +59,7 @@ class Not:
     item: Filter
 
 
-Filter = Union[Comparison, And, Or, Not]
+Filter = Comparison | And | Or | Not
 
 
 @dataclass(frozen=True, slots=True)

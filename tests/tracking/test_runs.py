@@ -181,9 +181,8 @@ def test_artifacts_files_folders_text_dicts_and_figures(loopml_env, tmp_path):
 
 @pytest.mark.parametrize("bad", ["../escape.txt", "/etc/passwd", "a/../../b", "C:\\x", "a\\b", "", "a\x00b"])
 def test_artifact_paths_outside_the_run_are_refused(loopml_env, tmp_path, bad):
-    with loopml.start_run() as run:
-        with pytest.raises(ArtifactPathError):
-            run.log_text("x", bad)
+    with loopml.start_run() as run, pytest.raises(ArtifactPathError):
+        run.log_text("x", bad)
     assert [e.path for e in loopml.get_client().list_artifacts(run.id) if not e.path.startswith("loopml/")] == []
 
 

@@ -8,6 +8,7 @@ are renamed into place, so a reader never sees a half-written blob.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -98,10 +99,8 @@ class FsArtifactStore(ArtifactStore):
             self._fs.mv(tmp, final)
 
     def _discard(self, tmp: str) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self._fs.rm(tmp)
-        except (FileNotFoundError, OSError):
-            pass
 
     # -- reads -----------------------------------------------------------------------
     def exists(self, digest: str) -> bool:

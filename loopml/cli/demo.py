@@ -1,0 +1,22 @@
+"""``loopml demo``: a small tracked sweep, to see loopml at work in under a minute."""
+
+from __future__ import annotations
+
+import typer
+
+from loopml.cli import output
+
+HELP = (
+    "Train 9 scikit-learn classifiers on the bundled breast-cancer data as child runs of one sweep run, "
+    "then rank them. Writes to the configured store (default ./.loopml); works offline."
+)
+
+
+def demo(
+    experiment: str = typer.Option(
+        "breast-cancer-demo", "--experiment", "-e", metavar="NAME", help="Experiment to record the sweep in."
+    ),
+) -> None:
+    from loopml.demo import run_demo
+
+    run_demo(output.console(), experiment=experiment)
