@@ -10,20 +10,31 @@ three shells translate errors the same way without a lookup table::
     │   ├── RunNotFoundError
     │   ├── MetricNotFoundError
     │   ├── DatasetNotFoundError
-    │   └── ArtifactNotFoundError
+    │   ├── ArtifactNotFoundError
+    │   ├── ModelNotFoundError
+    │   ├── ModelVersionNotFoundError
+    │   └── AliasNotFoundError
     ├── AlreadyExistsError                          409
-    │   └── ExperimentAlreadyExistsError
+    │   ├── ExperimentAlreadyExistsError
+    │   └── ModelAlreadyExistsError
     ├── InvalidInputError (ValueError)              422
     │   ├── InvalidFilterError
     │   ├── InvalidValueError
     │   ├── ArtifactPathError
     │   ├── UnsupportedSchemeError
-    │   └── NoActiveRunError
+    │   ├── NoActiveRunError
+    │   ├── InvalidUriError
+    │   ├── SchemaError
+    │   ├── UnsupportedModelError
+    │   └── UntrustedTypeError
     ├── ConflictError                               409
     │   ├── RunNotActiveError
-    │   └── ParamConflictError
+    │   ├── ParamConflictError
+    │   ├── InvalidTransitionError
+    │   └── ApprovalRequiredError (403)
     └── StoreError                                  500
         ├── ArtifactIntegrityError
+        │   └── ModelIntegrityError
         └── MigrationError
 """
 
@@ -79,6 +90,18 @@ class ArtifactNotFoundError(NotFoundError):
     headline = "Artifact not found"
 
 
+class ModelNotFoundError(NotFoundError):
+    headline = "Registered model not found"
+
+
+class ModelVersionNotFoundError(NotFoundError):
+    headline = "Model version not found"
+
+
+class AliasNotFoundError(NotFoundError):
+    headline = "Alias not found"
+
+
 # -- already exists ------------------------------------------------------------
 
 
@@ -91,6 +114,10 @@ class AlreadyExistsError(LoopMLError):
 
 class ExperimentAlreadyExistsError(AlreadyExistsError):
     headline = "Experiment already exists"
+
+
+class ModelAlreadyExistsError(AlreadyExistsError):
+    headline = "Registered model already exists"
 
 
 # -- invalid input -------------------------------------------------------------
@@ -143,6 +170,41 @@ class NoActiveRunError(InvalidInputError):
     headline = "No active run"
 
 
+class InvalidUriError(InvalidInputError):
+    """A ``runs:/`` or ``models:/`` URI of the wrong form."""
+
+    headline = "Invalid URI"
+
+
+class SchemaError(InvalidInputError):
+    """Input does not match a model's signature.
+
+    ``problems`` maps each offending column to what is wrong with it.
+    """
+
+    headline = "Input does not match the model signature"
+
+    def __init__(self, message: str, *, problems: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = dict(problems or {})
+
+
+class UnsupportedModelError(InvalidInputError):
+    """No flavor can save or load this kind of model."""
+
+    headline = "Unsupported model"
+
+
+class UntrustedTypeError(InvalidInputError):
+    """A saved model holds types skops does not trust; pass ``trusted=[...]`` to allow them."""
+
+    headline = "Untrusted types in model"
+
+    def __init__(self, message: str, *, untrusted: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.untrusted = list(untrusted or [])
+
+
 # -- conflicts -----------------------------------------------------------------
 
 
@@ -165,6 +227,19 @@ class ParamConflictError(ConflictError):
     headline = "Param already logged"
 
 
+class InvalidTransitionError(ConflictError):
+    """A lifecycle transition that the version's state or the stage rules forbid."""
+
+    headline = "Invalid transition"
+
+
+class ApprovalRequiredError(ConflictError):
+    """Moving to this stage needs an approved request first."""
+
+    http_status = 403
+    headline = "Approval required"
+
+
 # -- store faults ----------------------------------------------------------------
 
 
@@ -179,6 +254,12 @@ class ArtifactIntegrityError(StoreError):
     """Stored artifact bytes are missing or do not match their sha256."""
 
     headline = "Artifact integrity check failed"
+
+
+class ModelIntegrityError(ArtifactIntegrityError):
+    """A packaged model's files do not match the sha256 listed in its manifest."""
+
+    headline = "Model files do not match the manifest"
 
 
 class MigrationError(StoreError):

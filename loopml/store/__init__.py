@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from loopml.store.artifacts import ArtifactStore
+from loopml.store.audit import AuditLog
+from loopml.store.registry import RegistryStore
 from loopml.store.tracking import TrackingStore
 
 
@@ -23,6 +25,8 @@ class Store:
     """
 
     tracking: TrackingStore
+    registry: RegistryStore
+    audit: AuditLog
     artifacts: ArtifactStore
     url: str
     on_close: Callable[[], None] = field(default=_nothing, repr=False)
@@ -47,4 +51,4 @@ def open_store(tracking_uri: str | None = None, *, artifacts_url: str | None = N
     return resolve(uri)(uri, artifacts_url or settings.artifacts_url)
 
 
-__all__ = ["ArtifactStore", "Store", "TrackingStore", "open_store"]
+__all__ = ["ArtifactStore", "AuditLog", "RegistryStore", "Store", "TrackingStore", "open_store"]

@@ -9,6 +9,8 @@ def open_sql_store(url: str, artifacts_url: str):  # type: ignore[no-untyped-def
     """A Store whose metadata lives in the database at ``url``, migrated to head."""
     from loopml.store import Store
     from loopml.store.fs.artifacts import FsArtifactStore
+    from loopml.store.sql.audit import SqlAuditLog
+    from loopml.store.sql.registry import SqlRegistryStore
     from loopml.store.sql.tracking import SqlTrackingStore
 
     engine = make_engine(url)
@@ -16,6 +18,8 @@ def open_sql_store(url: str, artifacts_url: str):  # type: ignore[no-untyped-def
     dispose_after_fork(engine)
     return Store(
         tracking=SqlTrackingStore(engine),
+        registry=SqlRegistryStore(engine),
+        audit=SqlAuditLog(engine),
         artifacts=FsArtifactStore(artifacts_url),
         url=url,
         on_close=engine.dispose,

@@ -148,3 +148,97 @@ artifacts = Table(
     Column("size", BigInteger, nullable=False),
     PrimaryKeyConstraint("run_id", "path"),
 )
+
+# -- registry (revision 0003) ------------------------------------------------------------
+
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("name", String(256), primary_key=True),
+    Column("description", Text),
+    Column("require_approval", Boolean, nullable=False),
+    Column("latest_version", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+registered_model_tags = Table(
+    "registered_model_tags",
+    metadata,
+    Column("name", String(256), ForeignKey("registered_models.name"), nullable=False),
+    Column("key", String(250), nullable=False),
+    Column("value", Text, nullable=False),
+    Column("value_num", Double),
+    PrimaryKeyConstraint("name", "key"),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("name", String(256), ForeignKey("registered_models.name"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("run_id", String(32), ForeignKey("runs.run_id"), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("stage", String(16), nullable=False),
+    Column("description", Text),
+    Column("evidence_json", Text, nullable=False),
+    Column("created_by", String(256), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("name", "version"),
+    Index("ix_model_versions_run_id", "run_id"),
+)
+
+model_version_tags = Table(
+    "model_version_tags",
+    metadata,
+    Column("name", String(256), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("key", String(250), nullable=False),
+    Column("value", Text, nullable=False),
+    Column("value_num", Double),
+    PrimaryKeyConstraint("name", "version", "key"),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("name", String(256), nullable=False),
+    Column("alias", String(128), nullable=False),
+    Column("version", Integer, nullable=False),
+    PrimaryKeyConstraint("name", "alias"),
+)
+
+transition_requests = Table(
+    "transition_requests",
+    metadata,
+    Column("request_id", AutoId, primary_key=True, autoincrement=True),
+    Column("name", String(256), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("to_stage", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("requested_by", String(256), nullable=False),
+    Column("requested_at", BigInteger, nullable=False),
+    Column("comment", Text),
+    Column("decided_by", String(256)),
+    Column("decided_at", BigInteger),
+    Column("decision_comment", Text),
+    Index("ix_transition_requests_name_version", "name", "version"),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("event_id", AutoId, primary_key=True, autoincrement=True),
+    Column("time", BigInteger, nullable=False),
+    Column("actor", String(256), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target_type", String(64), nullable=False),
+    Column("target", String(512), nullable=False),
+    Column("before_json", Text),
+    Column("after_json", Text),
+    Column("reason", Text),
+    Column("evidence_json", Text),
+    Index("ix_audit_events_time", "time"),
+    Index("ix_audit_events_target", "target_type", "target"),
+)
