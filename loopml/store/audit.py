@@ -41,6 +41,7 @@ class AuditLog(ABC):
     ) -> list[AuditEvent]:
         """Events matching every given condition, oldest first.
 
-        ``target`` matches exactly or as a prefix followed by ``/`` (so
-        ``churn`` also finds ``churn/3``); ``action`` may end in ``*``.
+        ``target`` matches exactly or as a prefix followed by ``/`` or ``@``
+        (so ``churn`` also finds ``churn/3`` and ``churn@champion``);
+        ``action`` may end in ``*``.
         """

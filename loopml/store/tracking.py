@@ -111,6 +111,10 @@ class TrackingStore(ABC):
         Raises DatasetNotFoundError, or InvalidValueError when a prefix is ambiguous.
         """
 
+    @abstractmethod
+    def list_dataset_runs(self, digest: str) -> list[tuple[str, str, str]]:
+        """``(run_id, name logged under, context)`` of every run that used the dataset."""
+
     # -- artifact index ------------------------------------------------------------
     @abstractmethod
     def log_artifact_entries(self, run_id: str, entries: Sequence[ArtifactEntry]) -> None:

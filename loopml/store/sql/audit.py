@@ -112,7 +112,13 @@ class SqlAuditLog(AuditLog):
             query = query.where(c.target_type == target_type)
         if target:
             escaped = target.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            query = query.where(or_(c.target == target, c.target.like(escaped + "/%", escape="\\")))
+            query = query.where(
+                or_(
+                    c.target == target,
+                    c.target.like(escaped + "/%", escape="\\"),
+                    c.target.like(escaped + "@%", escape="\\"),
+                )
+            )
         if actor:
             query = query.where(c.actor == actor)
         if since is not None:

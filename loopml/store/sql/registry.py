@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
@@ -31,9 +30,9 @@ from loopml.store.sql import tables as t
 from loopml.store.sql.audit import append_event
 from loopml.store.sql.engine import read_transaction, write_transaction
 from loopml.store.sql.search import _compare
+from loopml.uris import check_alias
 
 _RETRIES = 5
-_ALIAS = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,127}$")
 #: Which stage may follow which; the same stage again is never a transition.
 ALLOWED: Mapping[Stage, frozenset[Stage]] = {
     Stage.CANDIDATE: frozenset({Stage.STAGING, Stage.PRODUCTION, Stage.ARCHIVED}),
@@ -45,15 +44,6 @@ ALLOWED: Mapping[Stage, frozenset[Stage]] = {
 
 def _now() -> int:
     return time.time_ns() // 1_000_000
-
-
-def check_alias(alias: str) -> str:
-    """Aliases are identifiers (``champion``, ``challenger``); ``latest`` and numbers are reserved."""
-    if not isinstance(alias, str) or not _ALIAS.match(alias) or alias.lower() == "latest":
-        raise InvalidValueError(
-            f"Invalid alias {alias!r}: use letters, digits, '_' or '-', starting with a letter; 'latest' is reserved."
-        )
-    return alias
 
 
 class SqlRegistryStore(RegistryStore):

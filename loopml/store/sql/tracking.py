@@ -359,6 +359,17 @@ class SqlTrackingStore(TrackingStore):
             raise InvalidValueError(f"Dataset reference {ref!r} is ambiguous ({found}); give more hex digits.")
         return _dataset(rows[0])
 
+    def list_dataset_runs(self, digest: str) -> list[tuple[str, str, str]]:
+        di = t.dataset_inputs.c
+        with read_transaction(self._engine) as conn:
+            rows = conn.execute(
+                select(di.run_id, di.name, di.context)
+                .join(t.runs, t.runs.c.run_id == di.run_id)
+                .where(di.digest == digest)
+                .order_by(t.runs.c.start_time, di.run_id)
+            ).all()
+        return [(r.run_id, r.name, r.context) for r in rows]
+
     # -- artifact index -----------------------------------------------------------------
     def log_artifact_entries(self, run_id: str, entries: Sequence[ArtifactEntry]) -> None:
         if not entries:

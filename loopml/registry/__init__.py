@@ -1,0 +1,1 @@
+"""The model registry: versions, aliases, lifecycle stages, approvals, lineage."""
