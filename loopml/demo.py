@@ -108,7 +108,7 @@ def run_demo(console: Console, experiment: str = EXPERIMENT) -> DemoResult:
     client = loopml.get_client()
 
     progress = Progress(
-        TextColumn("[bold]{task.description:<28}"),
+        TextColumn("[bold]{task.description:<18}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
@@ -164,7 +164,9 @@ def run_demo(console: Console, experiment: str = EXPERIMENT) -> DemoResult:
     return result
 
 
-def _train_one(run: Any, candidate: Candidate, X_train: Any, X_test: Any, y_train: Any, y_test: Any, labels: list[str]) -> None:
+def _train_one(
+    run: Any, candidate: Candidate, X_train: Any, X_test: Any, y_train: Any, y_test: Any, labels: list[str]
+) -> None:
     """Fit one candidate and log everything about it to ``run``."""
     import matplotlib.pyplot as plt
     from sklearn.metrics import (
@@ -223,22 +225,23 @@ def _ranking_table(ranked: list[Any], experiment: str) -> Table:
         title_style="bold",
         header_style="bold",
         box=box.SIMPLE_HEAD,
-        pad_edge=False,
+        padding=(0, 0),
+        show_edge=False,
     )
     table.add_column("#", justify="right", no_wrap=True)
     table.add_column("Run", style="bold", no_wrap=True)
-    table.add_column("Model", overflow="fold")
-    table.add_column("Params", overflow="fold")
+    table.add_column("Model and key params", overflow="fold")
     for metric in _METRICS:
         table.add_column(metric, justify="right", no_wrap=True)
     table.add_column("Fit", justify="right", no_wrap=True)
     for rank, run in enumerate(ranked, start=1):
+        model = Text(run.params.get("model", ""))
         params = " ".join(f"{k}={v}" for k, v in sorted(run.params.items()) if k not in _NOT_SHOWN)
+        model.append(f" {params}", style="dim")
         table.add_row(
             str(rank),
             Text(run.info.name),
-            Text(run.params.get("model", "")),
-            Text(params),
+            model,
             *(f"{run.metrics[key]:.4f}" for key in _METRICS),
             f"{run.metrics['fit_time_s']:.2f}s",
             style="green" if rank == 1 else None,
@@ -269,7 +272,7 @@ def next_commands(result: DemoResult) -> list[str]:
         f"loopml runs list -e {result.experiment}",
         f"loopml runs show {result.best_run_id}",
         f"loopml runs compare {result.best_run_id} {second}",
-        f"loopml runs list -e {result.experiment} -f \"params.model = 'random_forest'\" -o \"metrics.f1 DESC\"",
+        f'loopml runs list -e {result.experiment} -f "params.model = \'random_forest\'" -o "metrics.f1 DESC"',
     ]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.text import Text
@@ -20,7 +20,9 @@ app = typer.Typer(
 
 @app.command("upgrade", help="Migrate the database schema to the newest revision this loopml knows (safe to repeat).")
 def upgrade_db(
-    revision: str = typer.Option("head", "--revision", "-r", help="Target revision id; 'head' is the newest."),
+    revision: Annotated[
+        str, typer.Option("--revision", "-r", help="Target revision id; 'head' is the newest.")
+    ] = "head",
 ) -> None:
     from loopml.store.sql.engine import head_revision, upgrade
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from loopml.cli import output
@@ -13,9 +15,9 @@ HELP = (
 
 
 def demo(
-    experiment: str = typer.Option(
-        "breast-cancer-demo", "--experiment", "-e", metavar="NAME", help="Experiment to record the sweep in."
-    ),
+    experiment: Annotated[
+        str, typer.Option("--experiment", "-e", metavar="NAME", help="Experiment to record the sweep in.")
+    ] = "breast-cancer-demo",
 ) -> None:
     from loopml.demo import run_demo
 

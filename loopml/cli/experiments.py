@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import typer
-
 from rich.table import Table
 from rich.text import Text
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
@@ -23,7 +23,7 @@ from loopml.errors import LoopMLError
 EPILOG = (
     "Examples:\n\n"
     "  loopml demo    [dim]# train a small sweep and see it tracked[/dim]\n\n"
-    "  loopml runs list -e breast-cancer-demo -f \"metrics.roc_auc > 0.99\" -o \"metrics.roc_auc DESC\"\n\n"
+    '  loopml runs list -e breast-cancer-demo -o "metrics.roc_auc DESC"\n\n'
     "  loopml runs compare RUN_ID RUN_ID\n\n"
     "The store comes from LOOPML_HOME (default ./.loopml), LOOPML_DB_URL and LOOPML_TRACKING_URI."
 )
@@ -66,9 +66,10 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
-    version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the loopml version and exit."
-    ),
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the loopml version and exit."),
+    ] = False,
 ) -> None:
     """Track, compare and inspect machine-learning runs."""
 

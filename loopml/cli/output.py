@@ -8,11 +8,14 @@ when a Console is created, and a test runner (or a pipe) may have replaced
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from rich import box
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -27,9 +30,15 @@ DIFF_STYLE = "bold yellow"
 BEST_STYLE = "bold green"
 
 
+PIPE_WIDTH = 200
+
+
 def console() -> Console:
-    """A console on the current stdout."""
-    return Console(highlight=False)
+    """A console on the current stdout; when piped (and COLUMNS is unset) lines are not cut at 80."""
+    out = Console(highlight=False)
+    if not out.is_terminal and not os.environ.get("COLUMNS"):
+        out.width = PIPE_WIDTH
+    return out
 
 
 def err_console() -> Console:
@@ -66,7 +75,7 @@ def fmt_duration(ms: int | float | None) -> str:
         return f"{ms:.0f}ms"
     if seconds < 60:
         return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(round(seconds)), 60)
+    minutes, secs = divmod(round(seconds), 60)
     if minutes < 60:
         return f"{minutes}m {secs:02d}s"
     hours, minutes = divmod(minutes, 60)
@@ -138,18 +147,22 @@ def runs_table(
     experiment_names: Mapping[int, str] | None = None,
     metric_keys: Sequence[str] = (),
     param_keys: Sequence[str] = (),
+    show_started: bool = True,
+    show_duration: bool = True,
 ) -> Table:
     """One row a run: full id (dim), name, [experiment], status, start, duration, params, metrics."""
-    table = Table(header_style="bold", expand=False)
-    table.add_column("Run ID", style=ID_STYLE, no_wrap=True, min_width=32)
+    table = Table(header_style="bold", box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0), show_edge=False)
+    table.add_column("Run ID", style=ID_STYLE, no_wrap=True)
     table.add_column("Name", style="bold", no_wrap=True)
     if experiment_names is not None:
         table.add_column("Experiment", no_wrap=True)
     table.add_column("Status", no_wrap=True)
-    table.add_column("Started", no_wrap=True)
-    table.add_column("Duration", justify="right", no_wrap=True)
+    if show_started:
+        table.add_column("Started", no_wrap=True)
+    if show_duration:
+        table.add_column("Duration", justify="right", no_wrap=True)
     for key in param_keys:
-        table.add_column(key, style="cyan", overflow="fold")
+        table.add_column(key, style="cyan", no_wrap=True)
     for key in metric_keys:
         table.add_column(key, justify="right", no_wrap=True)
     for run in runs:
@@ -157,11 +170,57 @@ def runs_table(
         cells: list[Any] = [Text(info.run_id), Text(info.name)]
         if experiment_names is not None:
             cells.append(Text(experiment_names.get(info.experiment_id, str(info.experiment_id))))
-        cells += [status_text(info.status.value), fmt_time(info.start_time), fmt_duration(info.duration_ms)]
+        cells.append(status_text(info.status.value))
+        if show_started:
+            cells.append(fmt_time(info.start_time))
+        if show_duration:
+            cells.append(fmt_duration(info.duration_ms))
         cells += [Text(run.params[key]) if key in run.params else MISSING for key in param_keys]
         cells += [fmt_number(run.metrics[key]) if key in run.metrics else MISSING for key in metric_keys]
         table.add_row(*cells)
     return table
+
+
+def fitted_runs_table(
+    out: Console,
+    runs: Sequence[Any],
+    *,
+    experiment_names: Mapping[int, str] | None,
+    metric_keys: Sequence[str],
+    param_keys: Sequence[str],
+) -> tuple[Table, int]:
+    """The runs table with as many columns as fit the console, the least useful dropped first.
+
+    Returns the table and how many metric or param columns were left out. Squeezing
+    every column instead would cut run names and ids into unreadable stubs.
+    """
+    # (show experiment, started, duration, params): each level gives up one more column
+    levels = [
+        (True, True, True, True),
+        (True, False, True, True),
+        (True, False, True, False),
+        (True, False, False, False),
+        (False, False, False, False),
+    ]
+    table = None
+    for index, (with_names, started, duration, with_params) in enumerate(levels):
+        params = list(param_keys) if with_params else []
+        # on the first level keep at least three metrics, else a start time would crowd them out
+        need = min(len(metric_keys), 3) if index == 0 else min(len(metric_keys), 1)
+        for count in range(len(metric_keys), need - 1, -1):
+            table = runs_table(
+                runs,
+                experiment_names=experiment_names if with_names else None,
+                metric_keys=metric_keys[:count],
+                param_keys=params,
+                show_started=started,
+                show_duration=duration,
+            )
+            # measure unconstrained: a measurement against the console's options is clamped to its width
+            if Measurement.get(out, out.options.update_width(10_000), table).maximum <= out.width:
+                return table, len(metric_keys) - count + len(param_keys) - len(params)
+    assert table is not None
+    return table, len(param_keys)
 
 
 def compare_table(runs: Sequence[Any]) -> Table:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -18,21 +19,23 @@ MAX_METRIC_COLUMNS = 4
 _KEY_REF = re.compile(r"\b(metrics?|m|params?|p)\.([A-Za-z0-9_\-./:]+)|\b(metrics?|m|params?|p)\.`([^`]+)`")
 
 FILTER_HELP = (
-    "Filter expression, e.g. \"metrics.acc > 0.9 and params.model = 'rf'\". Keys: metrics.*, params.*, "
-    "tags.*, attributes.* (status, name, start_time, duration, parent_run_id, ...); operators "
-    "=, !=, <, <=, >, >=, in, like; combine with and / or / not."
+    "Only runs matching this, e.g. \"metrics.acc > 0.9 and params.model = 'rf'\" "
+    "(keys: metrics.*, params.*, tags.*, attributes.status/name/parent_run_id/...)."
 )
-ORDER_HELP = "Sort key, e.g. \"metrics.acc DESC\" or \"attributes.start_time\"; repeat for ties. Default: newest first."
+ORDER_HELP = 'Sort key, e.g. "metrics.acc DESC" or "attributes.start_time"; repeat for ties. Default: newest first.'
 
 
 @app.command("list", help="List runs, newest first, with their status, duration and main metrics.")
 def list_runs(
-    experiment: str | None = typer.Option(
-        None, "--experiment", "-e", metavar="NAME", help="Only runs of this experiment (default: every experiment)."
-    ),
-    filter: str | None = typer.Option(None, "--filter", "-f", metavar="TEXT", help=FILTER_HELP),
-    order_by: list[str] | None = typer.Option(None, "--order-by", "-o", metavar="TEXT", help=ORDER_HELP),
-    limit: int = typer.Option(20, "--limit", "-n", min=1, max=10_000, help="Show at most this many runs."),
+    experiment: Annotated[
+        str | None,
+        typer.Option(
+            "--experiment", "-e", metavar="NAME", help="Only runs of this experiment (default: every experiment)."
+        ),
+    ] = None,
+    filter: Annotated[str | None, typer.Option("--filter", "-f", metavar="TEXT", help=FILTER_HELP)] = None,
+    order_by: Annotated[list[str] | None, typer.Option("--order-by", "-o", metavar="TEXT", help=ORDER_HELP)] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=10_000, help="Show at most this many runs.")] = 20,
 ) -> None:
     import loopml
 
@@ -46,20 +49,27 @@ def list_runs(
         return
     names = None if experiment else {e.experiment_id: e.name for e in client.list_experiments()}
     referenced = _referenced_keys(" ".join([filter or "", *(order_by or [])]))
-    metric_keys, hidden = _metric_columns(runs, referenced["metric"])
+    metric_keys = _metric_columns(runs, referenced["metric"])
     param_keys = [key for key in referenced["param"] if any(key in run.params for run in runs)]
-    out.print(output.runs_table(runs, experiment_names=names, metric_keys=metric_keys, param_keys=param_keys))
+    table, hidden = output.fitted_runs_table(
+        out, runs, experiment_names=names, metric_keys=metric_keys, param_keys=param_keys
+    )
+    out.print(table)
     footer = Text(f"{len(runs)} run{'s' if len(runs) != 1 else ''}", style="dim")
     if page.next_page_token:
-        footer.append(f"; more match: raise --limit (now {limit}) to see them", style="dim")
+        footer.append(", more match (raise --limit)")
+    total_metrics = len({key for run in runs for key in run.metrics})
+    hidden += total_metrics - len(metric_keys)
     if hidden:
-        footer.append(f"; {hidden} more metric column{'s' if hidden > 1 else ''} not shown (loopml runs show ID)")
+        footer.append(f"; {hidden} column{'s' if hidden > 1 else ''} hidden (loopml runs show RUN_ID)")
     out.print(footer)
 
 
 @app.command("show", help="Show one run: attributes, params, latest metrics, tags, datasets and artifacts.")
 def show_run(
-    run_id: str = typer.Argument(..., metavar="RUN_ID", help="The full 32-character run id (from 'loopml runs list')."),
+    run_id: Annotated[
+        str, typer.Argument(metavar="RUN_ID", help="The full 32-character run id (from 'loopml runs list').")
+    ],
 ) -> None:
     import loopml
     from loopml.errors import NotFoundError
@@ -71,10 +81,8 @@ def show_run(
     parent: Any = output.MISSING
     if info.parent_run_id:
         parent = Text(info.parent_run_id, style=output.ID_STYLE)
-        try:
+        with contextlib.suppress(NotFoundError):  # the parent may have been deleted
             parent.append(f"  ({client.get_run(info.parent_run_id).info.name})", style="")
-        except NotFoundError:
-            pass
     children = client.search_runs(
         None, filter=f"attributes.parent_run_id = '{info.run_id}'", max_results=1000, as_frame=False
     )
@@ -91,7 +99,12 @@ def show_run(
     ]
     if len(children):
         more = "+" if children.next_page_token else ""
-        attributes.append(("child runs", f"{len(children)}{more}  (loopml runs list -f \"attributes.parent_run_id = '{info.run_id}'\")"))
+        attributes.append(
+            (
+                "child runs",
+                f"{len(children)}{more}  (loopml runs list -f \"attributes.parent_run_id = '{info.run_id}'\")",
+            )
+        )
     parts: list[Any] = [output.kv_table("Run", attributes, key_header="Attribute")]
     if run.params:
         parts.append(output.kv_table("Params", sorted(run.params.items()), key_header="Param"))
@@ -116,7 +129,9 @@ def show_run(
 
 @app.command("compare", help="Compare runs side by side: params and latest metrics, one column per run.")
 def compare_runs(
-    run_ids: list[str] = typer.Argument(..., metavar="RUN_ID RUN_ID...", help="Two or more full run ids."),
+    run_ids: Annotated[
+        list[str], typer.Argument(metavar="RUN_ID", help="Two or more full run ids (from 'loopml runs list').")
+    ],
 ) -> None:
     import loopml
 
@@ -128,10 +143,13 @@ def compare_runs(
     out.print(output.compare_table(runs))
     out.print(
         Text.assemble(
-            ("Rows in ", "dim"), ("bold yellow", output.DIFF_STYLE), (" differ between runs; ", "dim"),
-            ("★", output.BEST_STYLE), (" marks the best value of each metric (lower is better for keys naming ", "dim"),
+            ("Rows in ", "dim"),
+            ("bold yellow", output.DIFF_STYLE),
+            (" differ between runs; ", "dim"),
+            ("★", output.BEST_STYLE),
+            (" marks the best value of each metric (lower is better for keys naming ", "dim"),
             (", ".join(output.LOWER_IS_BETTER[:5]) + ", …).", "dim"),
-        )  # fmt: skip
+        )
     )
 
 
@@ -150,12 +168,15 @@ def _referenced_keys(text: str) -> dict[str, list[str]]:
     return found
 
 
-def _metric_columns(runs: list[Any], referenced: list[str]) -> tuple[list[str], int]:
-    """Referenced metrics first, then the others by name, at most MAX_METRIC_COLUMNS; and how many were left out."""
-    present = sorted({key for run in runs for key in run.metrics})
-    ordered = [key for key in referenced if key in present] + [key for key in present if key not in referenced]
-    limit = max(MAX_METRIC_COLUMNS, len([key for key in referenced if key in present]))
-    return ordered[:limit], max(0, len(ordered) - limit)
+def _metric_columns(runs: list[Any], referenced: list[str]) -> list[str]:
+    """Referenced metrics first, then those most runs have (by name on ties), at most MAX_METRIC_COLUMNS."""
+    counts: dict[str, int] = {}
+    for run in runs:
+        for key in run.metrics:
+            counts[key] = counts.get(key, 0) + 1
+    first = [key for key in referenced if key in counts]
+    rest = sorted((key for key in counts if key not in first), key=lambda key: (-counts[key], key))
+    return (first + rest)[: max(MAX_METRIC_COLUMNS, len(first))]
 
 
 def _datasets_table(client: Any, inputs: Any) -> Any:
@@ -171,7 +192,9 @@ def _datasets_table(client: Any, inputs: Any) -> Any:
         ref = f"{item.name}@{item.digest[:12]}"
         try:
             dataset = client.get_dataset(item.digest)
-            table.add_row(Text(ref), Text(item.context), str(dataset.n_rows), str(len(dataset.schema)), Text(dataset.source))
+            table.add_row(
+                Text(ref), Text(item.context), str(dataset.n_rows), str(len(dataset.schema)), Text(dataset.source)
+            )
         except NotFoundError:
             table.add_row(Text(ref), Text(item.context), output.MISSING, output.MISSING, output.MISSING)
     return table

@@ -72,13 +72,17 @@ def start_run(
 ) -> ActiveRun:
     """Start a run and make it the active one; use it in a ``with`` block.
 
-    ``parent`` defaults to the run active in this context, if any.
+    ``parent`` defaults to the run active in this context, if any; a child
+    run goes to its parent's experiment unless ``experiment`` says otherwise.
     """
     client = get_client()
     if parent is None:
         stack = _active.get()
         parent = stack[-1] if stack else None
     parent_id = parent if isinstance(parent, str) or parent is None else parent.run_id
+    if experiment is None and parent is not None:
+        # a child belongs with its parent, so searches of the parent's experiment find the sweep
+        experiment = (client.get_run(parent) if isinstance(parent, str) else parent).info.experiment_id
     run = client.create_run(
         experiment if experiment is not None else (_experiment or DEFAULT_EXPERIMENT),
         name=name,

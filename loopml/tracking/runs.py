@@ -121,6 +121,24 @@ class ActiveRun:
             self.id, data, name, context, ignore_row_order=ignore_row_order, store_data=store_data
         )
 
+    def log_model(
+        self,
+        model: Any,
+        name: str = "model",
+        *,
+        signature: Any = "infer",
+        input_example: Any = None,
+        **options: Any,
+    ) -> Any:
+        """Package ``model`` under ``name`` in this run (see ``loopml.models.package.log_model``).
+
+        Returns a ModelInfo whose ``uri`` (``runs:/<run_id>/<name>``) can be
+        registered with ``loopml.register_model``.
+        """
+        from loopml.models.package import log_model
+
+        return log_model(self.client, self.id, model, name, signature=signature, input_example=input_example, **options)
+
     # -- lifecycle ------------------------------------------------------------------------------------
     def end(self, status: RunStatus | str = RunStatus.FINISHED) -> Run:
         """Flush metrics and end the run with ``status``."""

@@ -224,3 +224,11 @@ def test_search_runs_returns_a_frame_and_pages(loopml_env):
 def test_unknown_experiment_in_search_is_an_error(loopml_env):
     with pytest.raises(loopml.LoopMLError, match="No experiment named"):
         loopml.search_runs(experiment="does-not-exist")
+
+
+def test_a_child_run_goes_to_its_parents_experiment(loopml_env):
+    with loopml.start_run(experiment="sweeps") as parent, loopml.start_run() as child:
+        pass
+    assert loopml.get_run(child.id).info.experiment_id == loopml.get_run(parent.id).info.experiment_id
+    found = loopml.search_runs(experiment="sweeps", filter=f"parent_run_id = '{parent.id}'", as_frame=False)
+    assert [r.run_id for r in found] == [child.id]

@@ -20,8 +20,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError, ProgrammingError
 
-from loopml.errors import MigrationError, UnsupportedSchemeError
+from loopml.errors import MigrationError, StoreError, UnsupportedSchemeError
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _PG_MIGRATION_LOCK = 0x100B_5EED  # any constant shared by every loopml process
@@ -32,7 +33,12 @@ _checked_lock = threading.Lock()
 
 def make_engine(url: str) -> Engine:
     """An engine for ``url`` with loopml's connection settings applied."""
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise UnsupportedSchemeError(
+            f"Not a database URL: {url!r}. Use sqlite:///path/to/loopml.db or postgresql+psycopg://user@host/db."
+        ) from exc
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         return _sqlite_engine(url)
@@ -49,7 +55,10 @@ def make_engine(url: str) -> Engine:
 def _sqlite_engine(url: str) -> Engine:
     database = make_url(url).database
     if database and database != ":memory:":
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        try:
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"Cannot create the folder for the SQLite database {database!r}: {exc}") from exc
     engine = create_engine(url, connect_args={"timeout": _BUSY_TIMEOUT_MS / 1000})
 
     @event.listens_for(engine, "connect")
@@ -72,17 +81,35 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
+def describe(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=True)
+
+
+@contextmanager
+def translate_errors(engine: Engine) -> Iterator[None]:
+    """Turn "the database is unreachable or broken" into StoreError at the store boundary.
+
+    Integrity errors pass through: the stores catch those to raise the
+    precise AlreadyExists/Conflict error.
+    """
+    try:
+        yield
+    except (OperationalError, InterfaceError, ProgrammingError) as exc:
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise StoreError(f"Cannot use the database at {describe(engine)}: {detail}") from exc
+
+
 @contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
     """A transaction that may write; on SQLite it takes the write lock up front."""
-    with engine.connect().execution_options(loopml_write=True) as conn, conn.begin():
+    with translate_errors(engine), engine.connect().execution_options(loopml_write=True) as conn, conn.begin():
         yield conn
 
 
 @contextmanager
 def read_transaction(engine: Engine) -> Iterator[Connection]:
     """A read-only transaction (a consistent snapshot on both backends)."""
-    with engine.connect() as conn, conn.begin():
+    with translate_errors(engine), engine.connect() as conn, conn.begin():
         yield conn
 
 
@@ -123,7 +150,7 @@ def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | N
     """Migrate the schema to ``revision``; return ``(before, after)`` revisions."""
     from alembic import command
 
-    with _migration_lock(engine):
+    with translate_errors(engine), _migration_lock(engine):
         before = current_revision(engine)
         try:
             with write_transaction(engine) as conn:
@@ -137,7 +164,7 @@ def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | N
 def ensure_schema(engine: Engine) -> None:
     """Bring the schema to head once per process and URL (cheap after the first call)."""
     key = engine.url.render_as_string(hide_password=False)
-    with _checked_lock:
+    with _checked_lock, translate_errors(engine):
         if key in _checked:
             return
         head = head_revision()

@@ -1,0 +1,71 @@
+"""The flavors loopml can package, by name, imported only when used.
+
+The table maps a flavor name to the dotted path of its class, so that
+``import loopml.models`` never imports scikit-learn, skops or onnxruntime;
+a flavor's module (and its library) loads the first time it is needed.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from typing import Any
+
+from loopml.errors import UnsupportedModelError, did_you_mean
+from loopml.models.flavors.base import Flavor
+
+FLAVORS: dict[str, str] = {
+    "onnx": "loopml.models.flavors.onnx:OnnxFlavor",
+    "pyfunc": "loopml.models.flavors.pyfunc:PyfuncFlavor",
+    "sklearn": "loopml.models.flavors.sklearn:SklearnFlavor",
+}
+
+_SUPPORTED = (
+    "scikit-learn estimators and pipelines (flavor 'sklearn', saved with skops), "
+    "onnx.ModelProto objects or serialized ONNX bytes ('onnx'), "
+    "and loopml.models.PythonModel subclasses ('pyfunc')"
+)
+
+
+def get_flavor(name: str) -> Flavor:
+    """The flavor registered under ``name``; UnsupportedModelError listing the known ones."""
+    if not isinstance(name, str) or name not in FLAVORS:
+        raise UnsupportedModelError(
+            f"Unknown model flavor {name!r}; loopml knows {', '.join(sorted(FLAVORS))}."
+            + (did_you_mean(name, FLAVORS) if isinstance(name, str) else "")
+        )
+    return _instance(name)
+
+
+@functools.cache
+def _instance(name: str) -> Flavor:
+    module_name, _, class_name = FLAVORS[name].partition(":")
+    flavor_class = getattr(importlib.import_module(module_name), class_name)
+    flavor: Flavor = flavor_class()
+    return flavor
+
+
+def flavor_for(model: Any) -> Flavor:
+    """The flavor that packages ``model``, chosen from its type without importing model libraries.
+
+    ONNX bytes or ``onnx.ModelProto`` -> onnx; a PythonModel -> pyfunc; anything
+    defined in scikit-learn or built on one of its classes -> sklearn.
+    """
+    from loopml.models.pyfunc import PythonModel
+
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        return get_flavor("onnx")
+    mro = type(model).__mro__
+    if any(cls.__name__ == "ModelProto" and cls.__module__.split(".")[0] == "onnx" for cls in mro):
+        return get_flavor("onnx")
+    if isinstance(model, PythonModel):
+        return get_flavor("pyfunc")
+    if any(cls.__module__ == "sklearn" or cls.__module__.startswith("sklearn.") for cls in mro):
+        return get_flavor("sklearn")
+    raise UnsupportedModelError(
+        f"loopml cannot package a {type(model).__module__}.{type(model).__qualname__}. "
+        f"Supported: {_SUPPORTED}. Wrap other models in a PythonModel subclass."
+    )
+
+
+__all__ = ["FLAVORS", "Flavor", "flavor_for", "get_flavor"]

@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from loopml.errors import UnsupportedModelError, UntrustedTypeError
+from loopml.models import load_model_from_run, log_model
+from loopml.tracking.client import TrackingClient
+
+Iris = tuple[pd.DataFrame, pd.Series]
+TREE = "sklearn.tree._tree.Tree"
+
+
+class Doubler(TransformerMixin, BaseEstimator):
+    """A user-defined transformer: skops does not trust it by default."""
+
+    def fit(self, X: object, y: object = None) -> Doubler:
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        return X * 2
+
+
+def _logistic(iris: Iris) -> LogisticRegression:
+    return LogisticRegression(max_iter=1000).fit(*iris)
+
+
+def _forest(iris: Iris) -> Pipeline:
+    steps = [("scale", StandardScaler()), ("forest", RandomForestClassifier(n_estimators=20, random_state=0))]
+    return Pipeline(steps).fit(*iris)
+
+
+@pytest.mark.parametrize(("build", "trusted"), [(_logistic, None), (_forest, [TREE])], ids=["logistic", "forest"])
+def test_round_trip_predicts_like_the_original(
+    client: TrackingClient, run_id: str, iris: Iris, build: object, trusted: list[str] | None
+) -> None:
+    features, _ = iris
+    model = build(iris)  # type: ignore[operator]
+    info = log_model(client, run_id, model, input_example=features)
+    assert info.flavor == "sklearn"
+    assert info.uri == f"runs:/{run_id}/model"
+
+    loaded = load_model_from_run(client, run_id, trusted=trusted)
+    assert loaded.flavor == "sklearn"
+    assert type(loaded.raw) is type(model)
+    np.testing.assert_array_equal(loaded.predict(features), model.predict(features))
+    np.testing.assert_allclose(loaded.predict_proba(features), model.predict_proba(features))
+
+
+def test_every_input_form_gives_the_same_prediction(client: TrackingClient, run_id: str, iris: Iris) -> None:
+    features, _ = iris
+    model = _logistic(iris)
+    log_model(client, run_id, model, input_example=features)
+    loaded = load_model_from_run(client, run_id)
+    rows = features.iloc[[0, 60, 120]]
+    expected = model.predict(rows)
+    np.testing.assert_array_equal(loaded.predict(rows.to_dict(orient="records")), expected)
+    np.testing.assert_array_equal(loaded.predict(rows.to_dict(orient="list")), expected)
+    single = [loaded.predict(rows.iloc[i].to_dict())[0] for i in range(len(rows))]
+    np.testing.assert_array_equal(single, expected)
+
+
+def test_model_fitted_on_numpy_takes_positional_columns(client: TrackingClient, run_id: str, iris: Iris) -> None:
+    matrix, target = iris[0].to_numpy(), iris[1].to_numpy()
+    model = LogisticRegression(max_iter=1000).fit(matrix, target)
+    info = log_model(client, run_id, model, input_example=matrix)
+    assert info.signature is not None and info.signature.input_names == ["0", "1", "2", "3"]
+    loaded = load_model_from_run(client, run_id)
+    frame = pd.DataFrame(matrix, columns=["0", "1", "2", "3"])
+    np.testing.assert_array_equal(loaded.predict(frame), model.predict(matrix))
+
+
+def test_forest_tree_type_must_be_trusted(client: TrackingClient, run_id: str, iris: Iris) -> None:
+    log_model(client, run_id, _forest(iris), input_example=iris[0])
+    with pytest.raises(UntrustedTypeError) as caught:
+        load_model_from_run(client, run_id)
+    assert caught.value.untrusted == [TREE]
+
+
+def test_untrusted_custom_type_is_refused_then_trusted(client: TrackingClient, run_id: str, iris: Iris) -> None:
+    features, target = iris
+    model = Pipeline([("double", Doubler()), ("clf", LogisticRegression(max_iter=1000))]).fit(features, target)
+    info = log_model(client, run_id, model, input_example=features)
+    name = f"{__name__}.Doubler"
+    assert info.manifest["flavor_config"]["untrusted_types"] == [name]
+
+    with pytest.raises(UntrustedTypeError) as caught:
+        load_model_from_run(client, run_id)
+    assert caught.value.untrusted == [name]
+    assert name in caught.value.message and "trusted=" in caught.value.message
+    with pytest.raises(UntrustedTypeError):
+        load_model_from_run(client, run_id, trusted=["functools.partial"])
+
+    for trusted in ([name], [Doubler]):
+        loaded = load_model_from_run(client, run_id, trusted=trusted)
+        np.testing.assert_array_equal(loaded.predict(features), model.predict(features))
+
+
+def test_skops_by_default_pickle_only_when_asked(client: TrackingClient, iris: Iris) -> None:
+    model = _logistic(iris)
+    safe = client.create_run("models", capture=False).run_id
+    info = log_model(client, safe, model)
+    assert info.manifest["flavor_config"]["serialization"] == "skops"
+    assert [e.path for e in client.list_artifacts(safe, "model")] == ["model/loopml-model.json", "model/model.skops"]
+
+    unsafe = client.create_run("models", capture=False).run_id
+    info = log_model(client, unsafe, model, unsafe_pickle=True)
+    assert info.manifest["flavor_config"]["serialization"] == "pickle"
+    assert [e.path for e in client.list_artifacts(unsafe, "model")] == ["model/loopml-model.json", "model/model.pkl"]
+    loaded = load_model_from_run(client, unsafe)
+    np.testing.assert_array_equal(loaded.predict(iris[0]), model.predict(iris[0]))
+
+
+def test_predict_proba_refused_for_regressors(client: TrackingClient, run_id: str, iris: Iris) -> None:
+    features, target = iris
+    log_model(client, run_id, LinearRegression().fit(features, target), input_example=features)
+    loaded = load_model_from_run(client, run_id)
+    assert loaded.predict(features).shape == (len(features),)
+    with pytest.raises(UnsupportedModelError, match="predict_proba"):
+        loaded.predict_proba(features)
+
+
+def test_sklearn_models_take_no_artifacts(client: TrackingClient, run_id: str, iris: Iris, tmp_path: object) -> None:
+    from loopml.errors import InvalidValueError
+
+    with pytest.raises(InvalidValueError, match="PythonModel"):
+        log_model(client, run_id, _logistic(iris), artifacts={"x": str(tmp_path)})

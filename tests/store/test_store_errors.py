@@ -1,0 +1,44 @@
+"""Store failures reach users as LoopMLError subclasses with the URL, never as driver tracebacks."""
+
+from __future__ import annotations
+
+import pytest
+
+from loopml.errors import StoreError, UnsupportedSchemeError
+from loopml.store import open_store
+
+
+def test_an_unreachable_postgresql_is_a_store_error_naming_the_url(tmp_path):
+    with pytest.raises(StoreError, match=r"postgresql\+psycopg://nobody:\*\*\*@127.0.0.1:1/none.*refused"):
+        open_store("postgresql+psycopg://nobody:secret@127.0.0.1:1/none", artifacts_url=str(tmp_path))
+
+
+def test_the_password_is_hidden_in_store_errors(tmp_path):
+    with pytest.raises(StoreError) as caught:
+        open_store("postgresql+psycopg://nobody:secret@127.0.0.1:1/none", artifacts_url=str(tmp_path))
+    assert "secret" not in str(caught.value)
+
+
+@pytest.mark.parametrize("url", ["notaurl", "mysql://root@localhost/x", "ftp://host/path"])
+def test_unknown_schemes_list_the_supported_ones(url, tmp_path):
+    with pytest.raises(UnsupportedSchemeError, match="sqlite"):
+        open_store(url, artifacts_url=str(tmp_path))
+
+
+def test_an_sqlite_path_that_cannot_be_created_is_a_store_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(StoreError, match="Cannot create the folder"):
+        open_store(f"sqlite:///{blocker}/sub/loopml.db", artifacts_url=str(tmp_path / "a"))
+
+
+def test_a_store_whose_database_vanishes_raises_store_error(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path / 'db' / 'l.db'}", artifacts_url=str(tmp_path / "a"))
+    store.tracking.create_experiment("x")
+    store.close()
+    import shutil
+
+    shutil.rmtree(tmp_path / "db")
+    (tmp_path / "db").write_text("now a file")  # the folder is gone and cannot be recreated
+    with pytest.raises(StoreError, match="Cannot use the database"):
+        store.tracking.list_experiments()
