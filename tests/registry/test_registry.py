@@ -57,7 +57,7 @@ def test_versions_are_numbered_per_model_and_linked_to_their_run(registry, clien
 
 def test_registering_what_is_not_a_model_changes_nothing(registry, client):
     run = model_run(client)
-    with pytest.raises(ArtifactNotFoundError, match="no packaged model at 'nope'.*model"):
+    with pytest.raises(ArtifactNotFoundError, match=r"no packaged model at 'nope'.*model"):
         registry.register_model(f"runs:/{run.run_id}/nope", "churn")
     with pytest.raises(RunNotFoundError):
         registry.register_model(f"runs:/{'0' * 32}/model", "churn")
@@ -129,7 +129,7 @@ def test_production_archives_the_previous_production_version(registry, client):
 
 def test_invalid_transitions_are_refused(registry, client):
     registry.register_model(f"runs:/{model_run(client).run_id}/model", "churn")
-    with pytest.raises(InvalidValueError, match="Unknown stage 'prod'.*candidate, staging, production, archived"):
+    with pytest.raises(InvalidValueError, match=r"Unknown stage 'prod'.*candidate, staging, production, archived"):
         registry.transition("churn", 1, "prod")
     with pytest.raises(InvalidTransitionError, match="candidate"):
         registry.transition("churn", 1, "candidate")
