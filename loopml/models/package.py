@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import getpass
 import hashlib
+import importlib
 import json
 import os
 import platform
@@ -37,6 +38,7 @@ from loopml.errors import (
     ModelIntegrityError,
     SchemaError,
     UnsupportedModelError,
+    UntrustedTypeError,
     did_you_mean,
 )
 from loopml.models.flavors import Flavor, flavor_for, get_flavor
@@ -237,6 +239,7 @@ def load_model_from_run(
     name: str = "model",
     *,
     trusted: Sequence[str | type] | None = None,
+    unsafe_pickle: bool = False,
 ) -> LoadedModel:
     """Load the model logged as ``name`` in the run, after verifying every file.
 
@@ -250,7 +253,9 @@ def load_model_from_run(
     Raises:
         ArtifactNotFoundError: the run has no model of that name (the message lists those it has).
         ModelIntegrityError: a file is missing, unlisted or differs from the manifest.
-        UntrustedTypeError: the model holds types outside ``trusted``.
+        UntrustedTypeError: the model holds types outside ``trusted``, or was saved
+            with pickle and ``unsafe_pickle`` is not set (whoever can write the run's
+            artifacts could otherwise make a load run their code).
     """
     name = clean_artifact_path(name)
     allowed = _trusted_names(trusted)
@@ -262,6 +267,11 @@ def load_model_from_run(
     manifest = _parse_manifest(manifest_bytes, name, run_id)
     _check_index(manifest["files"], entries, name, run_id)
     folder = _materialise(client, manifest["files"], entries, manifest_bytes, name, run_id)
+    if manifest["flavor_config"].get("serialization") == "pickle" and not unsafe_pickle:
+        raise UntrustedTypeError(
+            f"Model {name!r} of run {run_id} was saved with pickle, which runs arbitrary code when loaded. "
+            "If you trust everyone who can write to this store, load it with unsafe_pickle=True."
+        )
     chosen = get_flavor(manifest["flavor"])
     raw = chosen.load(folder, manifest["flavor_config"], trusted=allowed)
     signature = None if manifest.get("signature") is None else Signature.from_dict(manifest["signature"])
@@ -311,9 +321,10 @@ def _read_folder(folder: Path) -> dict[str, bytes]:
 
 
 def _loopml_version() -> str:
-    from loopml import __version__
-
-    return __version__
+    # The root package re-exports every layer; a static "from loopml import" here would make
+    # models depend on all of them. It is already imported (we are inside it), so just look it up.
+    version: str = importlib.import_module("loopml").__version__
+    return version
 
 
 # -- loading helpers -----------------------------------------------------------------

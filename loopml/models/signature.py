@@ -342,9 +342,14 @@ def _infer_dtype(name: str, series: pd.Series) -> str:
             "Give a fuller example or pass signature=Signature(...)."
         )
     kinds = sorted({type(value).__name__ for value in series.dropna()})
+    if len(kinds) > 1:
+        raise InvalidValueError(
+            f"Cannot infer the type of column {name!r}: it mixes {', '.join(kinds)} values. "
+            "Make the column one type or pass signature=Signature(...)."
+        )
     raise InvalidValueError(
-        f"Cannot infer the type of column {name!r}: it mixes {', '.join(kinds)} values. "
-        "Make the column one type or pass signature=Signature(...)."
+        f"Column {name!r} holds {kinds[0] if kinds else kind} values, which a signature cannot describe "
+        f"(supported: {', '.join(DTYPES)}). Convert the column or pass signature=Signature(...)."
     )
 
 

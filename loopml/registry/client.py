@@ -251,7 +251,7 @@ class RegistryClient:
         )
 
     # -- loading ----------------------------------------------------------------------------------
-    def load_model(self, uri: str, *, trusted: list[str] | None = None) -> Any:
+    def load_model(self, uri: str, *, trusted: list[str] | None = None, unsafe_pickle: bool = False) -> Any:
         """Load ``runs:/<id>/<path>``, ``models:/<name>/<version>`` or ``models:/<name>@<alias>``."""
         from loopml.models.package import load_model_from_run
 
@@ -261,7 +261,7 @@ class RegistryClient:
         else:
             parsed = parse_runs_uri(uri)
             run_id, path = parsed.run_id, parsed.path or "model"
-        return load_model_from_run(self.tracking, run_id, path, trusted=trusted)
+        return load_model_from_run(self.tracking, run_id, path, trusted=trusted, unsafe_pickle=unsafe_pickle)
 
 
 def _request_id(value: Any) -> int:

@@ -110,9 +110,14 @@ def delete_model_version(name: str, version: int, *, reason: str | None = None, 
     get_registry_client().delete_model_version(name, version, reason=reason, actor=actor)
 
 
-def load_model(uri: str, *, trusted: list[str] | None = None) -> Any:
-    """Load ``runs:/<id>/<path>``, ``models:/<name>/<version>`` or ``models:/<name>@<alias>``."""
-    return get_registry_client().load_model(uri, trusted=trusted)
+def load_model(uri: str, *, trusted: list[str] | None = None, unsafe_pickle: bool = False) -> Any:
+    """Load ``runs:/<id>/<path>``, ``models:/<name>/<version>`` or ``models:/<name>@<alias>``.
+
+    Every file is checked against the manifest's sha256 first. scikit-learn
+    models are rebuilt by skops: types outside skops' and scikit-learn's own
+    must be listed in ``trusted``; pickled models need ``unsafe_pickle=True``.
+    """
+    return get_registry_client().load_model(uri, trusted=trusted, unsafe_pickle=unsafe_pickle)
 
 
 def lineage(uri: str | None = None, *, dataset: str | None = None) -> LineageNode:

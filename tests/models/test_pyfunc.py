@@ -103,7 +103,9 @@ def test_class_must_be_importable(client: TrackingClient, run_id: str) -> None:
         log_model(client, run_id, Local())
 
 
-def test_missing_class_at_load_is_a_clear_error(client: TrackingClient, run_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_class_at_load_is_a_clear_error(
+    client: TrackingClient, run_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     log_model(client, run_id, Echo())
     import sys
 

@@ -76,11 +76,12 @@ def test_model_fitted_on_numpy_takes_positional_columns(client: TrackingClient, 
     np.testing.assert_array_equal(loaded.predict(frame), model.predict(matrix))
 
 
-def test_forest_tree_type_must_be_trusted(client: TrackingClient, run_id: str, iris: Iris) -> None:
-    log_model(client, run_id, _forest(iris), input_example=iris[0])
-    with pytest.raises(UntrustedTypeError) as caught:
-        load_model_from_run(client, run_id)
-    assert caught.value.untrusted == [TREE]
+def test_scikit_learns_own_types_are_trusted(client: TrackingClient, run_id: str, iris: Iris) -> None:
+    forest = _forest(iris)
+    info = log_model(client, run_id, forest, input_example=iris[0])
+    assert info.manifest["flavor_config"]["untrusted_types"] == [TREE]  # skops alone would refuse it
+    loaded = load_model_from_run(client, run_id)
+    np.testing.assert_array_equal(loaded.predict(iris[0]), forest.predict(iris[0]))
 
 
 def test_untrusted_custom_type_is_refused_then_trusted(client: TrackingClient, run_id: str, iris: Iris) -> None:
@@ -113,7 +114,9 @@ def test_skops_by_default_pickle_only_when_asked(client: TrackingClient, iris: I
     info = log_model(client, unsafe, model, unsafe_pickle=True)
     assert info.manifest["flavor_config"]["serialization"] == "pickle"
     assert [e.path for e in client.list_artifacts(unsafe, "model")] == ["model/loopml-model.json", "model/model.pkl"]
-    loaded = load_model_from_run(client, unsafe)
+    with pytest.raises(UntrustedTypeError, match="unsafe_pickle=True"):
+        load_model_from_run(client, unsafe)  # loading a pickle needs the same explicit consent
+    loaded = load_model_from_run(client, unsafe, unsafe_pickle=True)
     np.testing.assert_array_equal(loaded.predict(iris[0]), model.predict(iris[0]))
 
 

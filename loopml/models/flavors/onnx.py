@@ -9,6 +9,7 @@ column by name as an ``(n, 1)`` tensor.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -57,8 +58,7 @@ class OnnxFlavor(Flavor):
         return pinned("onnx", "onnxruntime")
 
     def predict(self, model: Any, frame: pd.DataFrame) -> Any:
-        first = model.get_outputs()[0].name
-        return model.run([first], _feed(model, frame))[0]
+        return _run(model, model.get_outputs()[0].name, _feed(model, frame))
 
     def predict_proba(self, model: Any, frame: pd.DataFrame) -> Any:
         outputs = [node.name for node in model.get_outputs()]
@@ -71,7 +71,7 @@ class OnnxFlavor(Flavor):
             raise UnsupportedModelError(
                 f"This ONNX model's outputs {outputs} include no probabilities output; use predict()."
             )
-        return model.run([target], _feed(model, frame))[0]
+        return _run(model, target, _feed(model, frame))
 
 
 def _model_bytes(model: Any) -> bytes:
@@ -88,8 +88,26 @@ def _session(source: bytes | str) -> onnxruntime.InferenceSession:
 
     try:
         return onnxruntime.InferenceSession(source, providers=["CPUExecutionProvider"])
-    except RuntimeError as exc:  # onnxruntime's Fail, InvalidGraph and InvalidProtobuf derive from it
+    except _runtime_errors() as exc:
         raise UnsupportedModelError(f"onnxruntime cannot load this ONNX model: {exc}") from exc
+
+
+def _run(session: Any, output: str, feed: dict[str, np.ndarray]) -> Any:
+    try:
+        return session.run([output], feed)[0]
+    except _runtime_errors() as exc:
+        raise InvalidValueError(f"onnxruntime cannot run the model on this input: {exc}") from exc
+
+
+@functools.cache
+def _runtime_errors() -> tuple[type[Exception], ...]:
+    """onnxruntime's exception classes, which derive from Exception directly rather than one base."""
+    from onnxruntime.capi import onnxruntime_pybind11_state as state
+
+    names = ("Fail", "InvalidArgument", "NoSuchFile", "NoModel", "EngineError", "RuntimeException")
+    names += ("InvalidProtobuf", "ModelLoaded", "NotImplemented", "InvalidGraph", "EPFail")
+    found = (getattr(state, name, None) for name in names)
+    return (RuntimeError, *(cls for cls in found if isinstance(cls, type) and issubclass(cls, Exception)))
 
 
 def _describe(node: Any) -> dict[str, Any]:

@@ -1,10 +1,13 @@
 """scikit-learn models, saved with skops so that loading never runs arbitrary code.
 
 skops stores an estimator as data and, on load, rebuilds only types it trusts;
-anything else (a custom transformer, ``functools.partial``, some Cython
-internals) must be named by the caller in ``trusted=[...]``. Pickle, which runs
-whatever the file says, is used only when the caller passes
-``unsafe_pickle=True`` when logging.
+anything else (a custom transformer, ``functools.partial``) must be named by
+the caller in ``trusted=[...]``. Types defined by scikit-learn itself (such as
+``sklearn.tree._tree.Tree``, which every tree ensemble holds) are trusted by
+this flavor: the flavor exists to load scikit-learn models, and refusing the
+library's own classes would make every random forest need ``trusted=``.
+Pickle, which runs whatever the file says, is used only when the caller passes
+``unsafe_pickle=True`` when logging, and again when loading.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ if TYPE_CHECKING:
 
 SKOPS_FILE = "model.skops"
 PICKLE_FILE = "model.pkl"
+SKLEARN_PREFIX = "sklearn."
 
 
 class SklearnFlavor(Flavor):
@@ -75,7 +79,7 @@ class SklearnFlavor(Flavor):
         path = folder / SKOPS_FILE
         found = sorted(skops.io.get_untrusted_types(file=path))
         allowed = set(trusted or ())
-        refused = [name for name in found if name not in allowed]
+        refused = [name for name in found if name not in allowed and not name.startswith(SKLEARN_PREFIX)]
         if refused:
             raise UntrustedTypeError(
                 f"The model holds {len(refused)} type(s) that skops does not trust: {', '.join(refused)}. "
