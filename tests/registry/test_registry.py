@@ -284,3 +284,29 @@ def test_lineage_reaches_datasets_code_environment_and_parents(registry, client)
     assert [v.id for v in reverse.find("model_version")] == ["models:/churn/1"]
     with pytest.raises(InvalidValueError):
         lineage(registry)
+
+
+def test_a_real_model_round_trips_through_the_registry(registry, client):
+    from sklearn.datasets import load_iris
+    from sklearn.ensemble import RandomForestClassifier
+
+    from loopml.errors import ModelIntegrityError, SchemaError
+    from loopml.tracking.runs import ActiveRun
+
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    model = RandomForestClassifier(n_estimators=20, random_state=0).fit(X, y)
+    handle = ActiveRun(client, client.create_run("registry", capture=False))
+    info = handle.log_model(model, "model", input_example=X.head())
+    handle.end()
+    version = registry.register_model(info.uri, "iris")
+    registry.set_alias("iris", "champion", version.version)
+    for uri in ("models:/iris@champion", "models:/iris/1", "models:/iris/latest", info.uri):
+        loaded = registry.load_model(uri)
+        assert (loaded.predict(X) == model.predict(X)).all()
+    assert loaded.metadata["flavor"] == "sklearn"
+    with pytest.raises(SchemaError) as caught:
+        loaded.predict(X.drop(columns=["petal width (cm)"]).assign(extra=1))
+    assert set(caught.value.problems) == {"petal width (cm)", "extra"}
+    client.log_artifact_bytes(handle.id, {"model/model.skops": b"tampered"})
+    with pytest.raises(ModelIntegrityError, match="model.skops"):
+        registry.load_model("models:/iris@champion")
