@@ -14,6 +14,7 @@ from loopml.errors import InvalidValueError
 from loopml.store.audit import AuditLog
 from loopml.store.sql import tables as t
 from loopml.store.sql.engine import read_transaction, write_transaction
+from loopml.store.sql.search import like_prefix
 
 
 def _dump(value: Mapping[str, Any] | None) -> str | None:
@@ -104,19 +105,17 @@ class SqlAuditLog(AuditLog):
         c = t.audit_events.c
         query = select(t.audit_events).order_by(c.event_id).limit(max_results)
         if action:
-            escaped = action.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             query = query.where(
-                c.action.like(escaped[:-1] + "%", escape="\\") if action.endswith("*") else c.action == action
+                c.action.like(like_prefix(action[:-1]), escape="\\") if action.endswith("*") else c.action == action
             )
         if target_type:
             query = query.where(c.target_type == target_type)
         if target:
-            escaped = target.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             query = query.where(
                 or_(
                     c.target == target,
-                    c.target.like(escaped + "/%", escape="\\"),
-                    c.target.like(escaped + "@%", escape="\\"),
+                    c.target.like(like_prefix(target + "/"), escape="\\"),
+                    c.target.like(like_prefix(target + "@"), escape="\\"),
                 )
             )
         if actor:

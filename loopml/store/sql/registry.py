@@ -29,7 +29,7 @@ from loopml.store.registry import RegistryStore
 from loopml.store.sql import tables as t
 from loopml.store.sql.audit import append_event
 from loopml.store.sql.engine import read_transaction, write_transaction
-from loopml.store.sql.search import _compare
+from loopml.store.sql.search import compare_column, numeric_value
 from loopml.uris import check_alias
 
 _RETRIES = 5
@@ -86,7 +86,7 @@ class SqlRegistryStore(RegistryStore):
         if tags:
             conn.execute(
                 t.registered_model_tags.insert(),
-                [{"name": name, "key": k, "value": v, "value_num": _number(v)} for k, v in tags.items()],
+                [{"name": name, "key": k, "value": v, "value_num": numeric_value(v)} for k, v in tags.items()],
             )
         append_event(
             conn,
@@ -151,7 +151,7 @@ class SqlRegistryStore(RegistryStore):
                         conn.execute(
                             t.model_version_tags.insert(),
                             [
-                                {"name": name, "version": version, "key": k, "value": v, "value_num": _number(v)}
+                                {"name": name, "version": version, "key": k, "value": v, "value_num": numeric_value(v)}
                                 for k, v in tags.items()
                             ],
                         )
@@ -537,13 +537,6 @@ class SqlRegistryStore(RegistryStore):
         ]
 
 
-def _number(value: str) -> float | None:
-    try:
-        return float(value)
-    except ValueError:
-        return None
-
-
 def _request(row: Any) -> TransitionRequest:
     return TransitionRequest(
         request_id=int(row.request_id),
@@ -572,7 +565,7 @@ def _tag_condition(table: Any, owner: list[ColumnElement[Any]], node: Comparison
         column_value = c.value if all(isinstance(x, str) for x in value) else c.value_num
     else:
         column_value = c.value if isinstance(value, str) else c.value_num
-    return exists().where(match, _compare(column_value, node.op, value))
+    return exists().where(match, compare_column(column_value, node.op, value))
 
 
 def _compile(node: Filter, leaf: Any) -> ColumnElement[bool]:
@@ -592,7 +585,7 @@ def _model_filter(node: Filter) -> ColumnElement[bool]:
         if cmp.kind == "tag":
             return _tag_condition(t.registered_model_tags, [t.registered_model_tags.c.name == m.name], cmp)
         if cmp.kind == "attribute" and cmp.key == "name":
-            return _compare(m.name, cmp.op, cmp.value)
+            return compare_column(m.name, cmp.op, cmp.value)
         raise InvalidFilterError(
             f"search_models filters on name and tags.<key>, not {cmp.kind} {cmp.key!r}.", token=cmp.key
         )
@@ -608,7 +601,7 @@ def _version_filter(node: Filter) -> ColumnElement[bool]:
         if cmp.kind == "tag":
             return _tag_condition(t.model_version_tags, [vt.name == v.name, vt.version == v.version], cmp)
         if cmp.kind == "attribute" and cmp.key == "run_id":
-            return _compare(v.run_id, cmp.op, cmp.value)
+            return compare_column(v.run_id, cmp.op, cmp.value)
         raise InvalidFilterError(
             f"Version filters use tags.<key> and run_id, not {cmp.kind} {cmp.key!r}; pass stage= for stages.",
             token=cmp.key,

@@ -75,7 +75,7 @@ class RunQuery:
 
     def _comparison(self, node: Comparison) -> ColumnElement[bool]:
         if node.kind == "attribute":
-            return _compare(_attribute(node.key), node.op, node.value)
+            return compare_column(_attribute(node.key), node.op, node.value)
         alias = self._alias(node.kind, node.key)
         if node.value is None:  # "is null" / "is not null": whether the key was logged
             present = alias.c.run_id.is_not(None)
@@ -88,6 +88,20 @@ class RunQuery:
         if clause.kind == "attribute":
             return _attribute(clause.key)
         return self._alias(clause.kind, clause.key).c.value
+
+
+def numeric_value(text: str) -> float | None:
+    """The numeric reading of a param or tag value, stored so filters compare numbers as numbers."""
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def like_prefix(prefix: str) -> str:
+    """A LIKE pattern matching strings that start with ``prefix`` (escape character: backslash)."""
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def _attribute(name: str) -> Any:
@@ -108,7 +122,7 @@ def _attribute(name: str) -> Any:
     return columns[name]
 
 
-def _compare(column: Any, op: str, value: Any) -> ColumnElement[bool]:
+def compare_column(column: Any, op: str, value: Any) -> ColumnElement[bool]:
     if op in ("in", "not in"):
         clause = column.in_(list(value))
         return not_(clause) if op == "not in" else clause
@@ -152,7 +166,7 @@ def _compare_metric(alias: Alias, key: str, op: str, value: Any) -> ColumnElemen
         return false()  # NaN is unordered: no value is < or > NaN
     if op == "!=":  # IEEE: NaN differs from every number, and NaN is stored as NULL
         return or_(alias.c.value != float(value), alias.c.is_nan.is_(True))
-    return _compare(alias.c.value, op, float(value))
+    return compare_column(alias.c.value, op, float(value))
 
 
 def _compare_text_or_number(alias: Alias, op: str, value: Any) -> ColumnElement[bool]:
@@ -162,10 +176,10 @@ def _compare_text_or_number(alias: Alias, op: str, value: Any) -> ColumnElement[
         clause = or_(alias.c.value.in_(texts), alias.c.value_num.in_(numbers))
         return and_(alias.c.run_id.is_not(None), not_(clause)) if op == "not in" else clause
     if isinstance(value, str):
-        return _compare(alias.c.value, op, value)
+        return compare_column(alias.c.value, op, value)
     if isinstance(value, bool):
-        return _compare(alias.c.value, op, str(value).lower())
-    return _compare(alias.c.value_num, op, float(value))
+        return compare_column(alias.c.value, op, str(value).lower())
+    return compare_column(alias.c.value_num, op, float(value))
 
 
 # -- paging -------------------------------------------------------------------------

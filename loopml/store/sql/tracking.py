@@ -32,7 +32,7 @@ from loopml.errors import (
 )
 from loopml.store.sql import tables as t
 from loopml.store.sql.engine import read_transaction, write_transaction
-from loopml.store.sql.search import RunQuery, decode_page_token, encode_page_token
+from loopml.store.sql.search import RunQuery, decode_page_token, encode_page_token, like_prefix, numeric_value
 from loopml.store.tracking import TrackingStore
 
 MAX_RESULTS_LIMIT = 50_000
@@ -51,15 +51,6 @@ def _insert(conn: Connection, table: t.Table) -> Any:
     else:
         from sqlalchemy.dialects.sqlite import insert
     return insert(table)
-
-
-def _as_number(value: str) -> float | None:
-    """The numeric reading of a param or tag, kept so filters compare numbers as numbers."""
-    try:
-        number = float(value)
-    except ValueError:
-        return None
-    return number if math.isfinite(number) else None
 
 
 def _chunks(items: Sequence[str], size: int = _IN_CHUNK) -> Iterable[Sequence[str]]:
@@ -244,7 +235,7 @@ class SqlTrackingStore(TrackingStore):
                 self._write_metrics(conn, run_id, metrics)
 
     def _write_params(self, conn: Connection, run_id: str, params: Mapping[str, str]) -> None:
-        rows = [{"run_id": run_id, "key": k, "value": v, "value_num": _as_number(v)} for k, v in params.items()]
+        rows = [{"run_id": run_id, "key": k, "value": v, "value_num": numeric_value(v)} for k, v in params.items()]
         conn.execute(_insert(conn, t.params).on_conflict_do_nothing(), rows)
         stored = dict(
             conn.execute(
@@ -262,7 +253,7 @@ class SqlTrackingStore(TrackingStore):
             )
 
     def _write_tags(self, conn: Connection, run_id: str, tags: Mapping[str, str]) -> None:
-        rows = [{"run_id": run_id, "key": k, "value": v, "value_num": _as_number(v)} for k, v in tags.items()]
+        rows = [{"run_id": run_id, "key": k, "value": v, "value_num": numeric_value(v)} for k, v in tags.items()]
         stmt = _insert(conn, t.tags)
         stmt = stmt.on_conflict_do_update(
             index_elements=["run_id", "key"],
@@ -388,8 +379,7 @@ class SqlTrackingStore(TrackingStore):
         query = select(a.path, a.digest, a.size).where(a.run_id == run_id).order_by(a.path)
         prefix = prefix.strip("/")
         if prefix:
-            escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            query = query.where(or_(a.path == prefix, a.path.like(escaped + "/%", escape="\\")))
+            query = query.where(or_(a.path == prefix, a.path.like(like_prefix(prefix + "/"), escape="\\")))
         with read_transaction(self._engine) as conn:
             self._status(conn, run_id)
             rows = conn.execute(query).all()
