@@ -114,8 +114,9 @@ def load_model(uri: str, *, trusted: list[str] | None = None, unsafe_pickle: boo
     """Load ``runs:/<id>/<path>``, ``models:/<name>/<version>`` or ``models:/<name>@<alias>``.
 
     Every file is checked against the manifest's sha256 first. scikit-learn
-    models are rebuilt by skops: types outside skops' and scikit-learn's own
-    must be listed in ``trusted``; pickled models need ``unsafe_pickle=True``.
+    models are rebuilt by skops: types it does not trust must be listed in
+    ``trusted`` (decision trees excepted: they are bounds-checked instead);
+    pickled models need ``unsafe_pickle=True``.
     """
     return get_registry_client().load_model(uri, trusted=trusted, unsafe_pickle=unsafe_pickle)
 

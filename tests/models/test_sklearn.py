@@ -134,3 +134,53 @@ def test_sklearn_models_take_no_artifacts(client: TrackingClient, run_id: str, i
 
     with pytest.raises(InvalidValueError, match="PythonModel"):
         log_model(client, run_id, _logistic(iris), artifacts={"x": str(tmp_path)})
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "problem"),
+    [("left_child", 10**6, "child index"), ("right_child", 0, "child index"), ("feature", 99, "feature index")],
+)
+def test_a_tree_with_out_of_range_indices_is_refused(field: str, value: int, problem: str) -> None:
+    from sklearn.datasets import load_iris
+    from sklearn.ensemble import RandomForestClassifier
+
+    from loopml.errors import ModelIntegrityError
+    from loopml.models.flavors.sklearn import check_tree_bounds
+
+    X, y = load_iris(return_X_y=True)
+    forest = RandomForestClassifier(n_estimators=3, random_state=0).fit(X, y)
+    check_tree_bounds(forest)  # a genuine forest passes
+    tree = forest.estimators_[1].tree_
+    state = tree.__getstate__()
+    nodes = state["nodes"].copy()
+    nodes[field][0] = value  # the root is a split node
+    tree.__setstate__({**state, "nodes": nodes})
+    with pytest.raises(ModelIntegrityError, match=problem):
+        check_tree_bounds(forest)
+
+
+def test_a_tampered_forest_is_refused_on_load(client: TrackingClient, run_id: str, iris: Iris) -> None:
+    import skops.io
+
+    from loopml.errors import ModelIntegrityError
+
+    forest = _forest(iris)
+    info = log_model(client, run_id, forest, input_example=iris[0])
+    tree = forest[-1].estimators_[0].tree_
+    state = tree.__getstate__()
+    nodes = state["nodes"].copy()
+    nodes["feature"][0] = 1000
+    tree.__setstate__({**state, "nodes": nodes})
+    # an attacker with write access rewrites the file and the manifest hash to match
+    import hashlib
+    import io
+    import json
+
+    buffer = io.BytesIO()
+    skops.io.dump(forest, buffer)
+    data = buffer.getvalue()
+    manifest = dict(info.manifest)
+    manifest["files"] = {**manifest["files"], "model.skops": hashlib.sha256(data).hexdigest()}
+    client.log_artifact_bytes(run_id, {"model/model.skops": data, "model/loopml-model.json": json.dumps(manifest).encode()})
+    with pytest.raises(ModelIntegrityError, match="feature index"):
+        load_model_from_run(client, run_id)

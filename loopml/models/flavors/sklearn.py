@@ -3,9 +3,12 @@
 skops stores an estimator as data and, on load, rebuilds only types it trusts;
 anything else (a custom transformer, ``functools.partial``) must be named by
 the caller in ``trusted=[...]``. Types defined by scikit-learn itself (such as
-``sklearn.tree._tree.Tree``, which every tree ensemble holds) are trusted by
-this flavor: the flavor exists to load scikit-learn models, and refusing the
-library's own classes would make every random forest need ``trusted=``.
+``sklearn.tree._tree.Tree``, which every tree ensemble holds) is the one
+exception: skops refuses it because scikit-learn follows its node indices
+without bounds checks, so a crafted file could crash ``predict`` or read
+out-of-bounds memory. This flavor loads it and then checks every tree's node
+arrays are in bounds before anyone can call the model, so random forests and
+boosted trees load without ``trusted=`` and without that risk.
 Pickle, which runs whatever the file says, is used only when the caller passes
 ``unsafe_pickle=True`` when logging, and again when loading.
 """
@@ -17,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from loopml.errors import InvalidValueError, UnsupportedModelError, UntrustedTypeError
+from loopml.errors import InvalidValueError, ModelIntegrityError, UnsupportedModelError, UntrustedTypeError
 from loopml.models.flavors.base import ArtifactSources, Flavor, pinned
 
 if TYPE_CHECKING:
@@ -25,7 +28,8 @@ if TYPE_CHECKING:
 
 SKOPS_FILE = "model.skops"
 PICKLE_FILE = "model.pkl"
-SKLEARN_PREFIX = "sklearn."
+TREE_TYPE = "sklearn.tree._tree.Tree"
+_MAX_WALK = 100_000
 
 
 class SklearnFlavor(Flavor):
@@ -75,19 +79,22 @@ class SklearnFlavor(Flavor):
                 f"Unknown sklearn serialization {serialization!r}; the model may come from a newer loopml."
             )
         import skops.io
+        from skops.io.exceptions import UntrustedTypesFoundException
 
         path = folder / SKOPS_FILE
-        found = sorted(skops.io.get_untrusted_types(file=path))
-        allowed = set(trusted or ())
-        refused = [name for name in found if name not in allowed and not name.startswith(SKLEARN_PREFIX)]
-        if refused:
+        allowed = sorted({*(trusted or ()), TREE_TYPE})
+        try:
+            model = skops.io.load(path, trusted=allowed)  # skops itself refuses anything else
+        except UntrustedTypesFoundException:
+            refused = sorted(set(skops.io.get_untrusted_types(file=path)) - set(allowed))
             raise UntrustedTypeError(
                 f"The model holds {len(refused)} type(s) that skops does not trust: {', '.join(refused)}. "
                 "Loading them can run their code. If you trust where this model comes from, "
                 f"load it with trusted={refused!r}.",
                 untrusted=refused,
-            )
-        return skops.io.load(path, trusted=found)
+            ) from None
+        check_tree_bounds(model)
+        return model
 
     def requirements(self) -> list[str]:
         return pinned("scikit-learn", "skops")
@@ -124,3 +131,68 @@ def _features(model: Any, frame: pd.DataFrame) -> Any:
     if getattr(model, "n_features_in_", None) is not None:
         return frame.to_numpy()
     return frame
+
+
+def check_tree_bounds(model: Any) -> None:
+    """Refuse a model whose decision trees hold out-of-range node or feature indices.
+
+    Every ``sklearn.tree._tree.Tree`` reachable from the model must have child
+    indices inside ``[-1, node_count)`` that point forward (a tree is stored in
+    pre-order, so a child always comes after its parent), features inside
+    ``[0, n_features)`` on split nodes, and value arrays of ``node_count`` rows.
+    """
+    import numpy as np
+    from sklearn.tree._tree import Tree
+
+    for tree in _reachable(model, Tree):
+        n = int(tree.node_count)
+        left, right, feature = tree.children_left, tree.children_right, tree.feature
+        nodes = np.arange(n)
+        leaf = left == -1
+        problems = []
+        if not (len(left) == len(right) == len(feature) == n and tree.value.shape[0] == n):
+            problems.append("array lengths differ from node_count")
+        elif n == 0:
+            problems.append("the tree has no nodes")
+        else:
+            if not np.array_equal(leaf, right == -1):
+                problems.append("a node has exactly one child")
+            split = ~leaf
+            if np.any(
+                (left[split] <= nodes[split])
+                | (left[split] >= n)
+                | (right[split] <= nodes[split])
+                | (right[split] >= n)
+            ):
+                problems.append("a child index is out of range")
+            if np.any((feature[split] < 0) | (feature[split] >= int(tree.n_features))):
+                problems.append("a split feature index is out of range")
+        if problems:
+            raise ModelIntegrityError(
+                f"A decision tree in the model is malformed ({'; '.join(problems)}); refusing to load it."
+            )
+
+
+def _reachable(root: Any, kind: type) -> list[Any]:
+    """Every instance of ``kind`` reachable through attributes, lists, tuples, dicts and object arrays."""
+    import numpy as np
+
+    found, seen, stack, steps = [], set(), [root], 0
+    while stack and steps < _MAX_WALK:
+        item = stack.pop()
+        steps += 1
+        if id(item) in seen or item is None or isinstance(item, str | bytes | int | float | bool):
+            continue
+        seen.add(id(item))
+        if isinstance(item, kind):
+            found.append(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple | set):
+            stack.extend(item)
+        elif isinstance(item, np.ndarray):
+            if item.dtype == object:
+                stack.extend(item.ravel().tolist())
+        elif hasattr(item, "__dict__"):
+            stack.extend(vars(item).values())
+    return found
