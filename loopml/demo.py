@@ -3,41 +3,66 @@
 ``run_demo`` trains nine scikit-learn classifiers on the breast-cancer data
 bundled with scikit-learn, each as a child run of one "sweep" run, logging
 params, both dataset splits (by content hash), test metrics, a per-stage
-metric history, a confusion-matrix figure and the classification report.
-It then ranks the runs with ``search_runs`` and prints where everything lives.
-It writes to whatever store the environment names (by default ``./.loopml``).
+metric history, a confusion-matrix figure, the classification report and the
+fitted model itself. It then ranks the runs with ``search_runs``, registers the
+best model as the next version of ``breast-cancer-classifier`` with its
+validation evidence, points ``@champion`` at it, promotes it to production,
+loads it back by alias to check its predictions, and prints the version's
+lineage and the audit events of those steps. It writes to whatever store the
+environment names (by default ``./.loopml``); running it again registers the
+next version and moves ``@champion`` there.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from rich import box
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
+if TYPE_CHECKING:
+    from loopml.entities.audit import AuditEvent
+    from loopml.registry.lineage import LineageNode
+
 EXPERIMENT = "breast-cancer-demo"
 DATASET = "breast-cancer"
+MODEL_NAME = "breast-cancer-classifier"
+CHAMPION = "champion"
 RANDOM_STATE = 42
 TEST_SIZE = 0.25
+#: the promotion gate: the best run's test metric must reach this
+GATE_METRIC = "roc_auc"
+GATE_THRESHOLD = 0.95
 
 
 @dataclass(frozen=True, slots=True)
 class DemoResult:
-    """What the demo created: child run ids ranked by test ROC AUC, best first."""
+    """What the demo created: child run ids ranked by test ROC AUC, best first, and the version registered.
+
+    ``lineage`` is the registered version's lineage tree; ``audit_actions`` the
+    actions the audit log recorded for the demo's registry steps, in order.
+    """
 
     experiment: str
     parent_run_id: str
     child_run_ids: tuple[str, ...]
     best_run_id: str
     elapsed_s: float
+    model_name: str
+    version: int
+    promoted: bool
+    predictions_match: bool
+    lineage: LineageNode
+    audit_actions: list[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +112,19 @@ def candidates() -> list[Candidate]:
     return sweep
 
 
-def run_demo(console: Console, experiment: str = EXPERIMENT) -> DemoResult:
-    """Train the sweep into the configured store, print the ranking, and return what was created."""
+def run_demo(
+    console: Console,
+    experiment: str = EXPERIMENT,
+    *,
+    render_lineage: Callable[[LineageNode], RenderableType] | None = None,
+    render_audit: Callable[[list[AuditEvent]], RenderableType] | None = None,
+) -> DemoResult:
+    """Train the sweep, register and promote the best model, print what happened, and return what was created.
+
+    ``render_lineage`` and ``render_audit`` draw the version's lineage tree and
+    the demo's audit events (the CLI passes its own renderers); when None,
+    those two sections are left out.
+    """
     import matplotlib
 
     matplotlib.use("Agg")  # before pyplot: no display needed, no window opened
@@ -106,6 +142,7 @@ def run_demo(console: Console, experiment: str = EXPERIMENT) -> DemoResult:
     labels = [str(name) for name in data.target_names]
     sweep = candidates()
     client = loopml.get_client()
+    fitted: dict[str, Any] = {}
 
     progress = Progress(
         TextColumn("[bold]{task.description:<18}"),
@@ -133,7 +170,7 @@ def run_demo(console: Console, experiment: str = EXPERIMENT) -> DemoResult:
         for candidate in sweep:
             progress.update(task, description=candidate.name)
             with loopml.start_run(candidate.name, experiment=experiment, parent=parent, tags={"demo": "true"}) as run:
-                _train_one(run, candidate, X_train, X_test, y_train, y_test, labels)
+                fitted[run.run_id] = _train_one(run, candidate, X_train, X_test, y_train, y_test, labels)
             progress.advance(task)
         progress.update(task, description="done")
 
@@ -149,6 +186,11 @@ def run_demo(console: Console, experiment: str = EXPERIMENT) -> DemoResult:
         parent.log_metrics({"best_roc_auc": best.metrics["roc_auc"], "best_accuracy": best.metrics["accuracy"]})
         parent.set_tags({"best_run_id": best.run_id, "best_run_name": best.info.name})
 
+    console.print()
+    console.print(_ranking_table(ranked, experiment))
+    registered = _register_best(console, ranked, parent.run_id, fitted[best.run_id], X_test)
+    lineage = loopml.lineage(f"models:/{MODEL_NAME}/{registered.version}")
+    events = registered.events
     elapsed = time.perf_counter() - started
     result = DemoResult(
         experiment=experiment,
@@ -156,18 +198,147 @@ def run_demo(console: Console, experiment: str = EXPERIMENT) -> DemoResult:
         child_run_ids=tuple(run.run_id for run in ranked),
         best_run_id=best.run_id,
         elapsed_s=elapsed,
+        model_name=MODEL_NAME,
+        version=registered.version,
+        promoted=registered.promoted,
+        predictions_match=registered.predictions_match,
+        lineage=lineage,
+        audit_actions=[event.action for event in events],
     )
+    if render_lineage is not None:
+        console.print()
+        console.print(Text(f"Lineage of models:/{MODEL_NAME}/{registered.version}", style="bold"))
+        console.print(render_lineage(lineage))
+    if render_audit is not None:
+        console.print()
+        console.print(Text(f"Audit log of this demo ({len(events)} events)", style="bold"))
+        console.print(render_audit(events))
     console.print()
-    console.print(_ranking_table(ranked, experiment))
-    console.print(_summary_panel(client, experiment, parent.run_id, ranked, elapsed))
+    console.print(_summary_panel(client, experiment, parent.run_id, ranked, elapsed, registered))
     _print_next(console, result)
     return result
 
 
+@dataclass(frozen=True, slots=True)
+class _Registered:
+    version: int
+    promoted: bool
+    predictions_match: bool
+    events: list[AuditEvent]
+
+
+def _register_best(console: Console, ranked: list[Any], sweep_id: str, model: Any, X_test: Any) -> _Registered:
+    """Register the best run's model, store the evidence, and (if it passes the gate) make it the champion."""
+    import numpy as np
+
+    import loopml
+    from loopml.errors import AliasNotFoundError, ModelNotFoundError
+
+    best = ranked[0]
+    # The demo's events are those that appear from here on. Reading by time alone would trust
+    # this machine's clock to match the store's (a tracking server's may be off), so read a
+    # generous window now and again at the end, and keep what is new.
+    window_start = time.time_ns() // 1_000_000 - _AUDIT_WINDOW_MS
+    seen = {event.event_id for event in _model_events(window_start)}
+    previous: int | None = None
+    with contextlib.suppress(AliasNotFoundError, ModelNotFoundError):
+        previous = loopml.get_model_version(MODEL_NAME, CHAMPION).version
+    version = loopml.register_model(
+        f"runs:/{best.run_id}/model",
+        MODEL_NAME,
+        description=f"Best of {len(ranked)} candidates in sweep run {sweep_id} ({best.info.name}).",
+        tags={"dataset": DATASET, "model": best.params.get("model", ""), "sweep_run_id": sweep_id, "demo": "true"},
+    )
+    score = best.metrics[GATE_METRIC]
+    passed = score >= GATE_THRESHOLD
+    loopml.set_evidence(
+        MODEL_NAME,
+        version.version,
+        {
+            "gate": f"{GATE_METRIC} >= {GATE_THRESHOLD}",
+            "passed": passed,
+            GATE_METRIC: score,
+            "test_metrics": {key: best.metrics[key] for key in (*_METRICS, "fit_time_s") if key in best.metrics},
+            "compared_runs": [
+                # rounded: this list shows the ranking; the selected run's exact metrics are above
+                {"run_id": run.run_id, "name": run.info.name, GATE_METRIC: round(run.metrics[GATE_METRIC], 4)}
+                for run in ranked
+            ],
+            "ranked_by": "metrics.roc_auc DESC, metrics.log_loss ASC",
+            "sweep_run_id": sweep_id,
+        },
+    )
+    console.print()
+    tick = Text("✓ ", style="bold green")
+    console.print(
+        Text.assemble(
+            tick,
+            "Registered ",
+            (best.info.name, "bold"),
+            " as ",
+            (f"{MODEL_NAME} v{version.version}", "bold"),
+            f" ({version.uri})",
+        ),
+        soft_wrap=True,
+    )
+    gate = f"{GATE_METRIC} {score:.4f} ≥ {GATE_THRESHOLD}"
+    if not passed:
+        console.print(
+            Text.assemble(
+                ("✗ ", "bold red"),
+                f"Gate failed: {GATE_METRIC} {score:.4f} < {GATE_THRESHOLD}; "
+                f"v{version.version} stays a candidate and @{CHAMPION} does not move",
+            ),
+            soft_wrap=True,
+        )
+        loaded_uri = version.uri
+    else:
+        console.print(Text.assemble(tick, f"Gate {gate} passed; evidence stored with the version"), soft_wrap=True)
+        reason = f"best of {len(ranked)} by test {GATE_METRIC}; gate {gate} passed"
+        in_production = [v.version for v in loopml.list_model_versions(MODEL_NAME, stage="production")]
+        loopml.set_alias(MODEL_NAME, CHAMPION, version.version, reason=reason)
+        loopml.transition(MODEL_NAME, version.version, "production", reason=reason)
+        line = Text.assemble(tick, (f"@{CHAMPION}", "magenta"), f" → v{version.version}")
+        if previous is not None:
+            line.append(f" (was v{previous})")
+        line.append("; stage ")
+        line.append("production", style="green")
+        if in_production:
+            line.append(f" ({', '.join(f'v{number}' for number in in_production)} archived)")
+        console.print(line, soft_wrap=True)
+        loaded_uri = f"models:/{MODEL_NAME}@{CHAMPION}"
+    loaded = loopml.load_model(loaded_uri)
+    expected = np.asarray(model.predict(X_test))
+    got = np.asarray(loaded.predict(X_test))
+    match = expected.shape == got.shape and bool(np.array_equal(expected, got))
+    if match:
+        console.print(
+            Text.assemble(tick, f"Loaded {loaded_uri}: its {len(got)} test predictions equal the trained model's"),
+            soft_wrap=True,
+        )
+    else:
+        differ = int(np.sum(expected != got)) if expected.shape == got.shape else len(expected)
+        console.print(
+            Text(f"✗ Loaded {loaded_uri}: {differ} of {len(expected)} test predictions differ", style="bold red"),
+            soft_wrap=True,
+        )
+    events = [event for event in _model_events(window_start) if event.event_id not in seen]
+    return _Registered(version=version.version, promoted=passed, predictions_match=match, events=events)
+
+
+_AUDIT_WINDOW_MS = 10 * 60 * 1000
+
+
+def _model_events(since_ms: int) -> list[AuditEvent]:
+    import loopml
+
+    return cast("list[AuditEvent]", loopml.audit_log(target=MODEL_NAME, since=since_ms, max_results=100_000))
+
+
 def _train_one(
     run: Any, candidate: Candidate, X_train: Any, X_test: Any, y_train: Any, y_test: Any, labels: list[str]
-) -> None:
-    """Fit one candidate and log everything about it to ``run``."""
+) -> Any:
+    """Fit one candidate, log everything about it (the model too) to ``run``, and return the fitted model."""
     import matplotlib.pyplot as plt
     from sklearn.metrics import (
         ConfusionMatrixDisplay,
@@ -210,6 +381,8 @@ def _train_one(
         plt.close(figure)
     report = classification_report(y_test, predicted, target_names=labels, output_dict=True)
     run.log_dict(report, "classification_report.json")
+    run.log_model(model, "model", input_example=X_train.head())
+    return model
 
 
 # -- output ----------------------------------------------------------------------------------
@@ -249,7 +422,9 @@ def _ranking_table(ranked: list[Any], experiment: str) -> Table:
     return table
 
 
-def _summary_panel(client: Any, experiment: str, parent_id: str, ranked: list[Any], elapsed: float) -> Panel:
+def _summary_panel(
+    client: Any, experiment: str, parent_id: str, ranked: list[Any], elapsed: float, registered: _Registered
+) -> Panel:
     from loopml.config import get_settings
 
     best = ranked[0]
@@ -259,9 +434,15 @@ def _summary_panel(client: Any, experiment: str, parent_id: str, ranked: list[An
     grid.add_row("Tracking store", Text(_hide_password(client.store.url)))
     grid.add_row("Artifacts", Text(get_settings().artifacts_url))
     grid.add_row("Experiment", Text(experiment))
-    grid.add_row("Runs", f"{len(ranked)} child runs of sweep run {parent_id}, trained in {elapsed:.1f}s")
+    grid.add_row("Runs", f"{len(ranked)} child runs of sweep run {parent_id}; all done in {elapsed:.1f}s")
     grid.add_row("Best run", Text.assemble((best.run_id, "green"), f"  {best.info.name}"))
     grid.add_row("", f"roc_auc {best.metrics['roc_auc']:.4f}, accuracy {best.metrics['accuracy']:.4f}")
+    model = Text.assemble((f"{MODEL_NAME} v{registered.version}", "green"))
+    if registered.promoted:
+        model.append("  @champion, production", style="")
+    else:
+        model.append("  candidate (gate failed)", style="red")
+    grid.add_row("Registered", model)
     return Panel(grid, title="loopml demo", title_align="left", border_style="green", expand=False)
 
 
@@ -273,6 +454,10 @@ def next_commands(result: DemoResult) -> list[str]:
         f"loopml runs show {result.best_run_id}",
         f"loopml runs compare {result.best_run_id} {second}",
         f'loopml runs list -e {result.experiment} -f "params.model = \'random_forest\'" -o "metrics.f1 DESC"',
+        f"loopml models show {result.model_name}",
+        f"loopml models show {result.model_name}@{CHAMPION}",
+        f"loopml lineage models:/{result.model_name}@{CHAMPION}",
+        f"loopml audit --target {result.model_name}",
     ]
 
 

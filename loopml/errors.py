@@ -13,7 +13,8 @@ three shells translate errors the same way without a lookup table::
     │   ├── ArtifactNotFoundError
     │   ├── ModelNotFoundError
     │   ├── ModelVersionNotFoundError
-    │   └── AliasNotFoundError
+    │   ├── AliasNotFoundError
+    │   └── RequestNotFoundError
     ├── AlreadyExistsError                          409
     │   ├── ExperimentAlreadyExistsError
     │   └── ModelAlreadyExistsError
@@ -100,6 +101,10 @@ class ModelVersionNotFoundError(NotFoundError):
 
 class AliasNotFoundError(NotFoundError):
     headline = "Alias not found"
+
+
+class RequestNotFoundError(NotFoundError):
+    headline = "Transition request not found"
 
 
 # -- already exists ------------------------------------------------------------

@@ -10,7 +10,8 @@ from loopml.cli import output
 
 HELP = (
     "Train 9 scikit-learn classifiers on the bundled breast-cancer data as child runs of one sweep run, "
-    "then rank them. Writes to the configured store (default ./.loopml); works offline."
+    "rank them, and register the best as breast-cancer-classifier@champion. Writes to the configured store "
+    "(default ./.loopml); works offline."
 )
 
 
@@ -21,4 +22,6 @@ def demo(
 ) -> None:
     from loopml.demo import run_demo
 
-    run_demo(output.console(), experiment=experiment)
+    run_demo(
+        output.console(), experiment=experiment, render_lineage=output.lineage_tree, render_audit=output.audit_table
+    )

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from loopml.cli import db, demo, experiments, runs
+from loopml.cli import audit, db, demo, experiments, lineage, models, runs
 from loopml.cli.output import print_error
 from loopml.errors import LoopMLError
 
@@ -25,6 +25,8 @@ EPILOG = (
     "  loopml demo    [dim]# train a small sweep and see it tracked[/dim]\n\n"
     '  loopml runs list -e breast-cancer-demo -o "metrics.roc_auc DESC"\n\n'
     "  loopml runs compare RUN_ID RUN_ID\n\n"
+    "  loopml models show breast-cancer-classifier@champion\n\n"
+    "  loopml lineage models:/breast-cancer-classifier@champion\n\n"
     "The store comes from LOOPML_HOME (default ./.loopml), LOOPML_DB_URL and LOOPML_TRACKING_URI."
 )
 
@@ -43,7 +45,7 @@ class LoopMLGroup(TyperGroup):
 app = typer.Typer(
     name="loopml",
     cls=LoopMLGroup,
-    help="Track, compare and inspect machine-learning runs.",
+    help="Track runs, register models and see where they came from.",
     epilog=EPILOG,
     no_args_is_help=True,
     add_completion=False,
@@ -52,7 +54,10 @@ app = typer.Typer(
 )
 app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
+app.add_typer(models.app, name="models")
 app.add_typer(db.app, name="db")
+app.command("lineage", help=lineage.HELP)(lineage.lineage)
+app.command("audit", help=audit.HELP)(audit.audit)
 app.command("demo", help=demo.HELP)(demo.demo)
 
 
@@ -71,7 +76,7 @@ def root(
         typer.Option("--version", callback=_version, is_eager=True, help="Print the loopml version and exit."),
     ] = False,
 ) -> None:
-    """Track, compare and inspect machine-learning runs."""
+    """Track runs, register models and see where they came from."""
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -267,3 +267,218 @@ def _metric_row(key: str, values: list[float | None]) -> list[Text]:
         else:
             cells.append(Text(text, style=DIFF_STYLE if differ else ""))
     return cells
+
+
+# -- registry ----------------------------------------------------------------------------------
+
+STAGE_STYLES = {"candidate": "cyan", "staging": "yellow", "production": "bold green", "archived": "dim"}
+REQUEST_STYLES = {"pending": "yellow", "approved": "green", "rejected": "red", "applied": "dim green"}
+#: icon and colour of each lineage node kind; unknown kinds get the last entry's look
+LINEAGE_LOOKS = {
+    "model_version": ("◆", "bold magenta"),
+    "run": ("▶", "bold cyan"),
+    "parent_run": ("↑", "cyan"),
+    "dataset": ("▤", "bold green"),
+    "code": ("⎇", "yellow"),
+    "environment": ("⚙", "blue"),
+    "experiment": ("▣", "white"),
+    "": ("•", ""),
+}
+_INLINE_ITEMS = 6
+
+
+def stage_text(stage: Any) -> Text:
+    """A lifecycle stage in its colour (production green, archived dim)."""
+    value = str(getattr(stage, "value", stage))
+    return Text(value, style=STAGE_STYLES.get(value, ""))
+
+
+def request_status_text(status: Any) -> Text:
+    value = str(getattr(status, "value", status))
+    return Text(value, style=REQUEST_STYLES.get(value, ""))
+
+
+def compact_json(value: Any, limit: int = 200) -> str:
+    """One-line JSON with sorted keys, cut at ``limit`` characters; ``—`` for None."""
+    import json
+
+    if value is None:
+        return "—"
+    # ", " and ": " keep it one line yet let a narrow column wrap between items, not inside them
+    text = json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def pretty_json(value: Any, width: int = 76, *, indent: int = 2, _used: int = 0, _level: int = 0) -> str:
+    """Indented JSON where any object or array that fits in ``width`` stays on one line.
+
+    Plain ``indent=2`` spends five lines on ``{"name": "a", "auc": 0.9}``; a list of
+    nine of those would fill the screen. ``_used`` is how much of the line is taken already.
+    """
+    import json
+
+    compact = json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
+    if (
+        not isinstance(value, Mapping | list | tuple) or not value or _used + len(compact) + 1 <= width
+    ):  # +1: a comma may follow
+        return compact
+    pad = " " * (indent * (_level + 1))
+    lines = []
+    if isinstance(value, Mapping):
+        for key, item in sorted(value.items(), key=lambda pair: str(pair[0])):
+            head = f"{pad}{json.dumps(str(key), ensure_ascii=False)}: "
+            lines.append(head + pretty_json(item, width, indent=indent, _used=len(head), _level=_level + 1))
+        opening, closing = "{", "}"
+    else:
+        for item in value:
+            lines.append(pad + pretty_json(item, width, indent=indent, _used=len(pad), _level=_level + 1))
+        opening, closing = "[", "]"
+    return opening + "\n" + ",\n".join(lines) + "\n" + " " * (indent * _level) + closing
+
+
+def json_text(value: Any, width: int = 76) -> Text:
+    """``pretty_json`` of ``value``, highlighted like Rich highlights JSON."""
+    from rich.highlighter import JSONHighlighter
+
+    return JSONHighlighter()(Text(pretty_json(value, max(width, 40))))
+
+
+def change_text(before: Any, after: Any) -> Text:
+    """``before → after`` as compact JSON; a side that is None is left out."""
+    text = Text()
+    if before is not None:
+        text.append(compact_json(before), style="red")
+        text.append(" → ", style="dim")
+    elif after is not None:
+        text.append("→ ", style="dim")
+    if after is not None:
+        text.append(compact_json(after), style="green")
+    return text
+
+
+def _short_mapping(values: Mapping[str, Any], *, numbers: bool) -> str:
+    items = sorted(values.items())
+    shown = [f"{key}={fmt_number(value) if numbers else value}" for key, value in items[:_INLINE_ITEMS]]
+    if len(items) > _INLINE_ITEMS:
+        shown.append(f"+{len(items) - _INLINE_ITEMS} more")
+    return " ".join(shown)
+
+
+def evidence_summary(evidence: Mapping[str, Any], limit: int = 8) -> str:
+    """Evidence on one line: scalars as ``key=value``, then nested values as ``key{n}`` / ``key[n]``."""
+    scalars, nested = [], []
+    for key, value in sorted(evidence.items()):
+        if isinstance(value, Mapping):
+            nested.append(f"{key}{{{len(value)}}}")
+        elif isinstance(value, list | tuple):
+            nested.append(f"{key}[{len(value)}]")
+        else:
+            shown = str(fmt_number(value) if isinstance(value, float) else value)
+            scalars.append(f"{key}={shown if len(shown) <= 40 else shown[:39] + '…'}")
+    items = scalars + nested
+    if len(items) > limit:
+        items = [*items[:limit], f"+{len(items) - limit} more"]
+    return " ".join(items)
+
+
+def _lineage_details(kind: str, label: str, attributes: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The key attributes of a node shown after its label (unless the label has them), as (text, style) pieces."""
+    a = attributes
+    parts: list[tuple[str, str]] = []
+    if kind == "model_version":
+        if a.get("stage"):
+            parts.append((str(a["stage"]), STAGE_STYLES.get(str(a["stage"]), "")))
+        if a.get("created_by"):
+            parts.append((f"by {a['created_by']}", "dim"))
+        if a.get("created_at"):
+            parts.append((fmt_time(a["created_at"]), "dim"))
+        if a.get("evidence"):
+            parts.append((f"\nevidence {evidence_summary(a['evidence'])}", "dim"))
+    elif kind in ("run", "parent_run"):
+        if a.get("status"):
+            parts.append((str(a["status"]), STATUS_STYLES.get(str(a["status"]), "")))
+        if a.get("context"):
+            parts.append((f"context {a['context']}", "dim"))
+        # params and metrics go on lines of their own under the label: inline they would wrap mid-item
+        if a.get("params"):
+            parts.append(("\nparams  " + _short_mapping(a["params"], numbers=False), "cyan"))
+        if a.get("metrics"):
+            parts.append(("\nmetrics " + _short_mapping(a["metrics"], numbers=True), ""))
+    elif kind == "dataset":
+        if a.get("sha256") and str(a["sha256"])[:12] not in label:
+            parts.append((f"sha256 {str(a['sha256'])[:12]}", "dim"))
+        if a.get("rows") is not None:
+            size = f"{a['rows']} rows"
+            columns = a.get("columns", len(a["schema"]) if isinstance(a.get("schema"), Mapping) else None)
+            parts.append((size if columns is None else f"{size}, {columns} columns", ""))
+        if a.get("context") and f"({a['context']})" not in label:
+            parts.append((str(a["context"]), "green"))
+    elif kind == "code":
+        if a.get("commit") and str(a["commit"])[:12] not in label:
+            parts.append((str(a["commit"])[:12], "yellow"))
+        if a.get("branch"):
+            parts.append((f"on {a['branch']}", ""))
+        if a.get("dirty"):
+            parts.append(("uncommitted changes in " + str(a.get("diff") or "a diff"), "bold red"))
+        else:
+            parts.append(("clean", "green"))
+    elif kind == "environment" and a.get("platform"):
+        parts.append((str(a["platform"]), "dim"))
+    return parts
+
+
+def lineage_label(node: Any) -> Text:
+    """One line for a lineage node: icon, label in the kind's colour, then its key attributes."""
+    icon, style = LINEAGE_LOOKS.get(node.kind, LINEAGE_LOOKS[""])
+    text = Text.assemble((f"{icon} ", style), (node.label, style))
+    for piece, piece_style in _lineage_details(node.kind, node.label, node.attributes):
+        if not piece.startswith("\n"):
+            text.append("  ")
+        text.append(piece, style=piece_style)
+    return text
+
+
+def lineage_tree(node: Any) -> Any:
+    """A ``rich.tree.Tree`` of a LineageNode and its children, one icon and colour per kind."""
+    from rich.tree import Tree
+
+    def add(parent: Any, child: Any) -> None:
+        branch = parent.add(lineage_label(child))
+        for grandchild in child.children:
+            add(branch, grandchild)
+
+    tree = Tree(lineage_label(node), guide_style="dim")
+    for child in node.children:
+        add(tree, child)
+    return tree
+
+
+def audit_table(events: Sequence[Any], *, title: str | None = None) -> Table:
+    """One row an event: local time, actor, action, target, before → after (or the evidence), reason."""
+    table = Table(
+        title=title,
+        title_justify="left",
+        title_style="bold",
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1, 0, 0),
+        show_edge=False,
+    )
+    table.add_column("Time", min_width=10)  # wraps between date and time when space is short
+    table.add_column("Actor", style="cyan", no_wrap=True)
+    # action over target: side by side they would leave the change no room on an 80-column terminal
+    table.add_column("Action / target", overflow="fold")
+    table.add_column("Change", overflow="fold", min_width=20)
+    table.add_column("Reason", overflow="fold", max_width=40)
+    for event in events:
+        change = change_text(event.before, event.after)
+        if event.evidence is not None and event.after is None:
+            change.append(f"evidence {evidence_summary(event.evidence)}", style="green")
+        table.add_row(
+            fmt_time(event.time),
+            Text(event.actor),
+            Text.assemble((event.action, "bold"), "\n", event.target),
+            change,
+            Text(event.reason) if event.reason else MISSING,
+        )
+    return table

@@ -7,7 +7,6 @@ and the reason.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,7 +15,7 @@ from loopml.entities.registry import ModelVersion, RegisteredModel, RequestStatu
 from loopml.errors import (
     ApprovalRequiredError,
     ArtifactNotFoundError,
-    InvalidTransitionError,
+    ConflictError,
     InvalidValueError,
     ModelAlreadyExistsError,
 )
@@ -109,10 +108,17 @@ class RegistryClient:
             raise ArtifactNotFoundError(f"Run {parsed.run_id} has no packaged model at {parsed.path!r}.{hint}") from exc
         who = actor or default_actor()
         if require_approval is not None:
-            with contextlib.suppress(ModelAlreadyExistsError):
+            try:
                 self._registry.create_model(
                     name, description=None, tags={}, require_approval=require_approval, actor=who
                 )
+            except ModelAlreadyExistsError:
+                existing = self._registry.get_model(name)
+                if existing.require_approval != bool(require_approval):
+                    raise ConflictError(
+                        f"Model {name!r} already exists with require_approval={existing.require_approval}; "
+                        "register without require_approval, or use another model name."
+                    ) from None
         return self._registry.create_version(
             name,
             run_id=parsed.run_id,
@@ -247,7 +253,7 @@ class RegistryClient:
         return self._registry.list_requests(
             name,
             version=None if version is None else _version_number(version),
-            status=None if status is None else RequestStatus(status),
+            status=None if status is None else _request_status(status),
         )
 
     # -- loading ----------------------------------------------------------------------------------
@@ -266,5 +272,13 @@ class RegistryClient:
 
 def _request_id(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidTransitionError(f"Request id must be an integer, got {value!r}.")
+        raise InvalidValueError(f"Request id must be an integer, got {value!r}.")
     return value
+
+
+def _request_status(value: RequestStatus | str) -> RequestStatus:
+    try:
+        return RequestStatus(value)
+    except ValueError as exc:
+        known = ", ".join(s.value for s in RequestStatus)
+        raise InvalidValueError(f"Unknown request status {value!r}; statuses are {known}.") from exc

@@ -316,9 +316,11 @@ def test_demo_end_to_end(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         return results[-1]
 
     monkeypatch.setattr(loopml.demo, "run_demo", spy)
+    real_candidates = loopml.demo.candidates
     cli = invoke("demo")
     assert cli.exit_code == 0, cli.output
     [result] = results
+    ids = result.child_run_ids
     out = cli.output
     assert "ranked by test ROC AUC" in out and "logreg-C1" in out and "roc_auc" in out
     assert result.best_run_id in out
@@ -346,6 +348,36 @@ def test_demo_end_to_end(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
     listed = invoke("runs", "list", "-e", result.experiment)
     assert listed.exit_code == 0 and "sweep" in listed.output and "10 runs" in listed.output
+
+    # the best model is registered, promoted, and traceable to its data and code
+    assert all("model/loopml-model.json" in {e.path for e in loopml.get_client().list_artifacts(r)} for r in ids)
+    assert result.model_name == loopml.demo.MODEL_NAME and result.version == 1
+    champion = loopml.get_model_version(result.model_name, "champion")
+    assert champion.version == result.version and champion.run_id == result.best_run_id
+    assert champion.stage.value == "production"
+    assert champion.evidence["passed"] is True and len(champion.evidence["compared_runs"]) == len(ids)
+    assert result.predictions_match and "test predictions equal the trained model's" in out
+    train_digest = next(item.digest for item in children[0].inputs if item.context == "train")
+    assert train_digest in {node.id for node in result.lineage.find("dataset")}
+    assert f"Lineage of models:/{result.model_name}/1" in out and train_digest[:12] in out
+    commit = loopml.get_run(result.best_run_id).tags.get("loopml.git.commit")
+    if commit:  # the tests ran inside a git checkout
+        assert [node.id for node in result.lineage.find("code")] == [commit]
+    assert {"model_version.register", "model_version.evidence", "alias.set", "model_version.transition"} <= set(
+        result.audit_actions
+    )
+    assert [e.action for e in loopml.audit_log(result.model_name)] == result.audit_actions  # every step logged
+    assert "alias.set" in out and f"loopml lineage models:/{result.model_name}@champion" in out
+
+    # a second demo in the same store registers version 2 and moves the champion there (two candidates: quick)
+    monkeypatch.setattr(loopml.demo, "candidates", lambda: real_candidates()[:2])
+    again = invoke("demo")
+    assert again.exit_code == 0, again.output
+    second = results[-1]
+    assert second.version == 2 and loopml.get_model_version(result.model_name, "champion").version == 2
+    assert loopml.get_model_version(result.model_name, 1).stage.value == "archived"
+    assert "alias.move" in second.audit_actions and "model.create" not in second.audit_actions
+    assert "(was v1)" in again.output and "v1 archived" in again.output
 
 
 def test_user_text_is_not_rich_markup(home: Path) -> None:

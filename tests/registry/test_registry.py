@@ -310,3 +310,18 @@ def test_a_real_model_round_trips_through_the_registry(registry, client):
     client.log_artifact_bytes(handle.id, {"model/model.skops": b"tampered"})
     with pytest.raises(ModelIntegrityError, match="model.skops"):
         registry.load_model("models:/iris@champion")
+
+
+def test_request_and_approval_inputs_are_checked(registry, client):
+    from loopml.errors import ConflictError, RequestNotFoundError
+
+    registry.register_model(f"runs:/{model_run(client).run_id}/model", "churn")
+    with pytest.raises(RequestNotFoundError, match="999"):
+        registry.approve(999, actor="bob")
+    with pytest.raises(InvalidValueError, match="integer"):
+        registry.approve("1", actor="bob")
+    with pytest.raises(InvalidValueError, match="Unknown request status 'bogus'"):
+        registry.list_transition_requests("churn", status="bogus")
+    with pytest.raises(ConflictError, match="require_approval=False"):
+        registry.register_model(f"runs:/{model_run(client).run_id}/model", "churn", require_approval=True)
+    assert registry.get_registered_model("churn").latest_version == 1

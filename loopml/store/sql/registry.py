@@ -21,7 +21,7 @@ from loopml.errors import (
     ModelAlreadyExistsError,
     ModelNotFoundError,
     ModelVersionNotFoundError,
-    NotFoundError,
+    RequestNotFoundError,
     RunNotFoundError,
     did_you_mean,
 )
@@ -388,7 +388,7 @@ class SqlRegistryStore(RegistryStore):
         with write_transaction(self._engine) as conn:
             row = conn.execute(select(t.transition_requests).where(r.request_id == request_id)).first()
             if row is None:
-                raise NotFoundError(f"No transition request with id {request_id}.")
+                raise RequestNotFoundError(f"No transition request with id {request_id}.")
             if row.status != RequestStatus.PENDING.value:
                 raise InvalidTransitionError(f"Request {request_id} was already decided ({row.status}).")
             if approve and row.requested_by == actor:
