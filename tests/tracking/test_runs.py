@@ -232,3 +232,37 @@ def test_a_child_run_goes_to_its_parents_experiment(loopml_env):
     assert loopml.get_run(child.id).info.experiment_id == loopml.get_run(parent.id).info.experiment_id
     found = loopml.search_runs(experiment="sweeps", filter=f"parent_run_id = '{parent.id}'", as_frame=False)
     assert [r.run_id for r in found] == [child.id]
+
+
+def test_buffered_points_reach_the_store_within_seconds_without_flush(loopml_env):
+    import time
+
+    with loopml.start_run() as run:
+        run.log_metric("x", 1.0)
+        other = loopml.TrackingClient()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if len(other.get_metric_history(run.id, "x")) == 1:
+                    break
+            except loopml.LoopMLError:
+                pass
+            time.sleep(0.1)
+        assert len(other.get_metric_history(run.id, "x")) == 1  # the background flusher wrote it
+        other.close()
+
+
+def test_points_are_flushed_at_interpreter_exit(loopml_env, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import loopml\n"
+        "run = loopml.start_run(name='abandoned', capture=False)\n"
+        "for i in range(500): run.log_metric('x', float(i))\n"
+        "print(run.id)\n"  # exits without flush() or end()
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=os.environ.copy(), check=True)
+    run_id = out.stdout.strip()
+    assert [p.value for p in loopml.get_metric_history(run_id, "x")] == [float(i) for i in range(500)]
