@@ -1,22 +1,36 @@
-"""Fixtures shared by every test: one store per test, on SQLite and on PostgreSQL.
+"""Fixtures shared by every test: one store per test, on SQLite, PostgreSQL and REST.
 
 PostgreSQL tests run against a real server: ``LOOPML_TEST_PG_URL`` (CI sets
 it) or the local default. Each test gets its own schema, dropped afterwards,
 so tests never see each other's rows. Where no server answers and the URL was
 not set explicitly, PostgreSQL tests skip with the reason; where it was set,
 they fail, so CI can never silently skip them.
+
+``store`` (and what builds on it, such as ``client``) also runs on "rest": a
+SQLite store behind ``create_app``, reached through ``open_rest_store`` with a
+``TestClient`` (no socket). ``db_url`` and ``loopml_env`` stay SQL-only; in a
+test that uses both ``store`` and ``db_url``, the rest case gets the URL of the
+SQLite database behind the server.
 """
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+SQL_BACKENDS = ["sqlite", "postgresql"]
+STORE_BACKENDS = [*SQL_BACKENDS, "rest"]
+#: Conformance tests that reach past the Store into the SQL layer; they skip on "rest".
+REST_NEEDS_SQL = {
+    "test_audit_events_cannot_be_edited_or_deleted": "it runs raw SQL on store.tracking._engine",
+}
 _pg_problem: str | None = None
 _pg_checked = False
 
@@ -74,10 +88,23 @@ def drop_pg_schema(base_url: str, schema: str) -> None:
     engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database URL for an empty store on each SQL backend."""
-    if request.param == "sqlite":
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run tests that use ``store`` on every backend, and tests that only use ``db_url`` on the SQL ones."""
+    if "backend" in metafunc.fixturenames:
+        backends = STORE_BACKENDS if "store" in metafunc.fixturenames else SQL_BACKENDS
+        metafunc.parametrize("backend", backends, indirect=True)
+
+
+@pytest.fixture
+def backend(request: pytest.FixtureRequest) -> str:
+    """Which backend this test runs on (parametrised by ``pytest_generate_tests``)."""
+    return str(request.param)
+
+
+@pytest.fixture
+def db_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database URL for an empty store on each SQL backend (SQLite behind the server for "rest")."""
+    if backend in ("sqlite", "rest"):
         yield f"sqlite:///{tmp_path / 'loopml.db'}"
         return
     base = request.getfixturevalue("pg_base_url")
@@ -92,12 +119,41 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def store(db_url: str, tmp_path: Path) -> Iterator[object]:
+def asgi_client() -> Callable[..., Any]:
+    """``make(app)`` -> a ``TestClient`` over ``app`` (httpx.Client's interface, no socket)."""
+    with warnings.catch_warnings():
+        # Starlette asks for httpx2 under its TestClient; loopml's client is httpx, which it still accepts.
+        warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")
+        from fastapi.testclient import TestClient
+    return TestClient
+
+
+@pytest.fixture
+def store(backend: str, db_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[object]:
     from loopml.store import open_store
 
     opened = open_store(db_url, artifacts_url=str(tmp_path / "artifacts"))
+    if backend != "rest":
+        try:
+            yield opened
+        finally:
+            opened.close()
+        return
+    reason = REST_NEEDS_SQL.get(request.node.originalname)
+    if reason:
+        opened.close()
+        pytest.skip(f"needs direct SQL access: {reason}")
+    from loopml.server.app import create_app
+    from loopml.store.rest import open_rest_store
+
+    test_client = request.getfixturevalue("asgi_client")
     try:
-        yield opened
+        with test_client(create_app(opened)) as http:
+            remote = open_rest_store("http://testserver", "", client=http)
+            try:
+                yield remote
+            finally:
+                remote.close()
     finally:
         opened.close()
 

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from loopml.cli import audit, db, demo, experiments, lineage, models, runs
+from loopml.cli import audit, db, demo, experiments, lineage, models, runs, server
 from loopml.cli.output import print_error
 from loopml.errors import LoopMLError
 
@@ -59,6 +59,7 @@ app.add_typer(db.app, name="db")
 app.command("lineage", help=lineage.HELP)(lineage.lineage)
 app.command("audit", help=audit.HELP)(audit.audit)
 app.command("demo", help=demo.HELP)(demo.demo)
+app.command("server", help=server.HELP)(server.server)
 
 
 def _version(value: bool) -> None:

@@ -19,6 +19,8 @@ BACKENDS: dict[str, str] = {
     "sqlite": "loopml.store.sql:open_sql_store",
     "postgresql": "loopml.store.sql:open_sql_store",
     "postgres": "loopml.store.sql:open_sql_store",
+    "http": "loopml.store.rest:open_rest_store",
+    "https": "loopml.store.rest:open_rest_store",
 }
 
 

@@ -360,3 +360,16 @@ def test_artifact_entries_list_by_folder_and_replace_by_path(tracking, experimen
     assert tracking.get_artifact_entry(run.run_id, "model_card.md") == ArtifactEntry("model_card.md", "5" * 64, 9)
     with pytest.raises(ArtifactNotFoundError, match="nope"):
         tracking.get_artifact_entry(run.run_id, "nope")
+
+
+def test_values_a_column_cannot_hold_are_invalid_input_not_store_faults(tracking, experiment):
+    from loopml.errors import InvalidInputError
+
+    for call in (lambda: tracking.get_experiment(2**40), lambda: tracking.create_experiment("a\x00b")):
+        try:
+            call()
+        except InvalidInputError:
+            pass  # PostgreSQL refuses the value
+        except ExperimentNotFoundError:
+            pass  # SQLite accepts it and finds nothing
+    assert [e.name for e in tracking.list_experiments()] in (["exp"], ["exp", "a\x00b"])

@@ -20,9 +20,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError, ProgrammingError
+from sqlalchemy.exc import ArgumentError, DataError, InterfaceError, OperationalError, ProgrammingError
 
-from loopml.errors import MigrationError, StoreError, UnsupportedSchemeError
+from loopml.errors import InvalidValueError, MigrationError, StoreError, UnsupportedSchemeError
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _PG_MIGRATION_LOCK = 0x100B_5EED  # any constant shared by every loopml process
@@ -94,6 +94,9 @@ def translate_errors(engine: Engine) -> Iterator[None]:
     """
     try:
         yield
+    except DataError as exc:  # a value the column type cannot hold: the caller's mistake, not the store's
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise InvalidValueError(f"The database refused a value: {detail}") from exc
     except (OperationalError, InterfaceError, ProgrammingError) as exc:
         detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         raise StoreError(f"Cannot use the database at {describe(engine)}: {detail}") from exc

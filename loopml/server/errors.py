@@ -1,0 +1,89 @@
+"""One error body for every failure: ``{"error": {"type": ..., "message": ...}}``.
+
+``LoopMLError`` subclasses answer with their own ``http_status`` and class
+name, plus the fields that class carries (``position``/``token`` of a filter
+error, ``problems`` of a schema error, ``untrusted`` types), so the REST
+client can raise the same class again. Malformed requests answer 422 naming
+the field, unknown routes 404, and anything unexpected 500 as ``StoreError``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse, Response
+
+from loopml.errors import LoopMLError
+
+logger = logging.getLogger("loopml.server")
+
+#: The loopml error class named for an HTTP error Starlette raises itself.
+_HTTP_TYPES = {404: "NotFoundError", 405: "InvalidInputError", 413: "InvalidInputError"}
+
+
+def error_response(status: int, type_name: str, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": {"type": type_name, "message": message, **extra}}, status_code=status)
+
+
+def _extra_fields(err: LoopMLError) -> dict[str, Any]:
+    """The JSON-able public attributes an error class adds to ``message``."""
+    extra = {}
+    for name, value in vars(err).items():
+        if name == "message" or name.startswith("_"):
+            continue
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            continue
+        extra[name] = value
+    return extra
+
+
+def _loopml_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, LoopMLError)
+    if exc.http_status >= 500:
+        logger.error("%s: %s", type(exc).__name__, exc.message)
+    return error_response(exc.http_status, type(exc).__name__, exc.message, **_extra_fields(exc))
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def _validation_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    problems = {_location(tuple(e.get("loc", ()))): str(e.get("msg", "invalid")) for e in exc.errors()}
+    listed = "; ".join(f"{where}: {what}" for where, what in problems.items())
+    return error_response(422, "InvalidInputError", f"Invalid request: {listed}", problems=problems)
+
+
+def _http_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    type_name = _HTTP_TYPES.get(exc.status_code, "InvalidInputError" if exc.status_code < 500 else "StoreError")
+    message = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
+    if exc.status_code == 404 and message == "Not Found":
+        message = "No such route; the API lives under /api/v1 (see /api/v1/docs)."
+    return Response(
+        json.dumps({"error": {"type": type_name, "message": message}}),
+        status_code=exc.status_code,
+        headers=exc.headers,
+        media_type="application/json",
+    )
+
+
+def _unexpected(_request: Request, exc: Exception) -> Response:
+    logger.exception("Unexpected error while serving a request", exc_info=exc)
+    return error_response(500, "StoreError", f"Internal server error ({type(exc).__name__}); see the server log.")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers; Starlette finds a handler along the exception's MRO."""
+    app.add_exception_handler(LoopMLError, _loopml_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,66 @@
+"""Run the server: ``serve(...)`` starts uvicorn on the ``app_from_env`` factory.
+
+Uvicorn imports the factory by its dotted path in every worker process, so
+``workers > 1`` works; each worker opens the store named by the environment
+(``LOOPML_DB_URL``, ``LOOPML_ARTIFACTS_URL``, ``LOOPML_HOME``), which is why
+``serve`` passes its arguments through the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from loopml.errors import InvalidValueError
+
+APP_FACTORY = "loopml.server.main:app_from_env"
+
+
+def app_from_env() -> FastAPI:
+    """The app over the store the environment names; the store closes when the server stops."""
+    from loopml.config import get_settings
+    from loopml.server.app import create_app
+    from loopml.store import open_store
+
+    settings = get_settings()
+    store = open_store(settings.db_url, artifacts_url=settings.artifacts_url)
+    app = create_app(store)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            store.close()
+
+    app.router.lifespan_context = lifespan
+    return app
+
+
+def serve(
+    store_uri: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 5000,
+    workers: int = 1,
+    *,
+    artifacts_url: str | None = None,
+    log_level: str = "info",
+) -> None:
+    """Serve the REST API until interrupted.
+
+    ``store_uri`` is a database URL (default: ``LOOPML_DB_URL``, else the
+    SQLite file under ``LOOPML_HOME``); ``artifacts_url`` likewise defaults to
+    ``LOOPML_ARTIFACTS_URL``.
+    """
+    import uvicorn
+
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise InvalidValueError(f"workers must be a whole number from 1, got {workers!r}.")
+    if store_uri:
+        os.environ["LOOPML_DB_URL"] = store_uri
+    if artifacts_url:
+        os.environ["LOOPML_ARTIFACTS_URL"] = artifacts_url
+    uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers, log_level=log_level)

@@ -1,0 +1,126 @@
+"""The ArtifactStore over HTTP: blobs go through the server, streamed both ways.
+
+Uploads stream from the file or reader (never read whole into memory), and
+the server hashes them as they arrive. Downloads are verified here too: the
+sha256 is checked as the last chunk is read, which is held back until then,
+so a reader never takes in bytes that do not match their name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from typing import BinaryIO
+
+import httpx
+
+from loopml.errors import ArtifactIntegrityError
+from loopml.store.artifacts import ArtifactStore
+from loopml.store.fs.artifacts import check_digest
+from loopml.store.rest.http import HttpSession, iter_file
+
+_CHUNK = 1 << 20
+_OCTETS = {"Content-Type": "application/octet-stream"}
+
+
+def _blob(digest: str) -> str:
+    return f"/artifacts/blobs/{check_digest(digest)}"
+
+
+def _iter_reader(reader: BinaryIO, chunk_size: int = _CHUNK) -> Iterator[bytes]:
+    while block := reader.read(chunk_size):
+        yield block
+
+
+class RestArtifactStore(ArtifactStore):
+    """Content-addressed blobs kept by a loopml server."""
+
+    def __init__(self, session: HttpSession) -> None:
+        self._http = session
+
+    # -- writes --------------------------------------------------------------------------------
+    def _upload(self, content: bytes | Iterable[bytes] | Callable[[], Iterable[bytes]]) -> tuple[str, int]:
+        response = self._http.send("PUT", "/artifacts/blobs", content=content, headers=_OCTETS)
+        blob = response.json()
+        return str(blob["digest"]), int(blob["size"])
+
+    def put_bytes(self, data: bytes) -> str:
+        return self._upload(bytes(data))[0]
+
+    def put_file(self, path: str) -> tuple[str, int]:
+        with open(path, "rb"):  # fail here, with the local error, when the file cannot be read
+            pass
+        return self._upload(lambda: iter_file(path, _CHUNK))
+
+    def write_stream(self, chunks: BinaryIO) -> tuple[str, int]:
+        if _seekable(chunks):
+            start = chunks.tell()
+
+            def rewound() -> Iterator[bytes]:
+                chunks.seek(start)
+                return _iter_reader(chunks)
+
+            return self._upload(rewound)
+        return self._upload(_iter_reader(chunks))  # sent once: a spent stream cannot be retried
+
+    # -- reads ---------------------------------------------------------------------------------------
+    def exists(self, digest: str) -> bool:
+        response = self._http.send("HEAD", _blob(digest), ok_statuses=frozenset({404}))
+        return response.status_code != 404
+
+    def get_bytes(self, digest: str) -> bytes:
+        return b"".join(self.open_stream(digest))
+
+    def open_stream(self, digest: str, chunk_size: int = _CHUNK) -> Iterator[bytes]:
+        # The request goes out now, so a missing blob raises here, as it does on the file store.
+        response = self._http.send("GET", _blob(digest), stream=True)
+        return self._verified(response, digest, chunk_size)
+
+    def _verified(self, response: httpx.Response, digest: str, chunk_size: int) -> Iterator[bytes]:
+        hasher = hashlib.sha256()
+        pending: bytes | None = None
+        try:
+            for block in response.iter_bytes(chunk_size):
+                if not block:
+                    continue
+                if pending is not None:
+                    yield pending
+                hasher.update(block)
+                pending = block
+        except httpx.TransportError as exc:
+            raise ArtifactIntegrityError(
+                f"Artifact blob {digest} from {self._http.base_url} broke off before its end ({exc}); "
+                "the server found it corrupted or the connection failed."
+            ) from exc
+        finally:
+            response.close()
+        if hasher.hexdigest() != digest:
+            raise ArtifactIntegrityError(
+                f"Artifact blob {digest} from {self._http.base_url} is corrupted: "
+                f"its bytes hash to {hasher.hexdigest()}."
+            )
+        if pending is not None:
+            yield pending
+
+    def download(self, digest: str, dest: str) -> None:
+        directory = os.path.dirname(os.path.abspath(dest))
+        os.makedirs(directory, exist_ok=True)
+        tmp = os.path.join(directory, f".{os.path.basename(dest)}.{uuid.uuid4().hex}.part")
+        try:
+            with open(tmp, "wb") as out:
+                for block in self.open_stream(digest):
+                    out.write(block)
+            os.replace(tmp, dest)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
+
+
+def _seekable(reader: BinaryIO) -> bool:
+    try:
+        return bool(reader.seekable())
+    except (AttributeError, OSError, ValueError):
+        return False

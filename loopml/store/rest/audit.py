@@ -1,0 +1,70 @@
+"""The AuditLog over HTTP: append and list events kept by a loopml server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from loopml.entities.audit import AuditEvent
+from loopml.store.audit import AuditLog
+from loopml.store.rest import codec
+from loopml.store.rest.http import HttpSession
+
+
+def _as_json(value: Mapping[str, Any] | None) -> Any:
+    # Like the SQL log, values JSON cannot hold are recorded as their str().
+    return None if value is None else json.loads(json.dumps(value, default=str))
+
+
+class RestAuditLog(AuditLog):
+    """The audit log of a loopml server."""
+
+    def __init__(self, session: HttpSession) -> None:
+        self._http = session
+
+    def log_event(
+        self,
+        *,
+        actor: str,
+        action: str,
+        target_type: str,
+        target: str,
+        before: Mapping[str, Any] | None = None,
+        after: Mapping[str, Any] | None = None,
+        reason: str | None = None,
+        evidence: Mapping[str, Any] | None = None,
+    ) -> AuditEvent:
+        body = {
+            "actor": actor,
+            "action": action,
+            "target_type": target_type,
+            "target": target,
+            "before": _as_json(before),
+            "after": _as_json(after),
+            "reason": reason,
+            "evidence": _as_json(evidence),
+        }
+        return codec.audit_event_in(self._http.call("POST", "/audit/events", json_body=body))
+
+    def list_events(
+        self,
+        *,
+        action: str | None = None,
+        target_type: str | None = None,
+        target: str | None = None,
+        actor: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
+        max_results: int = 1000,
+    ) -> list[AuditEvent]:
+        params = {
+            "action": action,
+            "target_type": target_type,
+            "target": target,
+            "actor": actor,
+            "since": since,
+            "until": until,
+            "max_results": max_results,
+        }
+        return [codec.audit_event_in(e) for e in self._http.call("GET", "/audit/events", params=params)]
