@@ -308,7 +308,7 @@ def test_a_real_model_round_trips_through_the_registry(registry, client):
         loaded.predict(X.drop(columns=["petal width (cm)"]).assign(extra=1))
     assert set(caught.value.problems) == {"petal width (cm)", "extra"}
     client.log_artifact_bytes(handle.id, {"model/model.skops": b"tampered"})
-    with pytest.raises(ModelIntegrityError, match="model.skops"):
+    with pytest.raises(ModelIntegrityError, match=r"model.skops"):
         registry.load_model("models:/iris@champion")
 
 
