@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from loopml.errors import InvalidValueError, UnsupportedModelError
+from loopml.models.flavors.base import require
 from loopml.models.signature import Signature
 
 if TYPE_CHECKING:
@@ -43,8 +44,8 @@ def to_onnx(model: Any, signature: Signature, *, target_opset: int | None = None
             f"The signature's columns {signature.input_names} are not the columns the model was fitted on, "
             f"in order: {[str(n) for n in fitted_names]}. Infer the signature from the training frame."
         )
-    from skl2onnx import convert_sklearn
-    from skl2onnx.common.data_types import FloatTensorType
+    convert_sklearn = require("skl2onnx", "onnx").convert_sklearn
+    FloatTensorType = require("skl2onnx.common.data_types", "onnx").FloatTensorType
     from sklearn.base import is_classifier
 
     options = {id(model): {"zipmap": False}} if is_classifier(model) else None

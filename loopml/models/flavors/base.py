@@ -83,3 +83,15 @@ def refuse_options(flavor: str, *, unsafe_pickle: bool, artifacts: ArtifactSourc
             f"artifacts= is only for PythonModel (pyfunc) models, which read them in load_context; "
             f"{flavor} models carry everything they need."
         )
+
+
+def require(module: str, extra: str) -> Any:
+    """Import an optional dependency, or say which loopml extra installs it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise UnsupportedModelError(
+            f"This needs the {module.split('.')[0]!r} package: pip install 'loopml[{extra}]'."
+        ) from exc

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loopml.errors import InvalidValueError, SchemaError, UnsupportedModelError
-from loopml.models.flavors.base import ArtifactSources, Flavor, pinned, refuse_options
+from loopml.models.flavors.base import ArtifactSources, Flavor, pinned, refuse_options, require
 
 if TYPE_CHECKING:
     import numpy as np
@@ -84,7 +84,7 @@ def _model_bytes(model: Any) -> bytes:
 
 
 def _session(source: bytes | str) -> onnxruntime.InferenceSession:
-    import onnxruntime
+    onnxruntime = require("onnxruntime", "onnx")
 
     try:
         return onnxruntime.InferenceSession(source, providers=["CPUExecutionProvider"])
