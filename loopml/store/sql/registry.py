@@ -8,14 +8,13 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, and_, exists, false, not_, or_, select, true
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import IntegrityError
 
 from loopml.entities.registry import ModelVersion, RegisteredModel, RequestStatus, Stage, TransitionRequest
-from loopml.entities.search import And, Comparison, Filter, Not, Or
+from loopml.entities.search import Filter
 from loopml.errors import (
     AliasNotFoundError,
-    InvalidFilterError,
     InvalidTransitionError,
     InvalidValueError,
     ModelAlreadyExistsError,
@@ -29,7 +28,8 @@ from loopml.store.registry import RegistryStore
 from loopml.store.sql import tables as t
 from loopml.store.sql.audit import append_event
 from loopml.store.sql.engine import read_transaction, write_transaction
-from loopml.store.sql.search import compare_column, numeric_value
+from loopml.store.sql.registry_search import model_filter, version_filter
+from loopml.store.sql.search import numeric_value
 from loopml.uris import check_alias
 
 _RETRIES = 5
@@ -113,7 +113,7 @@ class SqlRegistryStore(RegistryStore):
             raise InvalidValueError(f"max_results must be an integer from 1 to 100000, got {max_results!r}.")
         query = select(t.registered_models).order_by(t.registered_models.c.name).limit(max_results)
         if filter is not None:
-            query = query.where(_model_filter(filter))
+            query = query.where(model_filter(filter))
         with read_transaction(self._engine) as conn:
             return self._hydrate_models(conn, conn.execute(query).all())
 
@@ -223,7 +223,7 @@ class SqlRegistryStore(RegistryStore):
         if stage is not None:
             query = query.where(v.stage == Stage(stage).value)
         if filter is not None:
-            query = query.where(_version_filter(filter))
+            query = query.where(version_filter(filter))
         with read_transaction(self._engine) as conn:
             self._model(conn, name)
             return self._hydrate_versions(conn, conn.execute(query).all())
@@ -551,60 +551,3 @@ def _request(row: Any) -> TransitionRequest:
         decided_at=row.decided_at,
         decision_comment=row.decision_comment,
     )
-
-
-def _tag_condition(table: Any, owner: list[ColumnElement[Any]], node: Comparison) -> ColumnElement[bool]:
-    """A comparison on ``tags.<key>`` of a model or version, as an EXISTS subquery."""
-    c = table.c
-    match = and_(*owner, c.key == node.key)
-    if node.value is None:
-        present = exists().where(match)
-        return not_(present) if node.op == "=" else present
-    value = node.value
-    if isinstance(value, tuple):
-        column_value = c.value if all(isinstance(x, str) for x in value) else c.value_num
-    else:
-        column_value = c.value if isinstance(value, str) else c.value_num
-    return exists().where(match, compare_column(column_value, node.op, value))
-
-
-def _compile(node: Filter, leaf: Any) -> ColumnElement[bool]:
-    if isinstance(node, And):
-        return and_(true(), *(_compile(i, leaf) for i in node.items))
-    if isinstance(node, Or):
-        return or_(false(), *(_compile(i, leaf) for i in node.items))
-    if isinstance(node, Not):
-        return not_(_compile(node.item, leaf))
-    return leaf(node)
-
-
-def _model_filter(node: Filter) -> ColumnElement[bool]:
-    m = t.registered_models.c
-
-    def leaf(cmp: Comparison) -> ColumnElement[bool]:
-        if cmp.kind == "tag":
-            return _tag_condition(t.registered_model_tags, [t.registered_model_tags.c.name == m.name], cmp)
-        if cmp.kind == "attribute" and cmp.key == "name":
-            return compare_column(m.name, cmp.op, cmp.value)
-        raise InvalidFilterError(
-            f"search_models filters on name and tags.<key>, not {cmp.kind} {cmp.key!r}.", token=cmp.key
-        )
-
-    return _compile(node, leaf)
-
-
-def _version_filter(node: Filter) -> ColumnElement[bool]:
-    v = t.model_versions.c
-    vt = t.model_version_tags.c
-
-    def leaf(cmp: Comparison) -> ColumnElement[bool]:
-        if cmp.kind == "tag":
-            return _tag_condition(t.model_version_tags, [vt.name == v.name, vt.version == v.version], cmp)
-        if cmp.kind == "attribute" and cmp.key == "run_id":
-            return compare_column(v.run_id, cmp.op, cmp.value)
-        raise InvalidFilterError(
-            f"Version filters use tags.<key> and run_id, not {cmp.kind} {cmp.key!r}; pass stage= for stages.",
-            token=cmp.key,
-        )
-
-    return _compile(node, leaf)

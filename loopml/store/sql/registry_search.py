@@ -1,0 +1,69 @@
+"""Compile registry search filters (``name``, ``tags.<key>``, ``run_id``) into SQL conditions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, exists, false, not_, or_, true
+
+from loopml.entities.search import And, Comparison, Filter, Not, Or
+from loopml.errors import InvalidFilterError
+from loopml.store.sql import tables as t
+from loopml.store.sql.search import compare_column
+
+
+def _tag_condition(table: Any, owner: list[ColumnElement[Any]], node: Comparison) -> ColumnElement[bool]:
+    """A comparison on ``tags.<key>`` of a model or version, as an EXISTS subquery."""
+    c = table.c
+    match = and_(*owner, c.key == node.key)
+    if node.value is None:
+        present = exists().where(match)
+        return not_(present) if node.op == "=" else present
+    value = node.value
+    if isinstance(value, tuple):
+        column_value = c.value if all(isinstance(x, str) for x in value) else c.value_num
+    else:
+        column_value = c.value if isinstance(value, str) else c.value_num
+    return exists().where(match, compare_column(column_value, node.op, value))
+
+
+def _compile(node: Filter, leaf: Any) -> ColumnElement[bool]:
+    if isinstance(node, And):
+        return and_(true(), *(_compile(i, leaf) for i in node.items))
+    if isinstance(node, Or):
+        return or_(false(), *(_compile(i, leaf) for i in node.items))
+    if isinstance(node, Not):
+        return not_(_compile(node.item, leaf))
+    return leaf(node)
+
+
+def model_filter(node: Filter) -> ColumnElement[bool]:
+    m = t.registered_models.c
+
+    def leaf(cmp: Comparison) -> ColumnElement[bool]:
+        if cmp.kind == "tag":
+            return _tag_condition(t.registered_model_tags, [t.registered_model_tags.c.name == m.name], cmp)
+        if cmp.kind == "attribute" and cmp.key == "name":
+            return compare_column(m.name, cmp.op, cmp.value)
+        raise InvalidFilterError(
+            f"search_models filters on name and tags.<key>, not {cmp.kind} {cmp.key!r}.", token=cmp.key
+        )
+
+    return _compile(node, leaf)
+
+
+def version_filter(node: Filter) -> ColumnElement[bool]:
+    v = t.model_versions.c
+    vt = t.model_version_tags.c
+
+    def leaf(cmp: Comparison) -> ColumnElement[bool]:
+        if cmp.kind == "tag":
+            return _tag_condition(t.model_version_tags, [vt.name == v.name, vt.version == v.version], cmp)
+        if cmp.kind == "attribute" and cmp.key == "run_id":
+            return compare_column(v.run_id, cmp.op, cmp.value)
+        raise InvalidFilterError(
+            f"Version filters use tags.<key> and run_id, not {cmp.kind} {cmp.key!r}; pass stage= for stages.",
+            token=cmp.key,
+        )
+
+    return _compile(node, leaf)
