@@ -325,3 +325,13 @@ def test_request_and_approval_inputs_are_checked(registry, client):
     with pytest.raises(ConflictError, match="require_approval=False"):
         registry.register_model(f"runs:/{model_run(client).run_id}/model", "churn", require_approval=True)
     assert registry.get_registered_model("churn").latest_version == 1
+
+
+def test_boolean_tag_filters_compare_by_equality_only(registry):
+    from loopml.errors import InvalidFilterError
+
+    registry.create_registered_model("a", tags={"pii": "true"})
+    registry.create_registered_model("b", tags={"pii": "false"})
+    assert [m.name for m in registry.search_models("tags.pii = true")] == ["a"]
+    with pytest.raises(InvalidFilterError, match="true/false"):
+        registry.search_models("tags.pii < true")

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Literal
 
-from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr
+from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr, model_validator
 
 from loopml.entities.search import And, Comparison, Filter, KeyKind, Not, Operator, Or, OrderBy, Scalar
 from loopml.server.schemas.common import Schema
@@ -46,6 +46,25 @@ class ComparisonJson(Schema):
     key: str
     op: Operator
     value: ScalarJson | list[ScalarJson]
+
+    @model_validator(mode="after")
+    def _value_fits_operator(self) -> ComparisonJson:
+        """The shapes the filter parser produces: a list for ``in``, one value otherwise."""
+        listed = isinstance(self.value, list)
+        if self.op in ("in", "not in"):
+            if not listed:
+                raise ValueError(f"operator {self.op!r} needs a list value")
+            if any(v is None for v in self.value):  # type: ignore[union-attr]
+                raise ValueError(f"an {self.op!r} list cannot hold null; use 'is null' instead")
+        elif listed:
+            raise ValueError(f"operator {self.op!r} needs a single value, not a list")
+        elif self.value is None and self.op not in ("=", "!="):
+            raise ValueError(f"null only compares with '=' or '!=', not {self.op!r}")
+        elif self.op in ("like", "not like", "ilike") and not isinstance(self.value, str):
+            raise ValueError(f"operator {self.op!r} needs a string pattern")
+        elif isinstance(self.value, bool) and self.op not in ("=", "!="):
+            raise ValueError(f"true and false only compare with '=' or '!=', not {self.op!r}")
+        return self
 
 
 class AndJson(Schema):
