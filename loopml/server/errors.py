@@ -59,7 +59,10 @@ def _validation_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     problems = {_location(tuple(e.get("loc", ()))): str(e.get("msg", "invalid")) for e in exc.errors()}
     listed = "; ".join(f"{where}: {what}" for where, what in problems.items())
-    return error_response(422, "InvalidInputError", f"Invalid request: {listed}", problems=problems)
+    # A malformed filter is the same mistake whichever backend sees it: keep the class the SQL store raises.
+    in_filter = bool(problems) and all(".filter" in f".{where}" for where in problems)
+    kind = "InvalidFilterError" if in_filter else "InvalidInputError"
+    return error_response(422, kind, f"Invalid request: {listed}", problems=problems)
 
 
 def _http_error(_request: Request, exc: Exception) -> Response:

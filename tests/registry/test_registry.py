@@ -333,5 +333,5 @@ def test_boolean_tag_filters_compare_by_equality_only(registry):
     registry.create_registered_model("a", tags={"pii": "true"})
     registry.create_registered_model("b", tags={"pii": "false"})
     assert [m.name for m in registry.search_models("tags.pii = true")] == ["a"]
-    with pytest.raises(InvalidFilterError, match="true/false"):
+    with pytest.raises(InvalidFilterError, match="true and false only compare with '=' or '!='"):
         registry.search_models("tags.pii < true")

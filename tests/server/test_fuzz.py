@@ -67,7 +67,7 @@ def test_a_filter_value_that_does_not_fit_its_operator_is_refused_with_422(
     response = api.post(path, json={"filter": {"type": "not", "item": comparison}})  # type: ignore[attr-defined]
     assert response.status_code == 422, response.text
     error = response.json()["error"]
-    assert error["type"] == "InvalidInputError" and reason in error["message"]
+    assert error["type"] == "InvalidFilterError" and reason in error["message"]
 
 
 @pytest.mark.parametrize("path", ["/api/v1/runs/search", "/api/v1/models/search"])

@@ -22,7 +22,9 @@ def _tag_condition(table: Any, owner: list[ColumnElement[Any]], node: Comparison
     value = node.value
     if isinstance(value, bool):  # stored as text, as run tags are; booleans have no order
         if node.op not in ("=", "!="):
-            raise InvalidFilterError(f"tags.{node.key} compares with true/false only by = or !=.", token=node.key)
+            raise InvalidFilterError(
+                f"tags.{node.key}: true and false only compare with '=' or '!=', not {node.op!r}.", token=node.key
+            )
         return exists().where(match, compare_column(c.value, node.op, str(value).lower()))
     if isinstance(value, tuple):
         column_value = c.value if all(isinstance(x, str) for x in value) else c.value_num
