@@ -27,10 +27,6 @@ import pytest
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 SQL_BACKENDS = ["sqlite", "postgresql"]
 STORE_BACKENDS = [*SQL_BACKENDS, "rest"]
-#: Conformance tests that reach past the Store into the SQL layer; they skip on "rest".
-REST_NEEDS_SQL = {
-    "test_audit_events_cannot_be_edited_or_deleted": "it runs raw SQL on store.tracking._engine",
-}
 _pg_problem: str | None = None
 _pg_checked = False
 
@@ -139,10 +135,6 @@ def store(backend: str, db_url: str, tmp_path: Path, request: pytest.FixtureRequ
         finally:
             opened.close()
         return
-    reason = REST_NEEDS_SQL.get(request.node.originalname)
-    if reason:
-        opened.close()
-        pytest.skip(f"needs direct SQL access: {reason}")
     from loopml.server.app import create_app
     from loopml.store.rest import open_rest_store
 

@@ -56,5 +56,5 @@ def to_onnx(model: Any, signature: Signature, *, target_opset: int | None = None
             options=options,
             target_opset=target_opset,
         )
-    except (RuntimeError, NotImplementedError, ValueError, TypeError) as exc:
+    except RuntimeError as exc:  # skl2onnx's MissingShapeCalculator/NotImplementedError for unsupported models
         raise UnsupportedModelError(f"skl2onnx cannot convert {type(model).__name__}: {exc}") from exc

@@ -78,3 +78,12 @@ def test_invalid_onnx_bytes_are_refused(client: TrackingClient, run_id: str) -> 
     with pytest.raises(UnsupportedModelError, match="onnxruntime"):
         log_model(client, run_id, b"not a model")
     assert client.list_artifacts(run_id, "model") == []
+
+
+def test_an_estimator_skl2onnx_cannot_convert_is_unsupported(iris: Iris) -> None:
+    from sklearn.semi_supervised import LabelPropagation
+
+    features, target = iris
+    model = LabelPropagation().fit(features, target)
+    with pytest.raises(UnsupportedModelError, match="skl2onnx cannot convert LabelPropagation"):
+        to_onnx(model, infer_signature(features))

@@ -184,3 +184,13 @@ def test_a_tampered_forest_is_refused_on_load(client: TrackingClient, run_id: st
     client.log_artifact_bytes(run_id, {"model/model.skops": data, "model/loopml-model.json": json.dumps(manifest).encode()})
     with pytest.raises(ModelIntegrityError, match="feature index"):
         load_model_from_run(client, run_id)
+
+
+def test_state_skops_cannot_serialise_is_unsupported_and_nothing_is_logged(
+    client: TrackingClient, run_id: str, iris: Iris
+) -> None:
+    model = _logistic(iris)
+    model.progress_ = (step for step in range(3))  # a generator: skops (like pickle) cannot store it
+    with pytest.raises(UnsupportedModelError, match=r"skops cannot save LogisticRegression.*unsafe_pickle"):
+        log_model(client, run_id, model)
+    assert client.list_artifacts(run_id) == []

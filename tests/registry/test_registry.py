@@ -231,12 +231,16 @@ def test_every_registry_mutation_is_audited_with_actor_and_reason(registry, clie
     assert [e.action for e in registry.tracking.store.audit.list_events(action="alias.*")] == ["alias.set", "alias.delete"]
 
 
-def test_audit_events_cannot_be_edited_or_deleted(registry, client, store):
+def test_audit_events_cannot_be_edited_or_deleted(registry, client, store, db_url):
     registry.register_model(f"runs:/{model_run(client).run_id}/model", "churn")
-    engine = store.tracking._engine
-    for statement in ("UPDATE audit_events SET actor = 'mallory'", "DELETE FROM audit_events"):
-        with pytest.raises(sa.exc.DatabaseError, match="immutable"), engine.begin() as conn:
-            conn.execute(sa.text(statement))
+    # Straight at the database behind the store (behind the server, for REST): the triggers hold there.
+    engine = sa.create_engine(db_url)
+    try:
+        for statement in ("UPDATE audit_events SET actor = 'mallory'", "DELETE FROM audit_events"):
+            with pytest.raises(sa.exc.DatabaseError, match="immutable"), engine.begin() as conn:
+                conn.execute(sa.text(statement))
+    finally:
+        engine.dispose()
     assert {e.actor for e in store.audit.list_events()} != {"mallory"}
     assert len(store.audit.list_events()) == 2
 

@@ -61,7 +61,7 @@ class SklearnFlavor(Flavor):
         path = folder / SKOPS_FILE
         try:
             skops.io.dump(model, path)
-        except (TypeError, ValueError, NotImplementedError) as exc:
+        except TypeError as exc:  # skops' answer to state it cannot serialise (generators, open files)
             raise UnsupportedModelError(
                 f"skops cannot save {type(model).__name__}: {exc}. Wrap the model in a PythonModel, "
                 "or pass unsafe_pickle=True if everyone who loads it trusts its source."
