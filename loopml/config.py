@@ -9,6 +9,7 @@ or ``http(s)://`` (a loopml server); it defaults to the database URL.
 
 from __future__ import annotations
 
+import getpass
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,3 +38,11 @@ class Settings:
 def get_settings() -> Settings:
     """Read the settings from the current environment."""
     return Settings.from_env()
+
+
+def os_user() -> str:
+    """The operating-system user running this process, or "unknown" where none can be read."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import getpass
 import os
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from loopml.config import os_user
 from loopml.entities.audit import AuditEvent
 from loopml.errors import InvalidValueError
 
@@ -18,13 +18,7 @@ if TYPE_CHECKING:
 
 def default_actor() -> str:
     """``LOOPML_ACTOR`` if set (CI jobs, services), else the operating-system user."""
-    actor = os.environ.get("LOOPML_ACTOR")
-    if actor:
-        return actor
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
+    return os.environ.get("LOOPML_ACTOR") or os_user()
 
 
 def to_ms(moment: datetime | int | float | str | None) -> int | None:

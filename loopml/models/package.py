@@ -13,7 +13,6 @@ every file's bytes must hash to what the manifest says.
 
 from __future__ import annotations
 
-import getpass
 import hashlib
 import importlib
 import json
@@ -28,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from loopml.config import os_user
 from loopml.entities.artifacts import ArtifactEntry
 from loopml.errors import (
     AlreadyExistsError,
@@ -461,7 +461,7 @@ def _model_folder(manifest_bytes: bytes) -> Path:
 
 def _cache_root() -> Path | None:
     """``<tmp>/loopml-models-<user>``, used only if it is a real folder that only this user can write."""
-    user = str(os.getuid()) if hasattr(os, "getuid") else _user_name()
+    user = str(os.getuid()) if hasattr(os, "getuid") else os_user()
     root = Path(tempfile.gettempdir()) / f"loopml-models-{user}"
     try:
         root.mkdir(mode=0o700, exist_ok=True)
@@ -475,12 +475,6 @@ def _cache_root() -> Path | None:
         return None
     return root
 
-
-def _user_name() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "user"
 
 
 def _file_sha256(path: Path) -> str:

@@ -2,9 +2,37 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import BinaryIO
+
+from loopml.errors import ArtifactIntegrityError
+
+
+def verified_chunks(chunks: Iterable[bytes], digest: str, source: str) -> Iterator[bytes]:
+    """Pass ``chunks`` through, holding the last one back until the whole blob hashes to ``digest``.
+
+    A reader therefore never receives the end of a corrupted blob: the stream
+    raises ArtifactIntegrityError instead of finishing.
+    """
+    hasher = hashlib.sha256()
+    pending: bytes | None = None
+    for block in chunks:
+        if not block:
+            continue
+        if pending is not None:
+            yield pending
+        hasher.update(block)
+        pending = block
+    if hasher.hexdigest() != digest:
+        raise ArtifactIntegrityError(
+            f"Artifact blob {digest} from {source} is corrupted: its bytes hash to {hasher.hexdigest()}."
+        )
+    if pending is not None:
+        yield pending
 
 
 class ArtifactStore(ABC):
@@ -31,9 +59,24 @@ class ArtifactStore(ABC):
     def open_stream(self, digest: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
         """The blob in chunks; the hash is checked as the last chunk is read."""
 
-    @abstractmethod
     def download(self, digest: str, dest: str) -> None:
-        """Write a verified copy of the blob to local path ``dest`` (atomically)."""
+        """Write a verified copy of the blob to local path ``dest`` (atomically).
+
+        The copy goes to a hidden ``.part`` file beside ``dest`` and is renamed
+        only once every byte has been verified, so no half-trusted file is left.
+        """
+        directory = os.path.dirname(os.path.abspath(dest))
+        os.makedirs(directory, exist_ok=True)
+        tmp = os.path.join(directory, f".{os.path.basename(dest)}.{uuid.uuid4().hex}.part")
+        try:
+            with open(tmp, "wb") as out:
+                for block in self.open_stream(digest):
+                    out.write(block)
+            os.replace(tmp, dest)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
 
     @abstractmethod
     def exists(self, digest: str) -> bool:

@@ -9,7 +9,6 @@ once per process) and it never raises: a failure to capture is recorded as
 from __future__ import annotations
 
 import functools
-import getpass
 import os
 import platform
 import re
@@ -20,6 +19,8 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
+
+from loopml.config import os_user
 
 __all__ = ["GitInfo", "capture_environment", "capture_git", "installed_packages"]
 
@@ -82,7 +83,7 @@ def capture_environment() -> dict[str, str]:
         "python.implementation": platform.python_implementation(),
         "platform": platform.platform(),
         "host": _safe(socket.gethostname),
-        "user": _safe(getpass.getuser),
+        "user": os_user(),
         "command": command,
         "cwd": _safe(os.getcwd),
     }

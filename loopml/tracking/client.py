@@ -8,7 +8,6 @@ to a buffer, a param straight into one transaction.
 
 from __future__ import annotations
 
-import getpass
 import io
 import json
 import os
@@ -17,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from loopml.config import os_user
 from loopml.entities.artifacts import ArtifactEntry
 from loopml.entities.datasets import Dataset
 from loopml.entities.tracking import Experiment, Metric, Run, RunPage, RunStatus
@@ -115,7 +115,7 @@ class TrackingClient:
         run = self.store.tracking.create_run(
             experiment_id,
             name=name or random_run_name(),
-            user=_user(),
+            user=os_user(),
             start_time=now_ms(),
             parent_run_id=parent_run_id,
             params=clean_params,
@@ -335,12 +335,6 @@ def _run_id(run_id: Any) -> str:
         raise InvalidValueError(f"Run id must be a non-empty string, got {run_id!r}.")
     return run_id
 
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
 
 
 def _json_default(value: Any) -> Any:

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from loopml.errors import ArtifactIntegrityError, InvalidValueError
-from loopml.store.artifacts import ArtifactStore
+from loopml.store.artifacts import ArtifactStore, verified_chunks
 
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1 << 20
@@ -118,39 +118,13 @@ class FsArtifactStore(ArtifactStore):
             raise ArtifactIntegrityError(
                 f"Artifact blob {digest} is missing from {self.url} (expected at {path})."
             ) from exc
-        return self._verified(handle, digest, chunk_size)
+        return verified_chunks(self._read(handle, chunk_size), digest, self.url)
 
     @staticmethod
-    def _verified(handle: BinaryIO, digest: str, chunk_size: int) -> Iterator[bytes]:
-        hasher = hashlib.sha256()
+    def _read(handle: BinaryIO, chunk_size: int) -> Iterator[bytes]:
         with handle:
-            pending: bytes | None = None
             while block := handle.read(chunk_size):
-                if pending is not None:
-                    yield pending
-                hasher.update(block)
-                pending = block
-            # hold the last chunk back until the whole blob is verified
-            if hasher.hexdigest() != digest:
-                raise ArtifactIntegrityError(
-                    f"Artifact blob {digest} is corrupted: its bytes hash to {hasher.hexdigest()}."
-                )
-            if pending is not None:
-                yield pending
-
-    def download(self, digest: str, dest: str) -> None:
-        directory = os.path.dirname(os.path.abspath(dest))
-        os.makedirs(directory, exist_ok=True)
-        tmp = os.path.join(directory, f".{os.path.basename(dest)}.{uuid.uuid4().hex}.part")
-        try:
-            with open(tmp, "wb") as out:
-                for block in self.open_stream(digest):
-                    out.write(block)
-            os.replace(tmp, dest)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+                yield block
 
 
 def _protocols(fs: Any) -> tuple[str, ...]:

@@ -8,16 +8,13 @@ so a reader never takes in bytes that do not match their name.
 
 from __future__ import annotations
 
-import hashlib
-import os
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
 
 import httpx
 
 from loopml.errors import ArtifactIntegrityError
-from loopml.store.artifacts import ArtifactStore
+from loopml.store.artifacts import ArtifactStore, verified_chunks
 from loopml.store.fs.artifacts import check_digest
 from loopml.store.rest.http import HttpSession, iter_file
 
@@ -79,16 +76,11 @@ class RestArtifactStore(ArtifactStore):
         return self._verified(response, digest, chunk_size)
 
     def _verified(self, response: httpx.Response, digest: str, chunk_size: int) -> Iterator[bytes]:
-        hasher = hashlib.sha256()
-        pending: bytes | None = None
+        return verified_chunks(self._received(response, digest, chunk_size), digest, str(self._http.base_url))
+
+    def _received(self, response: httpx.Response, digest: str, chunk_size: int) -> Iterator[bytes]:
         try:
-            for block in response.iter_bytes(chunk_size):
-                if not block:
-                    continue
-                if pending is not None:
-                    yield pending
-                hasher.update(block)
-                pending = block
+            yield from response.iter_bytes(chunk_size)
         except httpx.TransportError as exc:
             raise ArtifactIntegrityError(
                 f"Artifact blob {digest} from {self._http.base_url} broke off before its end ({exc}); "
@@ -96,28 +88,6 @@ class RestArtifactStore(ArtifactStore):
             ) from exc
         finally:
             response.close()
-        if hasher.hexdigest() != digest:
-            raise ArtifactIntegrityError(
-                f"Artifact blob {digest} from {self._http.base_url} is corrupted: "
-                f"its bytes hash to {hasher.hexdigest()}."
-            )
-        if pending is not None:
-            yield pending
-
-    def download(self, digest: str, dest: str) -> None:
-        directory = os.path.dirname(os.path.abspath(dest))
-        os.makedirs(directory, exist_ok=True)
-        tmp = os.path.join(directory, f".{os.path.basename(dest)}.{uuid.uuid4().hex}.part")
-        try:
-            with open(tmp, "wb") as out:
-                for block in self.open_stream(digest):
-                    out.write(block)
-            os.replace(tmp, dest)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
-
 
 def _seekable(reader: BinaryIO) -> bool:
     try:
