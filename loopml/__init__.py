@@ -67,6 +67,38 @@ _EXPORTS: dict[str, str] = {
     "Metric": "loopml.entities.tracking",
     "Run": "loopml.entities.tracking",
     "RunStatus": "loopml.entities.tracking",
+    # monitoring
+    "CheckResult": "loopml.monitoring.monitors",
+    "DriftReport": "loopml.monitoring.drift",
+    "QualityReport": "loopml.monitoring.quality",
+    "check": "loopml.monitoring.monitors",
+    "drift": "loopml.monitoring.drift",
+    "list_monitors": "loopml.monitoring.monitors",
+    "monitor": "loopml.monitoring.monitors",
+    "monitor_report": "loopml.monitoring.results",
+    "monitor_results": "loopml.monitoring.results",
+    "quality": "loopml.monitoring.quality",
+    "webhook": "loopml.monitoring.actions",
+    # pipelines and validation
+    "DataContract": "loopml.validation.contracts",
+    "check_metrics": "loopml.validation.gates",
+    "compare_models": "loopml.validation.gates",
+    "expect": "loopml.validation.checks",
+    "pipeline": "loopml.pipelines.dag",
+    "step": "loopml.pipelines.steps",
+    # continuous training
+    "policy": "loopml.loop.policy",
+    "reproduce": "loopml.pipelines.reproduce",
+    # serving
+    "Deployment": "loopml.entities.serving",
+    "ServingClient": "loopml.serving.client",
+    "deploy": "loopml.serving.fluent",
+    "get_deployment": "loopml.serving.fluent",
+    "get_serving_client": "loopml.serving.fluent",
+    "list_deployments": "loopml.serving.fluent",
+    "predictions": "loopml.serving.fluent",
+    "rollback": "loopml.serving.fluent",
+    "send_feedback": "loopml.serving.fluent",
     # store
     "Store": "loopml.store",
     "open_store": "loopml.store",
@@ -76,14 +108,20 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = [
     "ActiveRun",
+    "CheckResult",
+    "DataContract",
     "Dataset",
+    "Deployment",
+    "DriftReport",
     "Experiment",
     "LoopMLError",
     "Metric",
     "ModelVersion",
+    "QualityReport",
     "RegisteredModel",
     "Run",
     "RunStatus",
+    "ServingClient",
     "Stage",
     "Store",
     "TrackingClient",
@@ -91,21 +129,31 @@ __all__ = [
     "active_run",
     "approve",
     "audit_log",
+    "check",
+    "check_metrics",
+    "compare_models",
     "create_registered_model",
     "delete_alias",
     "delete_model_version",
+    "deploy",
     "download_artifacts",
+    "drift",
+    "expect",
     "flush",
     "get_client",
     "get_dataset",
+    "get_deployment",
     "get_metric_history",
     "get_model_version",
     "get_registered_model",
     "get_registry_client",
     "get_run",
+    "get_serving_client",
     "lineage",
+    "list_deployments",
     "list_experiments",
     "list_model_versions",
+    "list_monitors",
     "load_dataset",
     "load_model",
     "log_artifact",
@@ -117,12 +165,22 @@ __all__ = [
     "log_param",
     "log_params",
     "log_text",
+    "monitor",
+    "monitor_report",
+    "monitor_results",
     "open_store",
+    "pipeline",
+    "policy",
+    "predictions",
+    "quality",
     "register_model",
     "reject",
+    "reproduce",
     "request_transition",
+    "rollback",
     "search_models",
     "search_runs",
+    "send_feedback",
     "set_alias",
     "set_evidence",
     "set_experiment",
@@ -130,14 +188,22 @@ __all__ = [
     "set_tags",
     "set_tracking_uri",
     "start_run",
+    "step",
     "transition",
+    "webhook",
 ]
 
 if TYPE_CHECKING:
     from loopml.entities.datasets import Dataset
     from loopml.entities.registry import ModelVersion, RegisteredModel, Stage
+    from loopml.entities.serving import Deployment
     from loopml.entities.tracking import Experiment, Metric, Run, RunStatus
     from loopml.errors import LoopMLError
+    from loopml.monitoring.actions import webhook
+    from loopml.monitoring.drift import DriftReport, drift
+    from loopml.monitoring.monitors import CheckResult, check, list_monitors, monitor
+    from loopml.monitoring.quality import QualityReport, quality
+    from loopml.monitoring.results import monitor_report, monitor_results
     from loopml.registry.fluent import (
         approve,
         audit_log,
@@ -157,6 +223,16 @@ if TYPE_CHECKING:
         set_alias,
         set_evidence,
         transition,
+    )
+    from loopml.serving.client import ServingClient
+    from loopml.serving.fluent import (
+        deploy,
+        get_deployment,
+        get_serving_client,
+        list_deployments,
+        predictions,
+        rollback,
+        send_feedback,
     )
     from loopml.store import Store, open_store
     from loopml.tracking.client import TrackingClient

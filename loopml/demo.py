@@ -7,8 +7,10 @@ metric history, a confusion-matrix figure, the classification report and the
 fitted model itself. It then ranks the runs with ``search_runs``, registers the
 best model as the next version of ``breast-cancer-classifier`` with its
 validation evidence, points ``@champion`` at it, promotes it to production,
-loads it back by alias to check its predictions, and prints the version's
-lineage and the audit events of those steps. It writes to whatever store the
+loads it back by alias to check its predictions, deploys it, serves it on
+127.0.0.1 with the prediction service (``loopml serve``'s app, in a thread),
+sends it the held-out rows as real HTTP requests and prints their latency,
+and prints the version's lineage and the audit events of those steps. It writes to whatever store the
 environment names (by default ``./.loopml``); running it again registers the
 next version and moves ``@champion`` there.
 """
@@ -16,10 +18,9 @@ next version and moves ``@champion`` there.
 from __future__ import annotations
 
 import contextlib
-import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, cast
 
 from rich import box
@@ -29,7 +30,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from loopml.config import hide_password
+
 if TYPE_CHECKING:
+    from loopml.demo_loop import LoopResult
     from loopml.entities.audit import AuditEvent
     from loopml.registry.lineage import LineageNode
 
@@ -63,6 +67,22 @@ class DemoResult:
     predictions_match: bool
     lineage: LineageNode
     audit_actions: list[str]
+    served: Served | None = None
+    loop: LoopResult | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """What serving the champion over HTTP measured: one request per held-out row, then one batch of them all."""
+
+    url: str
+    requests: int
+    p50_ms: float
+    p99_ms: float
+    requests_per_s: float
+    batch_ms: float
+    predictions_match: bool
+    logged: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +138,7 @@ def run_demo(
     *,
     render_lineage: Callable[[LineageNode], RenderableType] | None = None,
     render_audit: Callable[[list[AuditEvent]], RenderableType] | None = None,
+    close_loop: bool = True,
 ) -> DemoResult:
     """Train the sweep, register and promote the best model, print what happened, and return what was created.
 
@@ -189,8 +210,9 @@ def run_demo(
     console.print()
     console.print(_ranking_table(ranked, experiment))
     registered = _register_best(console, ranked, parent.run_id, fitted[best.run_id], X_test)
+    served = _serve_champion(console, fitted[best.run_id], X_test) if registered.promoted else None
     lineage = loopml.lineage(f"models:/{MODEL_NAME}/{registered.version}")
-    events = registered.events
+    events = [e for e in _model_events(registered.window_start) if e.event_id not in registered.seen]
     elapsed = time.perf_counter() - started
     result = DemoResult(
         experiment=experiment,
@@ -204,6 +226,7 @@ def run_demo(
         predictions_match=registered.predictions_match,
         lineage=lineage,
         audit_actions=[event.action for event in events],
+        served=served,
     )
     if render_lineage is not None:
         console.print()
@@ -213,10 +236,29 @@ def run_demo(
         console.print()
         console.print(Text(f"Audit log of this demo ({len(events)} events)", style="bold"))
         console.print(render_audit(events))
+    if registered.promoted and close_loop:
+        result = replace(result, loop=_close_the_loop(console))
     console.print()
-    console.print(_summary_panel(client, experiment, parent.run_id, ranked, elapsed, registered))
+    console.print(
+        _summary_panel(client, experiment, parent.run_id, ranked, elapsed, registered, served, result.loop)
+    )
     _print_next(console, result)
     return result
+
+
+def _close_the_loop(console: Console) -> LoopResult:
+    """Watch the champion, shift its traffic, and let the agent retrain, gate, canary and promote."""
+    from loopml.config import get_settings
+    from loopml.demo_loop import decisions_table, run_loop
+
+    console.print()
+    console.print(Text("Closing the loop: monitor -> drift alert -> retrain -> gates -> canary -> promotion", style="bold"))
+    report = get_settings().home / "reports" / "breast-cancer-drift.html"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    loop = run_loop(console, MODEL_NAME, report_path=str(report))
+    console.print()
+    console.print(decisions_table(loop))
+    return loop
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +267,8 @@ class _Registered:
     promoted: bool
     predictions_match: bool
     events: list[AuditEvent]
+    window_start: int
+    seen: frozenset[int]
 
 
 def _register_best(console: Console, ranked: list[Any], sweep_id: str, model: Any, X_test: Any) -> _Registered:
@@ -323,7 +367,92 @@ def _register_best(console: Console, ranked: list[Any], sweep_id: str, model: An
             soft_wrap=True,
         )
     events = [event for event in _model_events(window_start) if event.event_id not in seen]
-    return _Registered(version=version.version, promoted=passed, predictions_match=match, events=events)
+    return _Registered(
+        version=version.version,
+        promoted=passed,
+        predictions_match=match,
+        events=events,
+        window_start=window_start,
+        seen=frozenset(seen),
+    )
+
+
+def _serve_champion(console: Console, model: Any, X_test: Any) -> Served:
+    """Deploy @champion, serve it on a free 127.0.0.1 port in a thread, and time real HTTP requests to it."""
+    import socket
+    import statistics
+    import threading
+
+    import httpx
+    import numpy as np
+    import uvicorn
+
+    import loopml
+    from loopml.serving.app import create_serving_app
+
+    loopml.deploy(MODEL_NAME, CHAMPION, reason=f"demo: serve @{CHAMPION}")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    url = f"http://127.0.0.1:{port}"
+    app = create_serving_app(loopml.get_client().store, models=[MODEL_NAME], poll_interval_s=0.5)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, name="loopml-demo-serve", daemon=True)
+    started = time.time_ns() // 1_000_000
+    thread.start()
+    rows = X_test.to_dict(orient="records")
+    path = f"/v1/models/{MODEL_NAME}/predict"
+    try:
+        with httpx.Client(base_url=url, timeout=30) as http:
+            deadline = time.monotonic() + 60
+            while not server.started or http.get("/readyz").status_code != 200:
+                if time.monotonic() > deadline or not thread.is_alive():
+                    raise RuntimeError("the demo's prediction service did not start")
+                time.sleep(0.02)
+            http.post(path, json={"inputs": rows[0]}).raise_for_status()  # the first request of a connection
+            latencies, answers = [], []
+            began = time.perf_counter()
+            for row in rows:
+                tick = time.perf_counter()
+                response = http.post(path, json={"inputs": row})
+                latencies.append((time.perf_counter() - tick) * 1000)
+                response.raise_for_status()
+                answers.extend(response.json()["predictions"])
+            elapsed = time.perf_counter() - began
+            tick = time.perf_counter()
+            batch = http.post(path, json={"records": rows})
+            batch_ms = (time.perf_counter() - tick) * 1000
+            batch.raise_for_status()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)  # the app's shutdown writes the prediction log out
+    expected = np.asarray(model.predict(X_test)).tolist()
+    match = answers == expected and batch.json()["predictions"] == expected
+    logged = len(loopml.predictions(MODEL_NAME, since=started))
+    ordered = sorted(latencies)
+    served = Served(
+        url=url,
+        requests=len(rows),
+        p50_ms=statistics.median(ordered),
+        p99_ms=ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))],
+        requests_per_s=len(rows) / elapsed,
+        batch_ms=batch_ms,
+        predictions_match=match,
+        logged=logged,
+    )
+    tick = Text("✓ ", style="bold green") if match else Text("✗ ", style="bold red")
+    console.print(
+        Text.assemble(
+            tick,
+            "Deployed ",
+            (f"@{CHAMPION}", "magenta"),
+            f" and served it at {url}: {served.requests} held-out rows as HTTP requests, p50 {served.p50_ms:.2f} ms, "
+            f"p99 {served.p99_ms:.2f} ms, {served.requests_per_s:.0f} req/s; all {served.requests} in one batch: "
+            f"{served.batch_ms:.1f} ms; {served.logged} requests in the prediction log",
+        ),
+        soft_wrap=True,
+    )
+    return served
 
 
 _AUDIT_WINDOW_MS = 10 * 60 * 1000
@@ -423,7 +552,14 @@ def _ranking_table(ranked: list[Any], experiment: str) -> Table:
 
 
 def _summary_panel(
-    client: Any, experiment: str, parent_id: str, ranked: list[Any], elapsed: float, registered: _Registered
+    client: Any,
+    experiment: str,
+    parent_id: str,
+    ranked: list[Any],
+    elapsed: float,
+    registered: _Registered,
+    served: Served | None = None,
+    loop: LoopResult | None = None,
 ) -> Panel:
     from loopml.config import get_settings
 
@@ -431,7 +567,7 @@ def _summary_panel(
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column(overflow="fold")
-    grid.add_row("Tracking store", Text(_hide_password(client.store.url)))
+    grid.add_row("Tracking store", Text(hide_password(client.store.url)))
     grid.add_row("Artifacts", Text(get_settings().artifacts_url))
     grid.add_row("Experiment", Text(experiment))
     grid.add_row("Runs", f"{len(ranked)} child runs of sweep run {parent_id}; all done in {elapsed:.1f}s")
@@ -443,6 +579,22 @@ def _summary_panel(
     else:
         model.append("  candidate (gate failed)", style="red")
     grid.add_row("Registered", model)
+    if served is not None:
+        grid.add_row("Served", Text.assemble((served.url, "cyan"), f"  ({CHAMPION}, prediction log on)"))
+        grid.add_row(
+            "",
+            f"{served.requests} requests: p50 {served.p50_ms:.2f} ms, p99 {served.p99_ms:.2f} ms, "
+            f"{served.requests_per_s:.0f} req/s (one client); {served.requests} rows in one batch: {served.batch_ms:.1f} ms",
+        )
+    if loop is not None:
+        grid.add_row("Monitored", Text.assemble(
+            f"normal traffic {loop.baseline_status}; shifted traffic ", (loop.shifted_status, "red"),
+            f": drifted {', '.join(loop.drifted_columns)}",
+        ))  # fmt: skip
+        grid.add_row("Drift report", Text(loop.report_path, style="cyan"))
+        task = loop.task
+        outcome = "no retrain" if task is None else f"task {task.task_id} {task.state}: {task.outcome}"
+        grid.add_row("Closed the loop", Text(outcome, style="green" if task is not None and task.state == "succeeded" else "red"))
     return Panel(grid, title="loopml demo", title_align="left", border_style="green", expand=False)
 
 
@@ -458,6 +610,11 @@ def next_commands(result: DemoResult) -> list[str]:
         f"loopml models show {result.model_name}@{CHAMPION}",
         f"loopml lineage models:/{result.model_name}@{CHAMPION}",
         f"loopml audit --target {result.model_name}",
+        "loopml deployments list",
+        f"loopml serve -m {result.model_name}@{CHAMPION}   # then POST /v1/models/{result.model_name}/predict",
+        "loopml monitor show breast-cancer-drift",
+        "loopml monitor report breast-cancer-drift --out report.html",
+        "loopml loop status",
     ]
 
 
@@ -467,6 +624,3 @@ def _print_next(console: Console, result: DemoResult) -> None:
         # soft_wrap: long commands stay on one line, so they copy and paste intact
         console.print(Text(f"  {command}", style="cyan"), soft_wrap=True)
 
-
-def _hide_password(url: str) -> str:
-    return re.sub(r"://([^:/@]+):[^@/]+@", r"://\1:***@", url)

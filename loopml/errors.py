@@ -273,9 +273,176 @@ class MigrationError(StoreError):
     headline = "Schema migration failed"
 
 
+# -- access ------------------------------------------------------------------
+
+
+class AuthenticationError(LoopMLError):
+    """No valid API token came with a request to a server that requires one."""
+
+    http_status = 401
+    exit_code = 3
+    headline = "Not authenticated"
+
+
+class PermissionDeniedError(LoopMLError):
+    """The caller's role does not allow this action (said without revealing whether the object exists)."""
+
+    http_status = 403
+    exit_code = 3
+    headline = "Permission denied"
+
+
+class TokenNotFoundError(NotFoundError):
+    """No active API token has that name."""
+
+
+class TokenAlreadyExistsError(AlreadyExistsError):
+    """An active API token already has that name."""
+
+
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """Return `` Did you mean 'x'?`` for the closest choice, or an empty string."""
     close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.6)
     if not close:
         return ""
     return " Did you mean " + " or ".join(repr(c) for c in close) + "?"
+
+
+# -- pipelines and validation ------------------------------------------------------
+#
+#   LoopMLError
+#   ├── PipelineError                                500
+#   │   ├── PipelineDefinitionError (InvalidInputError)   422, exit 2
+#   │   │   └── NoMaterializerError
+#   │   ├── StepFailedError
+#   │   └── StepTimeoutError (TimeoutError)
+#   └── ValidationFailedError                        422
+
+
+class PipelineError(LoopMLError):
+    """A pipeline could not be built or run."""
+
+    headline = "Pipeline error"
+
+
+class PipelineDefinitionError(PipelineError, InvalidInputError):
+    """A step or pipeline is used in a way that cannot be traced (nothing ran)."""
+
+    http_status = 422
+    exit_code = 2
+    headline = "Invalid pipeline"
+
+
+class NoMaterializerError(PipelineDefinitionError):
+    """A step output (or constant input) is of a type no registered materialiser can store."""
+
+    headline = "No materialiser for this value"
+
+
+class StepFailedError(PipelineError):
+    """A step raised on every attempt; the pipeline run failed with it.
+
+    ``step`` is the node's name in the pipeline, ``traceback`` the formatted
+    traceback of the last attempt, ``run_id`` the step's run (which holds the
+    traceback too) and ``error_type`` the class name of what it raised.
+    """
+
+    headline = "Step failed"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        step: str,
+        traceback: str = "",
+        run_id: str | None = None,
+        error_type: str = "",
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(message)
+        self.step = step
+        self.traceback = traceback
+        self.run_id = run_id
+        self.error_type = error_type
+        self.attempts = attempts
+
+
+class StepTimeoutError(PipelineError, TimeoutError):
+    """One attempt of a step ran longer than the step's ``timeout``."""
+
+    headline = "Step timed out"
+
+
+class ValidationFailedError(LoopMLError):
+    """A data check, data contract or model gate failed; ``report`` lists every violation."""
+
+    http_status = 422
+    headline = "Validation failed"
+
+    def __init__(self, message: str, *, report: object = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class ColumnNotFoundError(NotFoundError):
+    """A named column is not in the data (monitoring: drift, quality, performance)."""
+
+    headline = "Column not found"
+
+
+# -- serving -----------------------------------------------------------------------
+#
+#   LoopMLError
+#   ├── NotFoundError
+#   │   └── DeploymentNotFoundError                404
+#   ├── InvalidInputError
+#   │   └── PayloadTooLargeError                   413
+#   └── ServiceUnavailableError                    503
+
+
+class DeploymentNotFoundError(NotFoundError):
+    """A model has no deployment (or no earlier one to roll back to), or a server does not serve it."""
+
+    headline = "Deployment not found"
+
+
+class PayloadTooLargeError(InvalidInputError):
+    """A request body is larger than the server accepts."""
+
+    http_status = 413
+    headline = "Request body too large"
+
+
+class ServiceUnavailableError(LoopMLError):
+    """The prediction service cannot answer now (a model failed to load, or it is shutting down); retry later."""
+
+    http_status = 503
+    headline = "Service unavailable"
+
+
+# -- monitors and continuous training ------------------------------------------------
+
+
+class MonitorNotFoundError(NotFoundError):
+    """No monitor has that name."""
+
+    headline = "Monitor not found"
+
+
+class TaskNotFoundError(NotFoundError):
+    """No continuous-training task has that id."""
+
+    headline = "Task not found"
+
+
+class TaskEndedError(ConflictError):
+    """A continuous-training task that already ended cannot be updated or ended again."""
+
+    headline = "Task already ended"
+
+
+class ReproductionError(LoopMLError):
+    """A model version cannot be re-run as recorded: no pipeline, no commit, or the commit is not available."""
+
+    http_status = 409
+    headline = "Cannot reproduce"

@@ -7,8 +7,8 @@ not set explicitly, PostgreSQL tests skip with the reason; where it was set,
 they fail, so CI can never silently skip them.
 
 ``store`` (and what builds on it, such as ``client``) also runs on "rest": a
-SQLite store behind ``create_app``, reached through ``open_rest_store`` with a
-``TestClient`` (no socket). ``db_url`` and ``loopml_env`` stay SQL-only; in a
+SQLite store behind ``create_app``, served by a real uvicorn server on a free
+127.0.0.1 port and reached through ``open_rest_store`` over the socket. ``db_url`` and ``loopml_env`` stay SQL-only; in a
 test that uses both ``store`` and ``db_url``, the rest case gets the URL of the
 SQLite database behind the server.
 """
@@ -124,8 +124,54 @@ def asgi_client() -> Callable[..., Any]:
     return TestClient
 
 
+class SwitchableApp:
+    """An ASGI app that forwards to whichever app a test set last (one live server, a fresh store per test)."""
+
+    def __init__(self) -> None:
+        self.app: Any = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":  # the per-test apps hold no lifespan state
+            message = await receive()
+            while message["type"] != "lifespan.shutdown":
+                await send({"type": message["type"] + ".complete"})
+                message = await receive()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        await self.app(scope, receive, send)
+
+
+@pytest.fixture(scope="session")
+def live_server() -> Iterator[tuple[str, SwitchableApp]]:
+    """A real uvicorn server on a free 127.0.0.1 port (one per test process), in a background thread."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    switch = SwitchableApp()
+    server = uvicorn.Server(uvicorn.Config(switch, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="loopml-test-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail("the test server did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}", switch
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
 @pytest.fixture
 def store(backend: str, db_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[object]:
+    """A fresh store; for "rest" a SQLite store behind the real server, reached over a socket."""
     from loopml.store import open_store
 
     opened = open_store(db_url, artifacts_url=str(tmp_path / "artifacts"))
@@ -138,15 +184,14 @@ def store(backend: str, db_url: str, tmp_path: Path, request: pytest.FixtureRequ
     from loopml.server.app import create_app
     from loopml.store.rest import open_rest_store
 
-    test_client = request.getfixturevalue("asgi_client")
+    url, switch = request.getfixturevalue("live_server")
+    switch.app = create_app(opened)
+    remote = open_rest_store(url, "")
     try:
-        with test_client(create_app(opened)) as http:
-            remote = open_rest_store("http://testserver", "", client=http)
-            try:
-                yield remote
-            finally:
-                remote.close()
+        yield remote
     finally:
+        remote.close()
+        switch.app = None
         opened.close()
 
 

@@ -16,7 +16,22 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from loopml.cli import audit, db, demo, experiments, lineage, models, runs, server
+from loopml.cli import (
+    audit,
+    db,
+    demo,
+    experiments,
+    lineage,
+    loop,
+    models,
+    monitor,
+    pipelines,
+    reproduce,
+    runs,
+    serve,
+    server,
+    tokens,
+)
 from loopml.cli.output import print_error
 from loopml.errors import LoopMLError
 
@@ -27,6 +42,7 @@ EPILOG = (
     "  loopml runs compare RUN_ID RUN_ID\n\n"
     "  loopml models show breast-cancer-classifier@champion\n\n"
     "  loopml lineage models:/breast-cancer-classifier@champion\n\n"
+    "  loopml monitor report breast-cancer-drift --out report.html\n\n"
     "The store comes from LOOPML_HOME (default ./.loopml), LOOPML_DB_URL and LOOPML_TRACKING_URI."
 )
 
@@ -56,10 +72,19 @@ app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
 app.add_typer(models.app, name="models")
 app.add_typer(db.app, name="db")
+app.add_typer(tokens.app, name="tokens")
+app.add_typer(pipelines.app, name="pipelines")
+app.add_typer(monitor.app, name="monitor")
+app.add_typer(loop.app, name="loop")
+app.command("reproduce", help=reproduce.HELP)(reproduce.reproduce)
 app.command("lineage", help=lineage.HELP)(lineage.lineage)
 app.command("audit", help=audit.HELP)(audit.audit)
 app.command("demo", help=demo.HELP)(demo.demo)
 app.command("server", help=server.HELP)(server.server)
+app.command("serve", help=serve.SERVE_HELP)(serve.serve)
+app.command("deploy", help=serve.DEPLOY_HELP)(serve.deploy)
+app.command("rollback", help=serve.ROLLBACK_HELP)(serve.rollback)
+app.add_typer(serve.deployments_app, name="deployments")
 
 
 def _version(value: bool) -> None:

@@ -2,19 +2,41 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from loopml.cli import output
+from loopml.config import hide_password
 
 HELP = (
     "Serve the tracking and registry API over REST (FastAPI + uvicorn) under /api/v1, with the OpenAPI "
     "document at /api/v1/openapi.json. Clients use it with LOOPML_TRACKING_URI=http://HOST:PORT."
 )
 
-# The CLI and the server are sibling shells: uvicorn imports the app factory by name.
+# The CLI and the server are sibling shells: uvicorn imports the app factory by name,
+# and the factory reads the auth switch from the environment in every worker.
 APP_FACTORY = "loopml.server.main:app_from_env"
+AUTH_ENV = "LOOPML_SERVER_AUTH"
+
+
+def _warn_without_admin(console: Any) -> None:
+    """With --auth and no admin token yet, nobody could manage tokens: say how to make the first one."""
+    from loopml.auth.tokens import list_tokens
+    from loopml.config import get_settings
+    from loopml.entities.auth import Role
+    from loopml.store import open_store
+
+    settings = get_settings()
+    store = open_store(settings.db_url, artifacts_url=settings.artifacts_url)
+    try:
+        if not any(t.role is Role.ADMIN for t in list_tokens(store)):
+            console.print(
+                "  [yellow]no admin token yet[/]: on this machine run "
+                "[bold]loopml tokens create --name admin --role admin[/] (it writes to the store directly)"
+            )
+    finally:
+        store.close()
 
 
 def server(
@@ -27,6 +49,9 @@ def server(
     artifacts_url: Annotated[
         str | None, typer.Option("--artifacts-url", metavar="URL", help="Artifact store (default: LOOPML_ARTIFACTS_URL).")
     ] = None,
+    auth: Annotated[
+        bool, typer.Option("--auth/--no-auth", help="Require API tokens (create them with 'loopml tokens create').")
+    ] = False,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     import os
@@ -39,14 +64,17 @@ def server(
         os.environ["LOOPML_DB_URL"] = db_url
     if artifacts_url:
         os.environ["LOOPML_ARTIFACTS_URL"] = artifacts_url
+    os.environ[AUTH_ENV] = "1" if auth else "0"
     settings = get_settings()
-    from sqlalchemy.engine import make_url
-
-    shown = make_url(settings.db_url).render_as_string(hide_password=True)
+    shown = hide_password(settings.db_url)
     console = output.console()
     console.print(f"[bold]loopml server[/] at [cyan]http://{host}:{port}/api/v1[/]  (docs: /api/v1/docs)")
     console.print(f"  store      {shown}")
     console.print(f"  artifacts  {settings.artifacts_url}")
-    console.print("  auth       none (every client may read and write; token auth is not implemented yet)")
+    if auth:
+        console.print("  auth       API tokens (Authorization: Bearer …; roles viewer, editor, admin)")
+        _warn_without_admin(console)
+    else:
+        console.print("  auth       none (every client may read and write; use --auth to require tokens)")
     console.print(f"  workers    {workers}")
     uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers, log_level=log_level)

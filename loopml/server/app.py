@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 
+from loopml.auth.guard import authorize
+from loopml.config import hide_password
 from loopml.server.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimitMiddleware
 from loopml.server.errors import install_error_handlers
-from loopml.server.routers import artifacts, audit, registry, tracking
+from loopml.server.routers import artifacts, audit, monitoring, registry, serving, tokens, tracking
 from loopml.server.schemas.common import ErrorBody, Schema
 from loopml.store import Store
 
@@ -41,19 +42,16 @@ class LoopMLJSONResponse(JSONResponse):
 class HealthOut(Schema):
     status: str
     store: str
+    auth: str
 
 
-def hide_password(url: str) -> str:
-    """``postgresql://u:secret@h/db`` -> ``postgresql://u:***@h/db``; other URLs unchanged."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+def create_app(store: Store, *, auth: bool = False, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
+    """The control-plane API over ``store``; request bodies over ``max_body_bytes`` answer 413.
 
-
-def create_app(store: Store, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
-    """The control-plane API over ``store``; request bodies over ``max_body_bytes`` answer 413."""
+    With ``auth`` every route but ``/health``, the OpenAPI document and
+    ``/tokens/me`` needs an API token (``Authorization: Bearer …``) whose role
+    allows it; the token's name becomes the actor of everything it does.
+    """
     app = FastAPI(
         title="loopml",
         summary="Track, register, validate, serve and monitor ML models in one closed loop.",
@@ -65,13 +63,21 @@ def create_app(store: Store, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) ->
         responses={"4XX": {"model": ErrorBody}, "5XX": {"model": ErrorBody}},
     )
     app.state.store = store
+    app.state.authenticator = None
+    if auth:
+        from loopml.auth.tokens import Authenticator
+
+        app.state.authenticator = Authenticator(store)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=max_body_bytes)
-    for module in (tracking, registry, audit, artifacts):
-        app.include_router(module.router, prefix=API_PREFIX)
+    guarded = [Depends(authorize)]
+    for module in (tracking, registry, audit, artifacts, serving, monitoring):
+        app.include_router(module.router, prefix=API_PREFIX, dependencies=guarded)
+    app.include_router(tokens.router, prefix=API_PREFIX)
+    app.include_router(tokens.admin, prefix=API_PREFIX)
 
     @app.get(f"{API_PREFIX}/health", tags=["server"])
     def health() -> HealthOut:
-        return HealthOut(status="ok", store=hide_password(store.url))
+        return HealthOut(status="ok", store=hide_password(store.url), auth="tokens" if auth else "none")
 
     return app

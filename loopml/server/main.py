@@ -17,6 +17,8 @@ from fastapi import FastAPI
 from loopml.errors import InvalidValueError
 
 APP_FACTORY = "loopml.server.main:app_from_env"
+#: Set to "1" by ``serve(auth=True)`` so that every worker process requires tokens.
+AUTH_ENV = "LOOPML_SERVER_AUTH"
 
 
 def app_from_env() -> FastAPI:
@@ -27,7 +29,7 @@ def app_from_env() -> FastAPI:
 
     settings = get_settings()
     store = open_store(settings.db_url, artifacts_url=settings.artifacts_url)
-    app = create_app(store)
+    app = create_app(store, auth=os.environ.get(AUTH_ENV, "") == "1")
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -47,6 +49,7 @@ def serve(
     workers: int = 1,
     *,
     artifacts_url: str | None = None,
+    auth: bool = False,
     log_level: str = "info",
 ) -> None:
     """Serve the REST API until interrupted.
@@ -63,4 +66,5 @@ def serve(
         os.environ["LOOPML_DB_URL"] = store_uri
     if artifacts_url:
         os.environ["LOOPML_ARTIFACTS_URL"] = artifacts_url
+    os.environ[AUTH_ENV] = "1" if auth else "0"
     uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers, log_level=log_level)

@@ -7,7 +7,10 @@ from dataclasses import dataclass, field
 
 from loopml.store.artifacts import ArtifactStore
 from loopml.store.audit import AuditLog
+from loopml.store.monitoring import LoopStore, MonitoringStore
 from loopml.store.registry import RegistryStore
+from loopml.store.serving import ServingStore
+from loopml.store.tokens import TokenStore
 from loopml.store.tracking import TrackingStore
 
 
@@ -28,6 +31,10 @@ class Store:
     registry: RegistryStore
     audit: AuditLog
     artifacts: ArtifactStore
+    tokens: TokenStore
+    serving: ServingStore
+    monitoring: MonitoringStore
+    loop: LoopStore
     url: str
     on_close: Callable[[], None] = field(default=_nothing, repr=False)
 
@@ -51,4 +58,15 @@ def open_store(tracking_uri: str | None = None, *, artifacts_url: str | None = N
     return resolve(uri)(uri, artifacts_url or settings.artifacts_url)
 
 
-__all__ = ["ArtifactStore", "AuditLog", "RegistryStore", "Store", "TrackingStore", "open_store"]
+__all__ = [
+    "ArtifactStore",
+    "AuditLog",
+    "LoopStore",
+    "MonitoringStore",
+    "RegistryStore",
+    "ServingStore",
+    "Store",
+    "TokenStore",
+    "TrackingStore",
+    "open_store",
+]

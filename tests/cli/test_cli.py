@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,16 +14,6 @@ import loopml
 from loopml.cli.main import app
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setenv("LOOPML_HOME", str(tmp_path))
-    for name in ("LOOPML_DB_URL", "LOOPML_TRACKING_URI", "LOOPML_ARTIFACTS_URL", "COLUMNS", "FORCE_COLOR"):
-        monkeypatch.delenv(name, raising=False)
-    loopml.set_tracking_uri(None)
-    yield tmp_path
-    loopml.set_tracking_uri(None)
 
 
 @pytest.fixture
@@ -325,7 +315,7 @@ def test_demo_end_to_end(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert "ranked by test ROC AUC" in out and "logreg-C1" in out and "roc_auc" in out
     assert result.best_run_id in out
     assert f"loopml runs compare {result.best_run_id} {result.child_run_ids[1]}" in out
-    assert str(home / "loopml.db") in out  # says where the data lives
+    assert (os.environ.get("LOOPML_TRACKING_URI") or str(home / "loopml.db")) in out  # says where the data lives
 
     assert result.experiment == loopml.demo.EXPERIMENT
     assert len(result.child_run_ids) >= 8
@@ -352,10 +342,9 @@ def test_demo_end_to_end(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # the best model is registered, promoted, and traceable to its data and code
     assert all("model/loopml-model.json" in {e.path for e in loopml.get_client().list_artifacts(r)} for r in ids)
     assert result.model_name == loopml.demo.MODEL_NAME and result.version == 1
-    champion = loopml.get_model_version(result.model_name, "champion")
-    assert champion.version == result.version and champion.run_id == result.best_run_id
-    assert champion.stage.value == "production"
-    assert champion.evidence["passed"] is True and len(champion.evidence["compared_runs"]) == len(ids)
+    swept = loopml.get_model_version(result.model_name, 1)
+    assert swept.run_id == result.best_run_id
+    assert swept.evidence["passed"] is True and len(swept.evidence["compared_runs"]) == len(ids)
     assert result.predictions_match and "test predictions equal the trained model's" in out
     train_digest = next(item.digest for item in children[0].inputs if item.context == "train")
     assert train_digest in {node.id for node in result.lineage.find("dataset")}
@@ -366,18 +355,36 @@ def test_demo_end_to_end(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert {"model_version.register", "model_version.evidence", "alias.set", "model_version.transition"} <= set(
         result.audit_actions
     )
-    assert [e.action for e in loopml.audit_log(result.model_name)] == result.audit_actions  # every step logged
+    logged = [e.action for e in loopml.audit_log(result.model_name)]
+    assert logged[: len(result.audit_actions)] == result.audit_actions  # every step logged, the loop's after
     assert "alias.set" in out and f"loopml lineage models:/{result.model_name}@champion" in out
 
-    # a second demo in the same store registers version 2 and moves the champion there (two candidates: quick)
+    # the loop closed: the shift was caught on exactly the shifted columns, and a retrain replaced the champion
+    loop = result.loop
+    assert loop is not None and loop.baseline_status == "ok" and loop.shifted_status == "alert"
+    assert loop.drifted_columns == ["mean radius", "worst area"] and "data_drift" in loop.alert_kinds
+    assert loop.task.state == "succeeded", loop.task.details.get("traceback", loop.task.outcome)
+    assert (loop.champion_before, loop.champion_after) == (1, 2)
+    champion = loopml.get_model_version(result.model_name, "champion")
+    assert champion.version == 2 and champion.stage.value == "production"
+    assert [g["passed"] for g in champion.evidence["gates"]] == [True, True]
+    assert swept.version == 1 and loopml.get_model_version(result.model_name, 1).stage.value == "archived"
+    for action in ("monitor.alert", "loop.task.start", "loop.canary.pass", "alias.move", "loop.task.succeeded"):
+        assert action in logged[len(result.audit_actions) :], action
+    report = Path(loop.report_path)
+    assert report.is_file() and report.read_text().lstrip().lower().startswith("<!doctype html")
+    assert "Closed the loop" in out and "version 2 promoted to @champion" in out
+
+    # a second demo in the same store registers version 3 and moves the champion there (two candidates, no loop)
     monkeypatch.setattr(loopml.demo, "candidates", lambda: real_candidates()[:2])
-    again = invoke("demo")
+    again = invoke("demo", "--no-loop")
     assert again.exit_code == 0, again.output
     second = results[-1]
-    assert second.version == 2 and loopml.get_model_version(result.model_name, "champion").version == 2
-    assert loopml.get_model_version(result.model_name, 1).stage.value == "archived"
+    assert second.version == 3 and loopml.get_model_version(result.model_name, "champion").version == 3
+    assert second.loop is None
+    assert loopml.get_model_version(result.model_name, 2).stage.value == "archived"
     assert "alias.move" in second.audit_actions and "model.create" not in second.audit_actions
-    assert "(was v1)" in again.output and "v1 archived" in again.output
+    assert "(was v2)" in again.output and "v2 archived" in again.output
 
 
 def test_user_text_is_not_rich_markup(home: Path) -> None:

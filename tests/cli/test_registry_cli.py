@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,23 +12,6 @@ import loopml
 from loopml.cli.main import app
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setenv("LOOPML_HOME", str(tmp_path))
-    for name in (
-        "LOOPML_DB_URL",
-        "LOOPML_TRACKING_URI",
-        "LOOPML_ARTIFACTS_URL",
-        "LOOPML_ACTOR",
-        "COLUMNS",
-        "FORCE_COLOR",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    loopml.set_tracking_uri(None)
-    yield tmp_path
-    loopml.set_tracking_uri(None)
 
 
 @pytest.fixture(scope="module")

@@ -151,11 +151,12 @@ def test_bodies_over_the_limit_are_413_declared_or_streamed(api, body_limit):
 def test_health_hides_the_password(sql_store, asgi_client):
     from dataclasses import replace
 
-    from loopml.server.app import create_app, hide_password
+    from loopml.config import hide_password
+    from loopml.server.app import create_app
 
     assert hide_password("postgresql+psycopg://me:secret@db:5432/x") == "postgresql+psycopg://me:***@db:5432/x"
     with asgi_client(create_app(replace(sql_store, url="postgresql://me:secret@db/x"))) as client:
-        assert client.get(f"{API}/health").json() == {"status": "ok", "store": "postgresql://me:***@db/x"}
+        assert client.get(f"{API}/health").json() == {"status": "ok", "store": "postgresql://me:***@db/x", "auth": "none"}
 
 
 # -- values that JSON cannot hold -------------------------------------------------------------------

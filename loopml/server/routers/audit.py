@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 
+from loopml.auth.guard import actor_for
 from loopml.server.deps import IntQuery, StoreDep
 from loopml.server.schemas.audit import AuditEventOut, LogEventIn
 
@@ -11,8 +12,10 @@ router = APIRouter(tags=["audit"])
 
 
 @router.post("/audit/events", status_code=status.HTTP_201_CREATED)
-def log_event(body: LogEventIn, store: StoreDep) -> AuditEventOut:
-    return AuditEventOut.model_validate(store.audit.log_event(**body.model_dump()))
+def log_event(body: LogEventIn, store: StoreDep, request: Request) -> AuditEventOut:
+    fields = body.model_dump()
+    fields["actor"] = actor_for(request, body.actor)
+    return AuditEventOut.model_validate(store.audit.log_event(**fields))
 
 
 @router.get("/audit/events")

@@ -6,9 +6,11 @@ Model names and aliases are path segments: the registry refuses names with
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 
-from loopml.entities.registry import RequestStatus
+from loopml.auth.guard import actor_for, ensure_role, needs
+from loopml.entities.auth import Role
+from loopml.entities.registry import RequestStatus, Stage
 from loopml.server.deps import IntPath, IntQuery, StoreDep
 from loopml.server.schemas.registry import (
     CreateModelIn,
@@ -33,18 +35,19 @@ NO_CONTENT = {"status_code": status.HTTP_204_NO_CONTENT, "response_class": Respo
 
 # -- models --------------------------------------------------------------------------------------
 @router.post("/models", status_code=status.HTTP_201_CREATED)
-def create_model(body: CreateModelIn, store: StoreDep) -> RegisteredModelOut:
+def create_model(body: CreateModelIn, store: StoreDep, request: Request) -> RegisteredModelOut:
     model = store.registry.create_model(
         body.name,
         description=body.description,
         tags=body.tags,
         require_approval=body.require_approval,
-        actor=body.actor,
+        actor=actor_for(request, body.actor),
     )
     return RegisteredModelOut.model_validate(model)
 
 
 @router.post("/models/search")
+@needs(Role.VIEWER)
 def search_models(body: SearchModelsIn, store: StoreDep) -> list[RegisteredModelOut]:
     return [
         RegisteredModelOut.model_validate(m)
@@ -59,14 +62,20 @@ def get_model(name: str, store: StoreDep) -> RegisteredModelOut:
 
 # -- versions --------------------------------------------------------------------------------------
 @router.post("/models/{name}/versions", status_code=status.HTTP_201_CREATED)
-def create_version(name: str, body: CreateVersionIn, store: StoreDep) -> ModelVersionOut:
+def create_version(name: str, body: CreateVersionIn, store: StoreDep, request: Request) -> ModelVersionOut:
     version = store.registry.create_version(
-        name, run_id=body.run_id, source=body.source, description=body.description, tags=body.tags, actor=body.actor
+        name,
+        run_id=body.run_id,
+        source=body.source,
+        description=body.description,
+        tags=body.tags,
+        actor=actor_for(request, body.actor),
     )
     return ModelVersionOut.model_validate(version)
 
 
 @router.post("/models/{name}/versions/search")
+@needs(Role.VIEWER)
 def list_versions(name: str, body: ListVersionsIn, store: StoreDep) -> list[ModelVersionOut]:
     versions = store.registry.list_versions(name, stage=body.stage, filter=to_filter(body.filter))
     return [ModelVersionOut.model_validate(v) for v in versions]
@@ -78,16 +87,20 @@ def get_version(name: str, version: IntPath, store: StoreDep) -> ModelVersionOut
 
 
 @router.delete("/models/{name}/versions/{version}", **NO_CONTENT)
-def delete_version(name: str, version: IntPath, actor: str, store: StoreDep, reason: str | None = None) -> None:
-    store.registry.delete_version(name, version, actor=actor, reason=reason)
+def delete_version(
+    name: str, version: IntPath, actor: str, store: StoreDep, request: Request, reason: str | None = None
+) -> None:
+    store.registry.delete_version(name, version, actor=actor_for(request, actor), reason=reason)
 
 
 @router.put("/models/{name}/versions/{version}/evidence")
-def set_evidence(name: str, version: IntPath, body: SetEvidenceIn, store: StoreDep) -> ModelVersionOut:
-    return ModelVersionOut.model_validate(store.registry.set_evidence(name, version, body.evidence, actor=body.actor))
+def set_evidence(name: str, version: IntPath, body: SetEvidenceIn, store: StoreDep, request: Request) -> ModelVersionOut:
+    updated = store.registry.set_evidence(name, version, body.evidence, actor=actor_for(request, body.actor))
+    return ModelVersionOut.model_validate(updated)
 
 
 @router.post("/versions/by-runs")
+@needs(Role.VIEWER)
 def versions_of_runs(body: VersionsOfRunsIn, store: StoreDep) -> list[ModelVersionOut]:
     return [ModelVersionOut.model_validate(v) for v in store.registry.versions_of_runs(body.run_ids)]
 
@@ -99,24 +112,28 @@ def get_version_by_alias(name: str, alias: str, store: StoreDep) -> ModelVersion
 
 
 @router.put("/models/{name}/aliases/{alias}")
-def set_alias(name: str, alias: str, body: SetAliasIn, store: StoreDep) -> ModelVersionOut:
-    version = store.registry.set_alias(name, alias, body.version, actor=body.actor, reason=body.reason)
+def set_alias(name: str, alias: str, body: SetAliasIn, store: StoreDep, request: Request) -> ModelVersionOut:
+    version = store.registry.set_alias(name, alias, body.version, actor=actor_for(request, body.actor), reason=body.reason)
     return ModelVersionOut.model_validate(version)
 
 
 @router.delete("/models/{name}/aliases/{alias}", **NO_CONTENT)
-def delete_alias(name: str, alias: str, actor: str, store: StoreDep, reason: str | None = None) -> None:
-    store.registry.delete_alias(name, alias, actor=actor, reason=reason)
+def delete_alias(
+    name: str, alias: str, actor: str, store: StoreDep, request: Request, reason: str | None = None
+) -> None:
+    store.registry.delete_alias(name, alias, actor=actor_for(request, actor), reason=reason)
 
 
 # -- lifecycle and approvals ------------------------------------------------------------------------------
 @router.post("/models/{name}/versions/{version}/transition")
-def transition(name: str, version: IntPath, body: TransitionIn, store: StoreDep) -> ModelVersionOut:
+def transition(name: str, version: IntPath, body: TransitionIn, store: StoreDep, request: Request) -> ModelVersionOut:
+    if body.to_stage is Stage.PRODUCTION:
+        ensure_role(request, Role.ADMIN, "a transition to production")
     moved = store.registry.transition(
         name,
         version,
         body.to_stage,
-        actor=body.actor,
+        actor=actor_for(request, body.actor),
         reason=body.reason,
         archive_existing=body.archive_existing,
         request_id=body.request_id,
@@ -125,9 +142,13 @@ def transition(name: str, version: IntPath, body: TransitionIn, store: StoreDep)
 
 
 @router.post("/models/{name}/versions/{version}/requests", status_code=status.HTTP_201_CREATED)
-def create_request(name: str, version: IntPath, body: CreateRequestIn, store: StoreDep) -> TransitionRequestOut:
-    request = store.registry.create_request(name, version, body.to_stage, actor=body.actor, comment=body.comment)
-    return TransitionRequestOut.model_validate(request)
+def create_request(
+    name: str, version: IntPath, body: CreateRequestIn, store: StoreDep, request: Request
+) -> TransitionRequestOut:
+    created = store.registry.create_request(
+        name, version, body.to_stage, actor=actor_for(request, body.actor), comment=body.comment
+    )
+    return TransitionRequestOut.model_validate(created)
 
 
 @router.get("/models/{name}/requests")
@@ -139,6 +160,11 @@ def list_requests(
 
 
 @router.post("/requests/{request_id}/decision")
-def decide_request(request_id: IntPath, body: DecideRequestIn, store: StoreDep) -> TransitionRequestOut:
-    decided = store.registry.decide_request(request_id, approve=body.approve, actor=body.actor, comment=body.comment)
+@needs(Role.ADMIN)
+def decide_request(
+    request_id: IntPath, body: DecideRequestIn, store: StoreDep, request: Request
+) -> TransitionRequestOut:
+    decided = store.registry.decide_request(
+        request_id, approve=body.approve, actor=actor_for(request, body.actor), comment=body.comment
+    )
     return TransitionRequestOut.model_validate(decided)

@@ -7,8 +7,10 @@ inside them cannot change the route.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 
+from loopml.auth.guard import actor_for, needs
+from loopml.entities.auth import Role
 from loopml.server.deps import IntPath, StoreDep
 from loopml.server.schemas.search import to_filter, to_order_by
 from loopml.server.schemas.tracking import (
@@ -55,11 +57,11 @@ def get_experiment(experiment_id: IntPath, store: StoreDep) -> ExperimentOut:
 
 # -- runs -----------------------------------------------------------------------------------
 @router.post("/runs", status_code=status.HTTP_201_CREATED)
-def create_run(body: CreateRunIn, store: StoreDep) -> RunOut:
+def create_run(body: CreateRunIn, store: StoreDep, request: Request) -> RunOut:
     run = store.tracking.create_run(
         body.experiment_id,
         name=body.name,
-        user=body.user,
+        user=actor_for(request, body.user),
         start_time=body.start_time,
         parent_run_id=body.parent_run_id,
         params=body.params,
@@ -69,6 +71,7 @@ def create_run(body: CreateRunIn, store: StoreDep) -> RunOut:
 
 
 @router.post("/runs/search")
+@needs(Role.VIEWER)
 def search_runs(body: SearchRunsIn, store: StoreDep) -> RunPageOut:
     page = store.tracking.search_runs(
         body.experiment_ids, to_filter(body.filter), to_order_by(body.order_by), body.max_results, body.page_token

@@ -26,7 +26,10 @@ def open_rest_store(uri: str, artifacts_url: str, *, client: httpx.Client | None
     from loopml.store.rest.artifacts import RestArtifactStore
     from loopml.store.rest.audit import RestAuditLog
     from loopml.store.rest.http import HttpSession
+    from loopml.store.rest.monitoring import RestLoopStore, RestMonitoringStore
     from loopml.store.rest.registry import RestRegistryStore
+    from loopml.store.rest.serving import RestServingStore
+    from loopml.store.rest.tokens import RestTokenStore
     from loopml.store.rest.tracking import RestTrackingStore
 
     del artifacts_url
@@ -36,6 +39,10 @@ def open_rest_store(uri: str, artifacts_url: str, *, client: httpx.Client | None
         registry=RestRegistryStore(session),
         audit=RestAuditLog(session),
         artifacts=RestArtifactStore(session),
+        tokens=RestTokenStore(session),
+        serving=RestServingStore(session),
+        monitoring=RestMonitoringStore(session),
+        loop=RestLoopStore(session),
         url=uri,
         on_close=session.close,
     )

@@ -15,6 +15,7 @@ from typing import Any
 
 from loopml.entities.artifacts import ArtifactEntry
 from loopml.entities.audit import AuditEvent
+from loopml.entities.auth import ApiToken, Role
 from loopml.entities.datasets import ColumnProfile, Dataset
 from loopml.entities.registry import ModelVersion, RegisteredModel, RequestStatus, Stage, TransitionRequest
 from loopml.entities.search import And, Comparison, Filter, Not, Or, OrderBy, Scalar
@@ -226,4 +227,18 @@ def audit_event_in(data: Json) -> AuditEvent:
         after=data["after"],
         reason=data["reason"],
         evidence=data["evidence"],
+    )
+
+
+# -- tokens ---------------------------------------------------------------------------------------------
+
+
+def api_token_in(data: Json) -> ApiToken:
+    return ApiToken(
+        token_id=data["token_id"],
+        name=data["name"],
+        role=Role(data["role"]),
+        created_at=data["created_at"],
+        created_by=data["created_by"],
+        revoked_at=data["revoked_at"],
     )

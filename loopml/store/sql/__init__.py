@@ -10,7 +10,10 @@ def open_sql_store(url: str, artifacts_url: str):  # type: ignore[no-untyped-def
     from loopml.store import Store
     from loopml.store.fs.artifacts import FsArtifactStore
     from loopml.store.sql.audit import SqlAuditLog
+    from loopml.store.sql.monitoring import SqlLoopStore, SqlMonitoringStore
     from loopml.store.sql.registry import SqlRegistryStore
+    from loopml.store.sql.serving import SqlServingStore
+    from loopml.store.sql.tokens import SqlTokenStore
     from loopml.store.sql.tracking import SqlTrackingStore
 
     engine = make_engine(url)
@@ -21,6 +24,10 @@ def open_sql_store(url: str, artifacts_url: str):  # type: ignore[no-untyped-def
         registry=SqlRegistryStore(engine),
         audit=SqlAuditLog(engine),
         artifacts=FsArtifactStore(artifacts_url),
+        tokens=SqlTokenStore(engine),
+        serving=SqlServingStore(engine),
+        monitoring=SqlMonitoringStore(engine),
+        loop=SqlLoopStore(engine),
         url=url,
         on_close=engine.dispose,
     )

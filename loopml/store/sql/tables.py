@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 NAMING = {
@@ -241,4 +242,150 @@ audit_events = Table(
     Column("evidence_json", Text),
     Index("ix_audit_events_time", "time"),
     Index("ix_audit_events_target", "target_type", "target"),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("token_id", String(32), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("secret_hash", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(256), nullable=False),
+    Column("revoked_at", BigInteger),
+    # one active token per name; revoked ones stay for the record
+    Index(
+        "ix_api_tokens_active_name",
+        "name",
+        unique=True,
+        sqlite_where=text("revoked_at IS NULL"),
+        postgresql_where=text("revoked_at IS NULL"),
+    ),
+)
+
+# -- serving (revision 0005) -------------------------------------------------------------
+
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("deployment_id", AutoId, primary_key=True, autoincrement=True),
+    Column("name", String(256), nullable=False),
+    Column("target", String(128), nullable=False),
+    Column("canary_version", Integer),
+    Column("canary_percent", Double),
+    Column("shadow_version", Integer),
+    Column("action", String(16), nullable=False),
+    Column("previous_id", BigInteger),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(256), nullable=False),
+    Column("reason", Text),
+    Index("ix_deployments_name_deployment_id", "name", "deployment_id"),
+)
+
+predictions = Table(
+    "predictions",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("request_id", String(64), nullable=False),
+    Column("time", BigInteger, nullable=False),
+    Column("model", String(256), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("inputs", Text, nullable=False),
+    Column("outputs", Text, nullable=False),
+    Column("latency_ms", Double, nullable=False),
+    Column("status", Integer, nullable=False),
+    Index("ix_predictions_model_time", "model", "time"),
+    Index("ix_predictions_request_id", "request_id"),
+)
+
+prediction_feedback = Table(
+    "prediction_feedback",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("request_id", String(64), nullable=False),
+    Column("label", Text, nullable=False),
+    Column("time", BigInteger, nullable=False),
+    Index("ix_prediction_feedback_request_id", "request_id"),
+    Index("ix_prediction_feedback_time", "time"),
+)
+
+# -- monitoring and continuous training (revision 0006) ----------------------------------
+
+monitors = Table(
+    "monitors",
+    metadata,
+    Column("name", String(256), primary_key=True),
+    Column("model", String(256), nullable=False),
+    Column("spec_json", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("created_by", String(256), nullable=False),
+)
+
+monitor_results = Table(
+    "monitor_results",
+    metadata,
+    Column("result_id", AutoId, primary_key=True, autoincrement=True),
+    Column("monitor", String(256), nullable=False),
+    Column("time", BigInteger, nullable=False),
+    Column("model", String(256), nullable=False),
+    Column("version", Integer),
+    Column("status", String(16), nullable=False),
+    Column("summary_json", Text, nullable=False),
+    Column("figures_json", Text, nullable=False),
+    Index("ix_monitor_results_monitor_time", "monitor", "time"),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("alert_id", AutoId, primary_key=True, autoincrement=True),
+    Column("monitor", String(256), nullable=False),
+    Column("result_id", BigInteger, nullable=False),
+    Column("time", BigInteger, nullable=False),
+    Column("model", String(256), nullable=False),
+    Column("version", Integer),
+    Column("kind", String(64), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("details_json", Text, nullable=False),
+    Index("ix_alerts_monitor", "monitor"),
+    Index("ix_alerts_model", "model"),
+)
+
+loop_tasks = Table(
+    "loop_tasks",
+    metadata,
+    Column("task_id", AutoId, primary_key=True, autoincrement=True),
+    Column("policy", String(256), nullable=False),
+    Column("model", String(256), nullable=False),
+    Column("trigger", String(16), nullable=False),
+    Column("trigger_ref", String(256)),
+    Column("state", String(16), nullable=False),
+    Column("stage", String(64), nullable=False),
+    Column("stages_json", Text, nullable=False),
+    Column("started_at", BigInteger, nullable=False),
+    Column("heartbeat_at", BigInteger, nullable=False),
+    Column("finished_at", BigInteger),
+    Column("outcome", Text),
+    Column("details_json", Text, nullable=False),
+    Index("ix_loop_tasks_policy", "policy"),
+    # at most one running task per policy: a second alert cannot start a duplicate retrain
+    Index(
+        "ix_loop_tasks_running_policy",
+        "policy",
+        unique=True,
+        sqlite_where=text("state = 'running'"),
+        postgresql_where=text("state = 'running'"),
+    ),
+)
+
+loop_cursors = Table(
+    "loop_cursors",
+    metadata,
+    Column("policy", String(256), nullable=False),
+    Column("key", String(64), nullable=False),
+    Column("value", BigInteger, nullable=False),
+    PrimaryKeyConstraint("policy", "key"),
 )

@@ -70,6 +70,24 @@ def _metric_row(run_id: str, point: Metric) -> dict[str, Any]:
     }
 
 
+_METRIC_COLUMNS = ("run_id", "key", "value", "is_nan", "step", "timestamp")
+
+
+def _insert_metric_rows(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """One executemany of tuples at the driver: the hot path of metric logging.
+
+    SQLAlchemy's per-row parameter processing cost more than SQLite's own
+    inserts (83 ms against 38 ms for 10,000 points); these columns need none.
+    """
+    quote = conn.dialect.identifier_preparer.quote
+    marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = (
+        f"INSERT INTO {quote(t.metrics.name)} ({', '.join(quote(c) for c in _METRIC_COLUMNS)}) "
+        f"VALUES ({', '.join([marker] * len(_METRIC_COLUMNS))})"
+    )
+    conn.exec_driver_sql(sql, [tuple(row[c] for c in _METRIC_COLUMNS) for row in rows])
+
+
 def _metric_value(value: float | None, is_nan: bool) -> float:
     return math.nan if is_nan or value is None else float(value)
 
@@ -263,7 +281,7 @@ class SqlTrackingStore(TrackingStore):
 
     def _write_metrics(self, conn: Connection, run_id: str, points: Sequence[Metric]) -> None:
         rows = [_metric_row(run_id, p) for p in points]
-        conn.execute(t.metrics.insert(), rows)
+        _insert_metric_rows(conn, rows)
         latest: dict[str, dict[str, Any]] = {}
         for row in rows:  # the last point of the highest (step, timestamp) wins, as in the history
             best = latest.get(row["key"])

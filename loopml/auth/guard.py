@@ -1,0 +1,76 @@
+"""Role checks for FastAPI apps (the control-plane server and the prediction service).
+
+Each route needs a role: ``viewer`` for reads, ``editor`` for writes, unless
+the endpoint says otherwise with ``@needs(Role.X)``. ``authorize`` runs before
+the route's body is parsed or any object is looked up, so a 401 or a 403
+never reveals whether the object exists. Without an ``Authenticator`` on the
+app (auth off) every request passes and the principal is None.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
+
+from loopml.auth.tokens import Authenticator, require_role
+from loopml.entities.auth import ApiToken, Role
+
+F = TypeVar("F", bound=Callable[..., Any])
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def needs(role: Role) -> Callable[[F], F]:
+    """Mark an endpoint as needing ``role`` (e.g. a POST that only searches needs ``viewer``)."""
+
+    def mark(endpoint: F) -> F:
+        endpoint.__loopml_role__ = role  # type: ignore[attr-defined]
+        return endpoint
+
+    return mark
+
+
+def route_role(request: Request) -> Role:
+    """The role the matched endpoint needs."""
+    endpoint = request.scope.get("endpoint")
+    marked = getattr(endpoint, "__loopml_role__", None)
+    if isinstance(marked, Role):
+        return marked
+    return Role.VIEWER if request.method in _READ_METHODS else Role.EDITOR
+
+
+async def authorize(request: Request) -> ApiToken | None:
+    """Authenticate the request and check the route's role; the token lands on ``request.state.principal``."""
+    authenticator: Authenticator | None = getattr(request.app.state, "authenticator", None)
+    if authenticator is None:
+        request.state.principal = None
+        return None
+    # off the event loop: a token the cache has not seen costs a database read and a scrypt hash
+    token = await run_in_threadpool(authenticator.authenticate, request.headers.get("authorization"))
+    needed = route_role(request)
+    require_role(token, needed, f"{request.method} {request.url.path}")
+    request.state.principal = token
+    return token
+
+
+def principal(request: Request) -> ApiToken | None:
+    """The authenticated token of this request (None when auth is off)."""
+    return getattr(request.state, "principal", None)
+
+
+def actor_for(request: Request, claimed: str | None) -> str | None:
+    """The actor to record: the token's name when auth is on (a client cannot claim another), else ``claimed``."""
+    token = principal(request)
+    return token.name if token is not None else claimed
+
+
+def ensure_role(request: Request, needed: Role, action: str) -> None:
+    """A check inside a route whose role depends on its body (a transition to production needs admin)."""
+    token = principal(request)
+    if token is not None:
+        require_role(token, needed, action)
+
+
+Authorized = Annotated[ApiToken | None, Depends(authorize)]

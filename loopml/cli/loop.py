@@ -1,0 +1,124 @@
+"""``loopml loop``: the continuous-training agent, and what it has been doing."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from loopml.cli import output
+
+app = typer.Typer(
+    help=(
+        "Run the continuous-training agent: monitor alerts and schedules start retrains, gated and rolled out "
+        "by the policies a Python module defines with loopml.policy(...)."
+    ),
+    no_args_is_help=True,
+)
+
+STATE_STYLES = {"running": "yellow", "succeeded": "green", "rejected": "magenta", "failed": "red"}
+
+
+def _load_policies(module: str) -> list:  # type: ignore[type-arg]
+    import importlib
+    import sys
+    from pathlib import Path
+
+    from loopml.errors import InvalidValueError
+    from loopml.loop import clear_policies, registered_policies
+
+    clear_policies()
+    if module.endswith(".py"):
+        path = Path(module).resolve()
+        sys.path.insert(0, str(path.parent))
+        module = path.stem
+    else:
+        sys.path.insert(0, ".")
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        raise InvalidValueError(f"Cannot import the policies module {module!r}: {exc}") from exc
+    found = registered_policies()
+    if not found:
+        raise InvalidValueError(f"{module!r} defines no policy; call loopml.policy(...) at import time.")
+    return found
+
+
+@app.command("run", help="Run the agent: tick every --interval seconds (or once with --once).")
+def run(
+    policies: Annotated[str, typer.Option("--policies", "-p", help="Module (or .py file) that calls loopml.policy.")],
+    once: Annotated[bool, typer.Option("--once", help="One pass, then exit (for cron or CI).")] = False,
+    now: Annotated[bool, typer.Option("--now", help="Retrain every policy now, whatever its triggers say.")] = False,
+    interval: Annotated[float, typer.Option(min=0.1, help="Seconds between passes.")] = 10.0,
+    runner: Annotated[str, typer.Option(help="Pipeline runner: local or ray.")] = "local",
+    stale_after: Annotated[float, typer.Option(help="A running task with no heartbeat for this long is failed.")] = 300.0,
+) -> None:
+    from loopml.loop import Agent
+
+    found = _load_policies(policies)
+    out = output.console()
+    agent = Agent(found, runner=runner, stale_after_s=stale_after,
+                  on_progress=lambda policy, message: out.print(f"[bold]{policy}[/]: {message}"))  # fmt: skip
+    out.print(f"loopml loop: {len(found)} polic{'y' if len(found) == 1 else 'ies'} "
+              f"({', '.join(p.name for p in found)}) on {agent.store.url}")  # fmt: skip
+    if now:
+        for policy in found:
+            _print_decision(out, agent.trigger(policy))
+        return
+    while True:
+        for decision in agent.tick():
+            if decision.action != "idle":
+                _print_decision(out, decision)
+        if once:
+            return
+        agent.sleep(interval)
+
+
+def _print_decision(out, decision) -> None:  # type: ignore[no-untyped-def]
+    task = decision.task
+    if task is None:
+        out.print(f"[bold]{decision.policy}[/]: {decision.action} ({decision.detail})")
+        return
+    style = STATE_STYLES.get(task.state, "")
+    out.print(f"[bold]{decision.policy}[/]: task {task.task_id} [{style}]{task.state}[/]: {task.outcome}")
+
+
+@app.command("status", help="Recent continuous-training tasks: state, stage, outcome.")
+def status(
+    policy: Annotated[str | None, typer.Option("--policy", help="Only this policy.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="How many tasks.")] = 20,
+) -> None:
+    import loopml
+
+    store = loopml.get_client().store
+    tasks = store.loop.list_tasks(policy=policy, max_results=limit)
+    out = output.console()
+    if not tasks:
+        out.print("No continuous-training tasks yet. Start the agent with [bold]loopml loop run --policies MODULE[/].")
+        return
+    running = [t for t in tasks if t.state == "running"]
+    out.print(f"{len(running)} in flight, {len(tasks) - len(running)} finished (newest first)")
+    table = Table(header_style="bold")
+    table.add_column("Task", justify="right", style=output.ID_STYLE)
+    table.add_column("Policy", style="bold")
+    table.add_column("Trigger")
+    table.add_column("State")
+    table.add_column("Stage")
+    table.add_column("Started", no_wrap=True)
+    table.add_column("Took", justify="right")
+    table.add_column("Outcome")
+    for task in tasks:
+        took = (task.finished_at or task.heartbeat_at) - task.started_at
+        table.add_row(
+            str(task.task_id),
+            Text(task.policy),
+            f"{task.trigger} {task.trigger_ref or ''}".strip(),
+            Text(task.state, style=STATE_STYLES.get(task.state, "")),
+            Text(task.stage),
+            output.fmt_time(task.started_at),
+            output.fmt_duration(took),
+            Text(output.shorten(task.outcome or "", 90)),
+        )
+    out.print(table)

@@ -1,0 +1,88 @@
+"""Judging a canary from live traffic: its error rate and (where labels came back) its accuracy vs the champion's."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from loopml.loop.policy import CanaryRules
+
+
+@dataclass(frozen=True)
+class CanaryVerdict:
+    """``passed`` with every figure it rests on; ``reason`` says why in one line."""
+
+    passed: bool
+    reason: str
+    figures: dict[str, Any] = field(default_factory=dict)
+
+
+def _side(frame: Any, role: str) -> dict[str, Any]:
+    rows = frame[frame["role"] == role]
+    requests = int(rows["request_id"].nunique()) if len(rows) else 0
+    errors = int((rows.drop_duplicates("request_id")["status"] >= 500).sum()) if len(rows) else 0
+    figures: dict[str, Any] = {
+        "requests": requests,
+        "error_rate": errors / requests if requests else math.nan,
+        "p99_latency_ms": float(rows["latency_ms"].quantile(0.99)) if len(rows) else math.nan,
+    }
+    labelled = rows[rows["label"].notna()] if "label" in rows else rows.iloc[0:0]
+    figures["labelled"] = len(labelled)
+    if len(labelled) and "prediction" in labelled:
+        hits = [str(p) == str(label) for p, label in zip(labelled["prediction"], labelled["label"], strict=True)]
+        figures["accuracy"] = sum(hits) / len(hits)
+    else:
+        figures["accuracy"] = math.nan
+    return figures
+
+
+def judge(frame: Any, rules: CanaryRules) -> CanaryVerdict:
+    """The verdict on a prediction-log frame (flattened, with feedback) of the canary's window."""
+    main, canary = _side(frame, "main"), _side(frame, "canary")
+    figures = {"main": main, "canary": canary}
+    if canary["requests"] < rules.min_requests:
+        return CanaryVerdict(False, f"only {canary['requests']} canary requests (< {rules.min_requests})", figures)
+    main_errors = 0.0 if math.isnan(main["error_rate"]) else main["error_rate"]
+    if canary["error_rate"] > main_errors + rules.max_error_rate_increase:
+        return CanaryVerdict(
+            False, f"canary error rate {canary['error_rate']:.2%} vs champion {main_errors:.2%}", figures
+        )
+    if min(main["labelled"], canary["labelled"]) >= rules.min_labelled:
+        drop = main["accuracy"] - canary["accuracy"]
+        if drop > rules.max_accuracy_drop:
+            return CanaryVerdict(
+                False, f"canary accuracy {canary['accuracy']:.3f} vs champion {main['accuracy']:.3f}", figures
+            )
+        return CanaryVerdict(
+            True, f"canary accuracy {canary['accuracy']:.3f} vs champion {main['accuracy']:.3f}, errors ok", figures
+        )
+    return CanaryVerdict(True, f"{canary['requests']} canary requests, error rate ok (too few labels to compare)", figures)
+
+
+def watch(
+    read_window: Callable[[], Any],
+    rules: CanaryRules,
+    *,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+    heartbeat: Callable[[dict[str, Any]], None],
+) -> CanaryVerdict:
+    """Wait at least ``rules.window_s``, then until the canary has its minimum traffic (or the timeout), and judge.
+
+    ``read_window`` returns the window's prediction log so far; ``heartbeat``
+    records progress so a watching agent is not taken for a dead one.
+    """
+    started = clock()
+    timeout = rules.timeout_s if rules.timeout_s is not None else 10 * max(rules.window_s, 1.0)
+    while True:
+        verdict = judge(read_window(), rules)
+        elapsed = clock() - started
+        heartbeat({"canary_elapsed_s": round(elapsed, 1), "canary_requests": verdict.figures["canary"]["requests"]})
+        enough_traffic = verdict.figures["canary"]["requests"] >= rules.min_requests
+        if elapsed >= rules.window_s and (enough_traffic or elapsed >= timeout):
+            return verdict
+        if not verdict.passed and enough_traffic and elapsed >= rules.window_s / 2:
+            return verdict  # clearly worse: stop early rather than keep sending it traffic
+        sleep(min(1.0, max(rules.window_s / 10, 0.05)))

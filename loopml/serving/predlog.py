@@ -1,0 +1,155 @@
+"""The prediction log: a bounded in-memory queue and a background thread that writes it to the store in batches.
+
+``offer`` is all the request path does: an append to a deque, or, when
+the queue already holds ``capacity`` records, nothing but a count of the
+record shed. The request never waits on the database and is never refused
+because of logging. The writer wakes every ``interval`` seconds (sooner
+when a full batch is waiting), writes up to ``batch_size`` records with one
+multi-row insert, and keeps a batch the store refused to try again with
+backoff, meanwhile shedding what no longer fits. ``close`` writes what is
+left before returning (within its timeout).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from typing import TYPE_CHECKING
+
+from loopml.entities.serving import PredictionRecord
+from loopml.errors import InvalidValueError
+
+if TYPE_CHECKING:
+    from loopml.serving.metrics import ServingMetrics
+    from loopml.store.serving import ServingStore
+
+logger = logging.getLogger("loopml.serving")
+
+DEFAULT_CAPACITY = 10_000
+DEFAULT_BATCH_SIZE = 1_000
+DEFAULT_INTERVAL_S = 0.25
+_MAX_BACKOFF_S = 30.0
+
+
+class PredictionLog:
+    """Bounded queue + batch writer thread over ``store.log_predictions``."""
+
+    def __init__(
+        self,
+        store: ServingStore,
+        *,
+        capacity: int = DEFAULT_CAPACITY,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        interval_s: float = DEFAULT_INTERVAL_S,
+        metrics: ServingMetrics | None = None,
+    ) -> None:
+        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
+            raise InvalidValueError(f"The prediction-log capacity must be a whole number from 1, got {capacity!r}.")
+        self._store = store
+        self.capacity = capacity
+        self.batch_size = max(1, min(batch_size, capacity))
+        self.interval_s = interval_s
+        self._metrics = metrics
+        self._queue: deque[PredictionRecord] = deque()
+        self._wake = threading.Event()
+        self._closing = False
+        self._thread: threading.Thread | None = None
+        self._idle = threading.Condition()
+        self._unwritten = 0  # taken off the queue, not yet in the store
+        self.written = 0
+        self.dropped = 0
+        self.failures = 0
+        if metrics is not None:
+            metrics.log_queue_depth.set_function(lambda: len(self._queue))
+
+    # -- the request path --------------------------------------------------------------------
+    def offer(self, record: PredictionRecord) -> bool:
+        """Queue one record; False (and counted) when the queue is full. Never blocks."""
+        queue = self._queue
+        if len(queue) >= self.capacity or self._closing:
+            self.dropped += 1
+            if self._metrics is not None:
+                self._metrics.log_dropped.inc()
+            return False
+        queue.append(record)
+        if len(queue) >= self.batch_size:
+            self._wake.set()
+        return True
+
+    @property
+    def depth(self) -> int:
+        """Records waiting to be written."""
+        return len(self._queue)
+
+    # -- the writer ------------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="loopml-prediction-log", daemon=True)
+            self._thread.start()
+
+    def _loop(self) -> None:
+        backoff = 0.0
+        pending: list[PredictionRecord] = []
+        while True:
+            self._wake.wait(timeout=backoff or self.interval_s)
+            self._wake.clear()
+            closing = self._closing
+            while True:
+                if not pending:
+                    pending = self._take()
+                if not pending:
+                    break
+                if self._write(pending):
+                    pending, backoff = [], 0.0
+                else:
+                    backoff = min(_MAX_BACKOFF_S, max(0.5, backoff * 2))
+                    break
+            if closing and (not pending or backoff):
+                if pending:
+                    logger.error("Prediction log: %d records could not be written before shutdown", len(pending))
+                return
+
+    def _take(self) -> list[PredictionRecord]:
+        with self._idle:
+            queue = self._queue
+            batch = [queue.popleft() for _ in range(min(len(queue), self.batch_size))]
+            self._unwritten += len(batch)
+        return batch
+
+    def _write(self, batch: list[PredictionRecord]) -> bool:
+        try:
+            self._store.log_predictions(batch)
+        except Exception:  # the store is down or refused: keep the batch, retry with backoff
+            self.failures += 1
+            if self._metrics is not None:
+                self._metrics.log_write_failures.inc()
+            logger.warning("Prediction log: writing %d records failed; will retry", len(batch), exc_info=True)
+            return False
+        with self._idle:
+            self._unwritten -= len(batch)
+            self._idle.notify_all()
+        self.written += len(batch)
+        if self._metrics is not None:
+            self._metrics.log_written.inc(len(batch))
+        return True
+
+    def flush(self, timeout_s: float = 10.0) -> bool:
+        """Wake the writer and wait until the queue is empty and nothing is being written; True if it got there."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self._wake.set()
+            with self._idle:
+                if not self._queue and not self._unwritten:
+                    return True
+                self._idle.wait(timeout=0.02)
+        return False
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Stop taking records, write what is queued, and stop the writer."""
+        self._closing = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=timeout_s)
+            self._thread = None

@@ -1,0 +1,357 @@
+"""The prediction path: route a request to a version, predict, answer, log, and feed the shadow.
+
+``PredictionService`` holds the pieces (model cache, deployment watcher,
+prediction log, metrics, shadow worker) and runs one request in
+``predict``. Everything it reads to route is in memory; the only waits on
+the request path are a model's first load and the model itself. Cheap
+models predict on the event loop (a thread hop costs more than they do),
+slow ones in a worker thread.
+"""
+
+from __future__ import annotations
+
+import gc
+import itertools
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+from starlette.concurrency import run_in_threadpool
+
+from loopml.entities.serving import PredictionRecord
+from loopml.errors import DeploymentNotFoundError, InvalidInputError, LoopMLError
+from loopml.serving.cache import DEFAULT_MAX_MODELS, ModelCache
+from loopml.serving.metrics import ServingMetrics
+from loopml.serving.payloads import Payload, encode_predictions, parse_v1, parse_v2, v1_response, v2_response
+from loopml.serving.predictor import Predictor
+from loopml.serving.predlog import DEFAULT_CAPACITY, PredictionLog
+from loopml.serving.routing import MAIN, SHADOW, Route
+from loopml.serving.watcher import DEFAULT_POLL_INTERVAL_S, DeploymentWatcher, parse_model_spec
+from loopml.store import Store
+from loopml.store.serving import check_request_id
+from loopml.uris import check_alias, check_model_name
+
+logger = logging.getLogger("loopml.serving")
+
+#: Models whose predictions take less than this run on the event loop; slower ones in a thread.
+INLINE_MAX_S = 0.002
+INLINE_MAX_ROWS = 2_000
+SHADOW_QUEUE = 1_000
+
+
+class PredictionService:
+    """Everything one prediction service process holds; ``start`` and ``close`` bracket its life."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        models: Sequence[str] | None = None,
+        max_loaded: int = DEFAULT_MAX_MODELS,
+        max_memory: int | None = None,
+        log_predictions: bool = True,
+        log_capacity: int = DEFAULT_CAPACITY,
+        poll_interval_s: float = DEFAULT_POLL_INTERVAL_S,
+        trusted: Sequence[str] | None = None,
+        unsafe_pickle: bool = False,
+        freeze_gc: bool = False,
+    ) -> None:
+        from loopml.registry.client import RegistryClient
+        from loopml.tracking.client import TrackingClient
+
+        self.store = store
+        self.metrics = ServingMetrics()
+        self._registry = RegistryClient(TrackingClient(store))
+        self._trusted = None if trusted is None else list(trusted)
+        self._unsafe_pickle = unsafe_pickle
+        self._freeze_gc = freeze_gc
+        self.cache = ModelCache(self._load, max_models=max_loaded, max_bytes=max_memory, metrics=self.metrics)
+        specs = None if models is None else [parse_model_spec(m) for m in models]
+        self.watcher = DeploymentWatcher(store.serving, self.cache, specs=specs, poll_interval_s=poll_interval_s)
+        self.log = (
+            PredictionLog(store.serving, capacity=log_capacity, metrics=self.metrics) if log_predictions else None
+        )
+        self._shadow_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="loopml-shadow")
+        self._shadow_pending = 0
+        self._shadow_lock = threading.Lock()
+        self._id_prefix = uuid.uuid4().hex[:16]
+        self._ids = itertools.count(1)
+        self.metrics.watch(lambda: len(self.cache), lambda: self.cache.nbytes)
+
+    def _load(self, name: str, version: int) -> Predictor:
+        loaded = self._registry.load_model(
+            f"models:/{name}/{version}", trusted=self._trusted, unsafe_pickle=self._unsafe_pickle
+        )
+        predictor = Predictor(loaded, name, version)
+        if self._freeze_gc:
+            gc.freeze()
+        return predictor
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        if self.log is not None:
+            self.log.start()
+        self.watcher.start()
+        if self._freeze_gc:
+            # Everything alive now (libraries, models) lives as long as the process: keep it out of the
+            # collector's full passes, which otherwise walk it all and stall requests for tens of ms.
+            gc.collect()
+            gc.freeze()
+
+    def close(self) -> None:
+        """Stop polling, finish shadow work, write the prediction log out, release the models."""
+        self.watcher.stop()
+        self._shadow_pool.shutdown(wait=True, cancel_futures=True)
+        if self.log is not None:
+            self.log.close()
+        self.cache.close()
+
+    # -- one request ----------------------------------------------------------------------------
+    async def predict(
+        self,
+        segment: str,
+        version_text: str | None,
+        body: bytes,
+        *,
+        v2: bool = False,
+        key: str | None = None,
+        request_id: str | None = None,
+    ) -> bytes:
+        """Answer one prediction request: ``segment`` is ``NAME`` or ``NAME@ALIAS`` from the path."""
+        start = time.perf_counter()
+        try:
+            name, version, route = await self._target(segment, version_text)
+            payload = parse_v2(body) if v2 else parse_v1(body)
+        except LoopMLError as exc:
+            self.metrics.rejected.labels(str(exc.http_status)).inc()
+            raise
+        role = MAIN
+        if route is not None:
+            version, role = route.choose(payload.key or key)
+        assert version is not None
+        predictor = self.cache.get((name, version))
+        if predictor is None:
+            try:
+                predictor = await self.cache.aload((name, version))
+            except LoopMLError as exc:
+                self.metrics.observe(name, version, role, exc.http_status, time.perf_counter() - start)
+                raise
+        rid = _request_id(payload.request_id) or _request_id(request_id) or self._next_id()
+        try:
+            result = np.atleast_1d(await self._run(predictor, payload))
+        except LoopMLError as exc:
+            self._finish(rid, name, version, role, body, _error_json(exc), start, exc.http_status)
+            raise
+        except Exception as exc:  # the model broke: a 500, still logged and counted
+            error = json.dumps({"error": {"type": type(exc).__name__, "message": str(exc)}})
+            self._finish(rid, name, version, role, body, error, start, 500)
+            raise
+        width = result.shape[1] if v2 and result.ndim == 2 else 0
+        values = result.ravel().tolist() if width else result.tolist()
+        predictions = encode_predictions(values)
+        if v2:
+            answer = v2_response(predictions, result.dtype.kind, len(result), predictor.name_json, version, rid, width)
+        else:
+            answer = v1_response(predictions, predictor.name_json, version, rid)
+        self._finish(rid, name, version, role, body, predictions, start, 200)
+        if route is not None and route.shadow_version is not None:
+            self._shadow(route, payload, body, rid)
+        return answer
+
+    async def _run(self, predictor: Predictor, payload: Payload) -> np.ndarray:
+        """Predict: batched with concurrent requests, inline, or in a thread for slow models."""
+        if predictor.cost_s >= INLINE_MAX_S or payload.n_rows > INLINE_MAX_ROWS:
+            return await run_in_threadpool(predictor.predict, payload)
+        fast, batcher = predictor.fast, predictor.batcher
+        if batcher is not None and fast is not None and payload.no_booleans():
+            array = fast.matrix(payload)
+            if array is not None:
+                return await batcher.submit(array)
+        return predictor.predict(payload)
+
+    def _next_id(self) -> str:
+        """A request id unique across processes: a random prefix per process and a counter (no syscall)."""
+        return f"{self._id_prefix}{next(self._ids):010x}"
+
+    async def _target(self, segment: str, version_text: str | None) -> tuple[str, int | None, Route | None]:
+        """(model, version, route): the version is fixed by the path, or chosen from the route later."""
+        if "@" in segment:
+            name, _, alias = segment.partition("@")
+        else:
+            name, alias = segment, None
+        try:
+            check_model_name(name)
+            if alias is not None:
+                check_alias(alias)
+        except LoopMLError as exc:
+            raise DeploymentNotFoundError(f"No model {segment!r} here: {exc.message}") from None
+        if version_text is not None:
+            if not version_text.isdigit() or not 1 <= int(version_text) <= 2**31 - 1:
+                raise InvalidInputError(f"Version {version_text!r} in the path is not a whole number from 1.")
+            self._check_served(name)
+            return name, int(version_text), None
+        if alias is not None:
+            self._check_served(name)
+            version = self.watcher.aliases.get((name, alias))
+            if version is None:
+                found = await run_in_threadpool(self._registry.get_model_version, name, alias)
+                version = found.version
+                self.watcher.watch_alias(name, alias, version)
+            return name, version, None
+        return name, None, self.watcher.route(name)
+
+    def _check_served(self, name: str) -> None:
+        if not self.watcher.serves(name):
+            raise DeploymentNotFoundError(
+                f"This server does not serve model {name!r}; it serves {self.watcher.describe()}."
+            )
+
+    def _finish(
+        self,
+        request_id: str,
+        name: str,
+        version: int,
+        role: str,
+        body: bytes,
+        outputs: str,
+        start: float,
+        status: int,
+    ) -> None:
+        seconds = time.perf_counter() - start
+        self.metrics.observe(name, version, role, status, seconds)
+        if self.log is not None:
+            self.log.offer(
+                PredictionRecord(
+                    request_id,
+                    time.time_ns() // 1_000_000,
+                    name,
+                    version,
+                    role,
+                    _text(body),
+                    outputs,
+                    seconds * 1000,
+                    status,
+                )
+            )
+
+    # -- shadow ----------------------------------------------------------------------------------
+    def _shadow(self, route: Route, payload: Payload, body: bytes, request_id: str) -> None:
+        """Run the shadow version on a copy of the request in the shadow thread, if it keeps up."""
+        with self._shadow_lock:
+            if self._shadow_pending >= SHADOW_QUEUE:
+                self.metrics.shadow_dropped.inc()
+                return
+            self._shadow_pending += 1
+        copy = replace(payload, columns=None, matrix=None) if payload.tensors is not None else payload
+        try:
+            self._shadow_pool.submit(self._run_shadow, route.name, route.shadow_version, copy, body, request_id)
+        except RuntimeError:  # shutting down
+            with self._shadow_lock:
+                self._shadow_pending -= 1
+
+    def _run_shadow(self, name: str, version: int, payload: Payload, body: bytes, request_id: str) -> None:
+        start = time.perf_counter()
+        try:
+            result = self.cache.load((name, version)).predict(payload)
+            outputs, status = encode_predictions(result.tolist()), 200
+        except LoopMLError as exc:
+            outputs, status = _error_json(exc), exc.http_status
+        except Exception as exc:  # the shadow must never take the service down
+            logger.warning("Shadow %s/%s failed", name, version, exc_info=True)
+            outputs, status = json.dumps({"error": {"type": type(exc).__name__, "message": str(exc)}}), 500
+        finally:
+            with self._shadow_lock:
+                self._shadow_pending -= 1
+        self._finish(request_id, name, version, SHADOW, body, outputs, start, status)
+
+    # -- feedback -------------------------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        """What ``/v1/models`` shows: routes, traffic split, load state, cache and log figures."""
+        loaded = {(e.name, e.version): e for e in self.cache.entries()}
+        loading = set(self.cache.loading())
+        failed = self.cache.failures()
+
+        def state(name: str, version: int) -> dict[str, Any]:
+            key = (name, version)
+            entry = loaded.get(key)
+            if entry is not None:
+                return {"state": "loaded", "bytes": entry.nbytes, "fast_path": entry.fast_path}
+            if key in loading:
+                return {"state": "loading"}
+            if key in failed:
+                return {"state": "failed", "error": failed[key]}
+            return {"state": "not loaded"}
+
+        models = []
+        for name, route in sorted(self.watcher.routes.items()):
+            traffic = [{"version": route.version, "role": "main", "percent": 100.0 - route.canary_percent}]
+            if route.canary_version is not None:
+                traffic.append({"version": route.canary_version, "role": "canary", "percent": route.canary_percent})
+            models.append(
+                {
+                    "name": name,
+                    "source": route.source,
+                    "target": route.target,
+                    "deployment_id": route.deployment_id,
+                    "version": route.version,
+                    "traffic": traffic,
+                    "shadow": None if route.shadow_version is None else {"version": route.shadow_version},
+                    "versions": {str(v): state(name, v) for v in route.versions},
+                    "error": self.watcher.errors.get(name),
+                }
+            )
+        routed = {(name, v) for name, route in self.watcher.routes.items() for v in route.versions}
+        others = [
+            {"name": name, "version": version, **state(name, version)}
+            for (name, version) in sorted(loaded)
+            if (name, version) not in routed
+        ]
+        errors = {name: why for name, why in self.watcher.errors.items() if name not in self.watcher.routes}
+        log = self.log
+        return {
+            "models": models,
+            "other_loaded_versions": others,
+            "unrouted": errors,
+            "serves": "all" if self.watcher.names is None else sorted(self.watcher.names),
+            "cache": {
+                "loaded": len(self.cache),
+                "bytes": self.cache.nbytes,
+                "max_loaded": self.cache.max_models,
+                "max_bytes": self.cache.max_bytes,
+                "evictions": self.cache.evictions,
+            },
+            "prediction_log": None
+            if log is None
+            else {"queue_depth": log.depth, "capacity": log.capacity, "written": log.written, "dropped": log.dropped},
+        }
+
+
+def _request_id(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return check_request_id(value)
+    except LoopMLError:
+        return None
+
+
+def _text(body: bytes) -> str:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:  # JSON may also come as UTF-16 or UTF-32; store it re-encoded
+        return json.dumps(json.loads(body))
+
+
+def _error_json(exc: LoopMLError) -> str:
+    error: dict[str, Any] = {"type": type(exc).__name__, "message": exc.message}
+    problems = getattr(exc, "problems", None)
+    if problems:
+        error["problems"] = problems
+    return json.dumps({"error": error}, ensure_ascii=False)

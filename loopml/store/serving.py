@@ -1,0 +1,155 @@
+"""The contract for deployments, the prediction log and feedback.
+
+A deployment is an audited decision (``deployment.create``,
+``deployment.rollback``), appended in the same transaction as its row. The
+prediction log and feedback are append-only and written in batches; they
+are not audited (they are data, not decisions).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+from loopml.entities.serving import ROLES, Deployment, Feedback, PredictionRecord
+from loopml.errors import InvalidValueError
+
+#: The most rows one read of the prediction log or of feedback returns.
+MAX_READ = 1_000_000
+
+
+class ServingStore(ABC):
+    """Deployments (one transaction each, audited), and batched appends of predictions and feedback."""
+
+    @abstractmethod
+    def create_deployment(
+        self,
+        name: str,
+        *,
+        target: str,
+        canary_version: int | None,
+        canary_percent: float | None,
+        shadow_version: int | None,
+        actor: str,
+        reason: str | None,
+    ) -> Deployment:
+        """Make this the current deployment of ``name``.
+
+        ``target`` is a version number (as a string) or an alias; it, the
+        canary and the shadow must exist (ModelNotFoundError,
+        ModelVersionNotFoundError, AliasNotFoundError otherwise).
+        """
+
+    @abstractmethod
+    def rollback_deployment(self, name: str, *, actor: str, reason: str | None) -> Deployment:
+        """Restore the deployment the current one replaced, as a new current deployment.
+
+        Rolling back again goes one step further back. Raises
+        DeploymentNotFoundError when there is nothing to return to.
+        """
+
+    @abstractmethod
+    def current_deployment(self, name: str) -> Deployment:
+        """The current deployment of ``name``; DeploymentNotFoundError when it has none."""
+
+    @abstractmethod
+    def current_deployments(self, names: Sequence[str] | None = None) -> list[Deployment]:
+        """The current deployment of each model in ``names`` that has one (every model when None), by name.
+
+        One query whatever the number of models: a prediction service polls it every second.
+        """
+
+    @abstractmethod
+    def list_deployments(self, name: str | None = None, *, max_results: int = 1000) -> list[Deployment]:
+        """Deployments of one model (or of all), newest first."""
+
+    @abstractmethod
+    def resolve_aliases(self, refs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        """The version each ``(name, alias)`` points at; pairs that do not exist are left out."""
+
+    @abstractmethod
+    def log_predictions(self, records: Sequence[PredictionRecord]) -> None:
+        """Append records in one transaction (one multi-row insert)."""
+
+    @abstractmethod
+    def read_predictions(
+        self,
+        name: str,
+        *,
+        since: int | None = None,
+        until: int | None = None,
+        version: int | None = None,
+        role: str | None = None,
+        max_results: int = 100_000,
+    ) -> list[PredictionRecord]:
+        """Logged predictions of ``name`` with ``since <= time < until``, oldest first."""
+
+    @abstractmethod
+    def log_feedback(self, items: Sequence[Feedback]) -> None:
+        """Append feedback in one transaction; a request id may get feedback more than once (the last wins)."""
+
+    @abstractmethod
+    def read_feedback(
+        self,
+        *,
+        name: str | None = None,
+        request_ids: Sequence[str] | None = None,
+        since: int | None = None,
+        until: int | None = None,
+        max_results: int = 100_000,
+    ) -> list[Feedback]:
+        """Feedback with ``since <= time < until``, oldest first.
+
+        With ``name``, only feedback on requests that model answered (joined
+        through the prediction log); with ``request_ids``, only for those.
+        """
+
+
+# -- checks shared by every backend ---------------------------------------------------
+
+
+def check_percent(value: object) -> float:
+    """A canary share: a number from 0 to 100."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not 0 <= value <= 100
+    ):
+        raise InvalidValueError(f"A canary percent must be a number from 0 to 100, got {value!r}.")
+    return float(value)
+
+
+def check_version_number(value: object, what: str = "version") -> int:
+    """A version number: a whole number from 1."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 2**31 - 1:
+        raise InvalidValueError(f"The {what} must be a whole number from 1, got {value!r}.")
+    return value
+
+
+def check_role(value: object) -> str:
+    """One of main, canary, shadow."""
+    if value not in ROLES:
+        raise InvalidValueError(f"Unknown prediction role {value!r}; roles are {', '.join(ROLES)}.")
+    return str(value)
+
+
+def check_max_results(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_READ:
+        raise InvalidValueError(f"max_results must be an integer from 1 to {MAX_READ}, got {value!r}.")
+    return value
+
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+
+
+def check_request_id(value: object) -> str:
+    """Request ids: 1-64 letters, digits, '.', '_', ':' or '-', starting with a letter or digit (a UUID fits)."""
+    if not isinstance(value, str) or not _REQUEST_ID.fullmatch(value):
+        raise InvalidValueError(
+            f"A request id must be 1-64 letters, digits, '.', '_', ':' or '-', starting with a letter or digit; "
+            f"got {value!r}."
+        )
+    return value

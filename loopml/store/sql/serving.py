@@ -1,0 +1,385 @@
+"""The ServingStore in SQL: deployments audited in their transaction, predictions and feedback appended in batches."""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Row, func, select
+
+from loopml.entities.serving import Deployment, Feedback, PredictionRecord
+from loopml.errors import AliasNotFoundError, DeploymentNotFoundError, InvalidValueError, did_you_mean
+from loopml.store.serving import (
+    ServingStore,
+    check_max_results,
+    check_percent,
+    check_request_id,
+    check_role,
+    check_version_number,
+)
+from loopml.store.sql import tables as t
+from loopml.store.sql.audit import append_event
+from loopml.store.sql.engine import read_transaction, write_transaction
+from loopml.store.sql.registry import SqlRegistryStore
+from loopml.uris import check_alias
+
+#: Above this many names, ``current_deployments`` reads every model's and filters here (bound-parameter limits).
+_MAX_IN = 5_000
+#: Rows per INSERT statement of the prediction log: 9 parameters a row stays under SQLite's 32,766.
+_INSERT_ROWS = 1_000
+_PREDICTION_COLUMNS = ("request_id", "time", "model", "version", "role", "inputs", "outputs", "latency_ms", "status")
+
+
+def _now() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _deployment(row: Row) -> Deployment:
+    target = row.target
+    version = int(target) if target.isdigit() else (None if row.alias_version is None else int(row.alias_version))
+    return Deployment(
+        deployment_id=int(row.deployment_id),
+        name=row.name,
+        target=target,
+        version=version,
+        canary_version=row.canary_version,
+        canary_percent=row.canary_percent,
+        shadow_version=row.shadow_version,
+        action=row.action,
+        created_at=row.created_at,
+        created_by=row.created_by,
+        reason=row.reason,
+        previous_id=None if row.previous_id is None else int(row.previous_id),
+    )
+
+
+def _config(deployment: Deployment | Row | None) -> dict[str, Any] | None:
+    """What an audit event records of a deployment."""
+    if deployment is None:
+        return None
+    return {
+        "target": deployment.target,
+        "canary": None
+        if deployment.canary_version is None
+        else {"version": deployment.canary_version, "percent": deployment.canary_percent},
+        "shadow": None if deployment.shadow_version is None else {"version": deployment.shadow_version},
+    }
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_sql(paramstyle: str, rows: int) -> str:
+    """``INSERT INTO predictions (...) VALUES (...), (...), ...`` for ``rows`` rows in the driver's paramstyle."""
+    mark = "?" if paramstyle == "qmark" else "%s"
+    row = "(" + ", ".join([mark] * len(_PREDICTION_COLUMNS)) + ")"
+    return f"INSERT INTO predictions ({', '.join(_PREDICTION_COLUMNS)}) VALUES " + ", ".join([row] * rows)
+
+
+def check_target(target: object) -> str:
+    """A deployment target: a version number (as text) or an alias."""
+    if isinstance(target, str) and target.isdigit():
+        return str(check_version_number(int(target)))
+    if not isinstance(target, str):
+        raise InvalidValueError(f"A deployment target is a version number or an alias, got {target!r}.")
+    return check_alias(target)
+
+
+class SqlServingStore(ServingStore):
+    """Deployments, predictions and feedback in the metadata database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        # The registry's lookups raise the same not-found errors (with their suggestions) as get_version.
+        self._registry = SqlRegistryStore(engine)
+
+    # -- deployments ---------------------------------------------------------------------
+    def _query(self) -> Any:
+        d, a = t.deployments, t.model_aliases
+        return select(d, a.c.version.label("alias_version")).select_from(
+            d.outerjoin(a, (a.c.name == d.c.name) & (a.c.alias == d.c.target))
+        )
+
+    def _current_row(self, conn: Connection, name: str) -> Row | None:
+        d = t.deployments.c
+        latest = select(func.max(d.deployment_id)).where(d.name == name).scalar_subquery()
+        return conn.execute(self._query().where(d.deployment_id == latest)).first()
+
+    def _check_exists(
+        self, conn: Connection, name: str, target: str, canary_version: int | None, shadow_version: int | None
+    ) -> None:
+        if target.isdigit():
+            self._registry._version(conn, name, int(target))
+        else:
+            a = t.model_aliases.c
+            found = conn.execute(select(a.version).where(a.name == name, a.alias == target)).scalar()
+            if found is None:
+                self._registry._model(conn, name)
+                aliases = conn.execute(select(a.alias).where(a.name == name)).scalars().all()
+                known = ", ".join(sorted(aliases)) or "none"
+                raise AliasNotFoundError(
+                    f"Model {name!r} has no alias {target!r} (aliases: {known}).{did_you_mean(target, aliases)}"
+                )
+        for version in (canary_version, shadow_version):
+            if version is not None:
+                self._registry._version(conn, name, version)
+
+    def _lock(self, conn: Connection, name: str) -> None:
+        """Serialise deployments of one model on PostgreSQL (SQLite's BEGIN IMMEDIATE already does)."""
+        if conn.dialect.name == "postgresql":
+            m = t.registered_models.c
+            conn.execute(select(m.name).where(m.name == name).with_for_update())
+
+    def create_deployment(
+        self,
+        name: str,
+        *,
+        target: str,
+        canary_version: int | None,
+        canary_percent: float | None,
+        shadow_version: int | None,
+        actor: str,
+        reason: str | None,
+    ) -> Deployment:
+        target = check_target(target)
+        if (canary_version is None) != (canary_percent is None):
+            raise InvalidValueError("A canary needs both a version and a percent.")
+        if canary_version is not None:
+            check_version_number(canary_version, "canary version")
+            canary_percent = check_percent(canary_percent)
+        if shadow_version is not None:
+            check_version_number(shadow_version, "shadow version")
+        with write_transaction(self._engine) as conn:
+            self._lock(conn, name)
+            self._check_exists(conn, name, target, canary_version, shadow_version)
+            current = self._current_row(conn, name)
+            return self._insert(
+                conn,
+                name,
+                target=target,
+                canary_version=canary_version,
+                canary_percent=canary_percent,
+                shadow_version=shadow_version,
+                previous_id=None if current is None else int(current.deployment_id),
+                action="deploy",
+                before=_config(current),
+                actor=actor,
+                reason=reason,
+            )
+
+    def rollback_deployment(self, name: str, *, actor: str, reason: str | None) -> Deployment:
+        with write_transaction(self._engine) as conn:
+            self._lock(conn, name)
+            current = self._current_row(conn, name)
+            if current is None:
+                self._registry._model(conn, name)
+                raise DeploymentNotFoundError(f"Model {name!r} has never been deployed; there is nothing to roll back.")
+            if current.previous_id is None:
+                raise DeploymentNotFoundError(
+                    f"Deployment {current.deployment_id} of {name!r} is its first; there is no earlier one to roll back to."
+                )
+            d = t.deployments.c
+            earlier = conn.execute(select(t.deployments).where(d.deployment_id == current.previous_id)).one()
+            self._check_exists(conn, name, earlier.target, earlier.canary_version, earlier.shadow_version)
+            return self._insert(
+                conn,
+                name,
+                target=earlier.target,
+                canary_version=earlier.canary_version,
+                canary_percent=earlier.canary_percent,
+                shadow_version=earlier.shadow_version,
+                previous_id=earlier.previous_id,
+                action="rollback",
+                before=_config(current),
+                actor=actor,
+                reason=reason,
+                evidence={"restored_deployment_id": int(earlier.deployment_id)},
+            )
+
+    def _insert(
+        self,
+        conn: Connection,
+        name: str,
+        *,
+        target: str,
+        canary_version: int | None,
+        canary_percent: float | None,
+        shadow_version: int | None,
+        previous_id: int | None,
+        action: str,
+        before: dict[str, Any] | None,
+        actor: str,
+        reason: str | None,
+        evidence: dict[str, Any] | None = None,
+    ) -> Deployment:
+        now = _now()
+        deployment_id = conn.execute(
+            t.deployments.insert()
+            .values(
+                name=name,
+                target=target,
+                canary_version=canary_version,
+                canary_percent=canary_percent,
+                shadow_version=shadow_version,
+                action=action,
+                previous_id=previous_id,
+                created_at=now,
+                created_by=actor,
+                reason=reason,
+            )
+            .returning(t.deployments.c.deployment_id)
+        ).scalar_one()
+        row = conn.execute(self._query().where(t.deployments.c.deployment_id == deployment_id)).one()
+        created = _deployment(row)
+        append_event(
+            conn,
+            actor=actor,
+            action=f"deployment.{'create' if action == 'deploy' else 'rollback'}",
+            target_type="deployment",
+            target=name,
+            before=before,
+            after={**(_config(created) or {}), "deployment_id": created.deployment_id, "version": created.version},
+            reason=reason,
+            evidence=evidence,
+        )
+        return created
+
+    def current_deployment(self, name: str) -> Deployment:
+        with read_transaction(self._engine) as conn:
+            row = self._current_row(conn, name)
+            if row is None:
+                self._registry._model(conn, name)
+                raise DeploymentNotFoundError(f"Model {name!r} has no deployment; deploy it with loopml.deploy().")
+        return _deployment(row)
+
+    def current_deployments(self, names: Sequence[str] | None = None) -> list[Deployment]:
+        d = t.deployments.c
+        latest = select(func.max(d.deployment_id)).group_by(d.name)
+        wanted = None if names is None else set(names)
+        if wanted is not None and len(wanted) <= _MAX_IN:
+            if not wanted:
+                return []
+            latest = latest.where(d.name.in_(sorted(wanted)))
+        query = self._query().where(d.deployment_id.in_(latest)).order_by(d.name)
+        with read_transaction(self._engine) as conn:
+            rows = conn.execute(query).all()
+        found = [_deployment(row) for row in rows]
+        return found if wanted is None else [item for item in found if item.name in wanted]
+
+    def list_deployments(self, name: str | None = None, *, max_results: int = 1000) -> list[Deployment]:
+        check_max_results(max_results)
+        d = t.deployments.c
+        query = self._query().order_by(d.deployment_id.desc()).limit(max_results)
+        if name is not None:
+            query = query.where(d.name == name)
+        with read_transaction(self._engine) as conn:
+            return [_deployment(row) for row in conn.execute(query)]
+
+    def resolve_aliases(self, refs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        wanted = {(str(name), str(alias)) for name, alias in refs}
+        if not wanted:
+            return {}
+        a = t.model_aliases.c
+        names = sorted({name for name, _ in wanted})
+        found: dict[tuple[str, str], int] = {}
+        with read_transaction(self._engine) as conn:
+            for start in range(0, len(names), _MAX_IN):
+                chunk = names[start : start + _MAX_IN]
+                for row in conn.execute(select(a.name, a.alias, a.version).where(a.name.in_(chunk))):
+                    if (row.name, row.alias) in wanted:
+                        found[(row.name, row.alias)] = int(row.version)
+        return found
+
+    # -- prediction log ------------------------------------------------------------------
+    def log_predictions(self, records: Sequence[PredictionRecord]) -> None:
+        if not records:
+            return
+        # One multi-row INSERT per chunk, its values bound as plain tuples. Both choices are about the GIL:
+        # the writer runs beside the request path, and the sqlite3 module releases and retakes the GIL
+        # around every statement it steps, so an executemany of 1,000 rows would wait for the busy event
+        # loop 1,000 times where this waits once per chunk; Core's per-row parameter processing is skipped.
+        with write_transaction(self._engine) as conn:
+            for start in range(0, len(records), _INSERT_ROWS):
+                chunk = records[start : start + _INSERT_ROWS]
+                values = [
+                    value
+                    for r in chunk
+                    for value in (
+                        r.request_id, r.time, r.model, r.version, r.role, r.inputs, r.outputs, r.latency_ms, r.status
+                    )
+                ]  # fmt: skip
+                conn.exec_driver_sql(_insert_sql(conn.dialect.paramstyle, len(chunk)), tuple(values))
+
+    def read_predictions(
+        self,
+        name: str,
+        *,
+        since: int | None = None,
+        until: int | None = None,
+        version: int | None = None,
+        role: str | None = None,
+        max_results: int = 100_000,
+    ) -> list[PredictionRecord]:
+        check_max_results(max_results)
+        p = t.predictions.c
+        query = select(t.predictions).where(p.model == name).order_by(p.time, p.id).limit(max_results)
+        if since is not None:
+            query = query.where(p.time >= since)
+        if until is not None:
+            query = query.where(p.time < until)
+        if version is not None:
+            query = query.where(p.version == check_version_number(version))
+        if role is not None:
+            query = query.where(p.role == check_role(role))
+        with read_transaction(self._engine) as conn:
+            rows = conn.execute(query).all()
+        return [
+            PredictionRecord(
+                r.request_id, r.time, r.model, r.version, r.role, r.inputs, r.outputs, r.latency_ms, r.status
+            )
+            for r in rows
+        ]
+
+    # -- feedback ------------------------------------------------------------------------
+    def log_feedback(self, items: Sequence[Feedback]) -> None:
+        if not items:
+            return
+        rows = []
+        for item in items:
+            try:
+                label = json.dumps(item.label, allow_nan=False)
+            except (TypeError, ValueError) as exc:
+                raise InvalidValueError(f"A feedback label must be a JSON value, got {item.label!r}.") from exc
+            rows.append({"request_id": check_request_id(item.request_id), "label": label, "time": item.time})
+        with write_transaction(self._engine) as conn:
+            conn.execute(t.prediction_feedback.insert(), rows)
+
+    def read_feedback(
+        self,
+        *,
+        name: str | None = None,
+        request_ids: Sequence[str] | None = None,
+        since: int | None = None,
+        until: int | None = None,
+        max_results: int = 100_000,
+    ) -> list[Feedback]:
+        check_max_results(max_results)
+        f, p = t.prediction_feedback.c, t.predictions.c
+        query = select(t.prediction_feedback).order_by(f.time, f.id).limit(max_results)
+        if name is not None:
+            query = query.where(f.request_id.in_(select(p.request_id).where(p.model == name)))
+        if request_ids is not None:
+            ids = sorted(set(request_ids))
+            if not ids:
+                return []
+            if len(ids) > _MAX_IN:
+                raise InvalidValueError(f"Ask for at most {_MAX_IN} request ids at a time, got {len(ids)}.")
+            query = query.where(f.request_id.in_(ids))
+        if since is not None:
+            query = query.where(f.time >= since)
+        if until is not None:
+            query = query.where(f.time < until)
+        with read_transaction(self._engine) as conn:
+            rows = conn.execute(query).all()
+        return [Feedback(r.request_id, json.loads(r.label), r.time) for r in rows]

@@ -1,0 +1,90 @@
+"""``loopml.deploy``/``rollback``/``predictions`` and the ``loopml deploy``/``rollback``/``deployments``/``serve`` commands."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+import loopml
+from loopml.cli.main import app
+from loopml.errors import DeploymentNotFoundError, InvalidValueError
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def home(tmp_path: Path, template: tuple[Path, dict[int, Any]], monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """LOOPML_HOME on a copy of the template store; the module-level API follows it."""
+    folder = tmp_path / "home"
+    shutil.copytree(template[0], folder)
+    monkeypatch.setenv("LOOPML_HOME", str(folder))
+    for name in ("LOOPML_DB_URL", "LOOPML_TRACKING_URI", "LOOPML_ARTIFACTS_URL", "COLUMNS", "FORCE_COLOR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LOOPML_ACTOR", "tester")
+    loopml.set_tracking_uri(None)
+    yield folder
+    loopml.set_tracking_uri(None)
+
+
+def test_the_module_level_api_deploys_rolls_back_and_reads_deployments(home):
+    first = loopml.deploy("iris", "champion", reason="launch")
+    assert (first.version, first.alias, first.created_by) == (1, "champion", "tester")
+    latest = loopml.deploy("iris", "latest", canary={"version": 1, "percent": 5.5}, shadow=2)
+    assert (latest.target, latest.canary_percent, latest.shadow_version) == ("3", 5.5, 2)
+    assert loopml.get_deployment("iris") == latest
+    assert [d.deployment_id for d in loopml.list_deployments("iris")] == [latest.deployment_id, first.deployment_id]
+    assert loopml.list_deployments(current=True) == [latest]
+    back = loopml.rollback("iris", reason="too early")
+    assert (back.action, back.target, back.canary_version) == ("rollback", "champion", None)
+    actions = [e.action for e in loopml.audit_log("iris", action="deployment.*")]
+    assert actions == ["deployment.create", "deployment.create", "deployment.rollback"]
+    for bad in ({"version": 2}, {"version": 2, "percent": 150}, {"version": "2", "percent": 5}, [2, 5]):
+        with pytest.raises(InvalidValueError):
+            loopml.deploy("iris", 1, canary=bad)  # type: ignore[arg-type]
+    for bad_shadow in ({"v": 2}, 0, "2"):
+        with pytest.raises(InvalidValueError):
+            loopml.deploy("iris", 1, shadow=bad_shadow)  # type: ignore[arg-type]
+    with pytest.raises(InvalidValueError):
+        loopml.deploy("iris", 1.5)  # type: ignore[arg-type]
+    assert loopml.predictions("iris").empty and loopml.send_feedback("abc", 1) == 1
+    assert loopml.send_feedback([{"request_id": "d", "label": None}]) == 1
+    with pytest.raises(InvalidValueError):
+        loopml.send_feedback([{"request_id": "d"}])
+
+
+def test_deploy_rollback_and_list_from_the_command_line(home):
+    deployed = runner.invoke(
+        app, ["deploy", "iris", "champion", "--canary", "2:10", "--shadow", "3", "--reason", "try"]
+    )
+    assert deployed.exit_code == 0, deployed.output
+    assert "iris → @champion (v1), canary v2 at 10%, shadow v3" in deployed.output
+    assert runner.invoke(app, ["deploy", "iris", "2"]).exit_code == 0
+    listed = runner.invoke(app, ["deployments", "list"])
+    assert listed.exit_code == 0 and "iris" in listed.output and "v2" in listed.output
+    history = runner.invoke(app, ["deployments", "list", "iris", "--history"])
+    assert history.output.count("deploy") >= 2 and "try" in history.output
+    rolled = runner.invoke(app, ["rollback", "iris"])
+    assert rolled.exit_code == 0 and "Rolled back" in rolled.output and "canary v2 at 10%" in rolled.output
+    assert loopml.get_deployment("iris").canary_version == 2
+    bad = runner.invoke(app, ["deploy", "iris", "1", "--canary", "ten"])
+    assert bad.exit_code == 2 and "VERSION:PERCENT" in bad.output
+    missing = runner.invoke(app, ["deploy", "iris", "9"])
+    assert missing.exit_code == 1 and "no version 9" in missing.output
+    nothing = runner.invoke(app, ["rollback", "iris"])  # back at the first deployment: nothing earlier
+    assert nothing.exit_code == 1 and "no earlier one" in nothing.output
+    with pytest.raises(DeploymentNotFoundError):
+        loopml.rollback("iris")
+
+
+def test_serve_refuses_bad_options_before_starting(home):
+    assert runner.invoke(app, ["serve", "--help"]).exit_code == 0
+    both = runner.invoke(app, ["serve", "-m", "iris", "--all"])
+    assert both.exit_code == 2 and "--all" in both.output
+    assert runner.invoke(app, ["serve", "-m", "iris@bad alias"]).exit_code == 2
+    assert runner.invoke(app, ["serve", "--max-memory", "lots"]).exit_code == 2
+    assert runner.invoke(app, ["deployments", "list"]).output.startswith("No deployments yet")
