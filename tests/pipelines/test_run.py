@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections import Counter
 
@@ -167,18 +168,25 @@ def test_retries_stop_after_the_limit_and_skip_what_retry_on_excludes(local_clie
 
 
 def test_a_timeout_fails_the_attempt_and_is_retried(local_client):
+    release = threading.Event()
+    finished: list[float] = []
+
     @step(timeout=0.2, retries=1, retry_delay=0)
     def slow(seconds: float) -> float:
         calls["slow"] += 1
-        time.sleep(seconds)
+        if seconds > 0.1:
+            release.wait(60)  # held until the test lets go: only the timeout can end the attempt early
+        finished.append(seconds)
         return seconds
 
-    started = time.perf_counter()
-    with pytest.raises(StepFailedError, match=r"StepTimeoutError: Step 'slow' did not finish within 0\.2 s") as caught:
-        pipeline(lambda: slow(2.0)).run()
-    assert time.perf_counter() - started < 1.5  # two attempts of 0.2 s, not two of 2 s
-    assert calls["slow"] == 2 and isinstance(caught.value.__cause__, StepTimeoutError)
-    assert pipeline(lambda: slow(0.01)).run().output == 0.01
+    try:
+        with pytest.raises(StepFailedError, match=r"StepTimeoutError: Step 'slow' did not finish within 0\.2 s") as caught:
+            pipeline(lambda: slow(2.0)).run()
+        # Both attempts were abandoned while still blocked, rather than awaited.
+        assert calls["slow"] == 2 and finished == [] and isinstance(caught.value.__cause__, StepTimeoutError)
+        assert pipeline(lambda: slow(0.01)).run().output == 0.01
+    finally:
+        release.set()
 
 
 def test_a_failed_validation_is_not_retried(local_client):
