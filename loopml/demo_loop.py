@@ -34,7 +34,8 @@ MONITOR = "breast-cancer-drift"
 #: an instrument reading 40% high: radii x1.4, areas x1.4**2
 SHIFT = {"mean radius": 1.4, "worst area": 1.96}
 BASELINE_REQUESTS = 300
-SHIFTED_REQUESTS = 500
+#: shifted requests before the alert; the data set's remaining rows (149) are kept back for the canary
+SHIFTED_REQUESTS = 420
 HOLDOUT_SHARE = 0.4
 SEED = 7
 
@@ -56,15 +57,16 @@ def shifted(frame: pd.DataFrame) -> pd.DataFrame:
 
 # -- the retraining pipeline ---------------------------------------------------------------------------------
 @loopml.step(outputs=("train", "holdout"), cache=False)
-def labelled_traffic(model: str, since_ms: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The requests ``model`` answered since ``since_ms`` whose labels came back, split for training and holdout.
+def labelled_traffic(model: str, since_ms: int, until_ms: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The requests ``model`` answered in ``[since_ms, until_ms)`` whose labels came back, split for training and holdout.
 
-    Never cached: the same params read a prediction log that keeps growing.
+    Never cached: labels keep arriving for the same window. ``until_ms`` is the
+    alert's time, so the canary's later traffic is never trained on.
     """
     from sklearn.datasets import load_breast_cancer
 
     features = list(load_breast_cancer().feature_names)
-    log = loopml.predictions(model, since=since_ms, role="main", flatten=True, with_feedback=True)
+    log = loopml.predictions(model, since=since_ms, until=until_ms, role="main", flatten=True, with_feedback=True)
     log = log[log["label"].notna()]
     frame = log[features].assign(target=log["label"].astype(int)).sample(frac=1.0, random_state=seed)
     cut = int(len(frame) * (1 - HOLDOUT_SHARE))
@@ -96,8 +98,8 @@ def fit_on_recent(reference: pd.DataFrame, recent: pd.DataFrame) -> Any:
 
 
 @loopml.pipeline(experiment="breast-cancer-retrain")
-def retrain_on_recent(model: str, since_ms: int, seed: int = SEED):
-    train, holdout = labelled_traffic(model, since_ms, seed)
+def retrain_on_recent(model: str, since_ms: int, until_ms: int, seed: int = SEED):
+    train, holdout = labelled_traffic(model, since_ms, until_ms, seed)
     fitted = fit_on_recent(champion_training_data(seed), train)
     return {"model": fitted, "holdout": holdout, "target": "target"}
 
@@ -221,7 +223,10 @@ def run_loop(console: Any, model: str, *, report_path: str, progress: Any = None
     started_ms = int(time.time() * 1000)
     data = breast_cancer_frame()
     normal = data.sample(n=BASELINE_REQUESTS, random_state=SEED)
-    drifted = shifted(data.sample(n=SHIFTED_REQUESTS, random_state=SEED + 1))
+    # The shifted rows before the alert train the challenger; the rest reach it only as canary traffic,
+    # so the canary judges it on rows it has never seen.
+    shuffled = shifted(data.sample(frac=1.0, random_state=SEED + 1))
+    drifted, unseen = shuffled.iloc[:SHIFTED_REQUESTS], shuffled.iloc[SHIFTED_REQUESTS:]
 
     loopml.monitor(MONITOR, model, checks=("data_drift", "prediction_drift", "performance"),
                    thresholds={"drift_share": 0.05, "accuracy_min": 0.95}, window={"last": SHIFTED_REQUESTS},
@@ -249,13 +254,13 @@ def run_loop(console: Any, model: str, *, report_path: str, progress: Any = None
             model,
             pipeline=retrain_on_recent,
             monitor=MONITOR,
-            params={"model": model, "since_ms": shift_ms},
+            params={"model": model, "since_ms": shift_ms, "until_ms": int(time.time() * 1000)},
             gates=[thresholds({"accuracy": 0.95}), beats_champion("log_loss")],
             rollout="canary:25%->100%",
             canary=CanaryRules(window_s=2.0, min_requests=25, min_labelled=20, timeout_s=60),
         )
         agent = Agent([retrain], on_progress=lambda _policy, stage: console.print(f"  agent: {stage}"))
-        with BackgroundTraffic(url, model, drifted) as traffic:
+        with BackgroundTraffic(url, model, unseen) as traffic:
             decisions = agent.tick()
         task = next((d.task for d in decisions if d.task is not None), None)
     champion_after = registry.get_model_version(model, "champion").version

@@ -297,6 +297,7 @@ def test_import_is_cheap() -> None:
 def test_demo_end_to_end(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``loopml demo`` through the CLI, keeping what run_demo returned (one sweep: it takes seconds)."""
     import loopml.demo
+    import loopml.demo_loop
 
     results: list[loopml.demo.DemoResult] = []
     real_run_demo = loopml.demo.run_demo
@@ -371,6 +372,15 @@ def test_demo_end_to_end(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert swept.version == 1 and loopml.get_model_version(result.model_name, 1).stage.value == "archived"
     for action in ("monitor.alert", "loop.task.start", "loop.canary.pass", "alias.move", "loop.task.succeeded"):
         assert action in logged[len(result.audit_actions) :], action
+    # the challenger trained on the traffic labelled before the alert; the canary judged it on other rows
+    retrain_params = loopml.get_run(loop.task.details["pipeline_run_id"]).params
+    since_ms, until_ms = int(retrain_params["since_ms"]), int(retrain_params["until_ms"])
+    features = list(loopml.demo_loop.breast_cancer_frame().columns.drop("target"))
+    trained = loopml.predictions(result.model_name, since=since_ms, until=until_ms, flatten=True)
+    canary = loopml.predictions(result.model_name, since=until_ms, flatten=True)
+    assert len(trained) == loopml.demo_loop.SHIFTED_REQUESTS and loop.canary_requests > 0 and len(canary) > 0
+    seen = set(trained[features].itertuples(index=False, name=None))
+    assert not seen & set(canary[features].itertuples(index=False, name=None))
     report = Path(loop.report_path)
     assert report.is_file() and report.read_text().lstrip().lower().startswith("<!doctype html")
     assert "Closed the loop" in out and "version 2 promoted to @champion" in out
