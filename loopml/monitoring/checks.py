@@ -189,10 +189,21 @@ def _drift(
 ) -> DriftReport:
     share = spec.threshold("drift_share") or 0.5
     tests = spec.drift_tests()
-    feature_tests = tests if not isinstance(tests, dict) else {k: v for k, v in tests.items() if k != PREDICTION}
     columns: tuple[ColumnDrift, ...] = ()
     if "data_drift" in spec.checks:
         present = [c for c in found.features if c in current.rows.columns]
+        feature_tests = tests
+        if isinstance(tests, dict):
+            watched = list(spec.columns) if spec.columns is not None else list(reference.frame.columns)
+            for name in tests:
+                if name != PREDICTION and name not in watched:
+                    why = "columns=[...] leaves it out" if spec.columns is not None else "the reference lacks it"
+                    raise ColumnNotFoundError(
+                        f"The monitor forces a drift test on column {name!r}, which it does not watch ({why})."
+                        + did_you_mean(name, map(str, watched))
+                    )
+            # a watched column missing from this window is a quality problem (missing_column), not a bad definition
+            feature_tests = {k: v for k, v in tests.items() if k in present}
         if present:
             report = drift(reference.frame[present], current.rows[present], columns=present,
                            tests=feature_tests or None, drift_share=share)  # fmt: skip
@@ -256,6 +267,14 @@ def _performance(spec: MonitorSpec, current: Current, found: Evaluation) -> dict
     if figures["n"] < minimum:
         found.notes.append(f"performance not judged: {figures['n']} labelled rows, fewer than min_labels={minimum}")
         return figures
+    # a threshold on a metric this check cannot measure would otherwise never alert, without a word
+    unmeasured = [f"{m}_{side}" for side, metrics in (("min", HIGHER_IS_BETTER), ("max", LOWER_IS_BETTER))
+                  for m in metrics if f"{m}_{side}" in spec.thresholds and figures.get(m) is None]  # fmt: skip
+    if unmeasured:
+        found.notes.append(
+            f"performance threshold(s) {', '.join(unmeasured)} not judged: not measured on these {figures['task']} "
+            "labels (ROC AUC and log loss need scores and both classes)"
+        )
     crossed = {}
     for metric in HIGHER_IS_BETTER:
         bound = spec.thresholds.get(f"{metric}_min")

@@ -59,7 +59,8 @@ def operations(
     table["server_errors"] = errors["_server"].astype("int64")
     table["error_rate"] = (errors["_client"] + errors["_server"]) / table["n"].where(table["n"] > 0)
     table["latency_mean_ms"] = grouped["_latency"].mean()
-    quantiles = grouped["_latency"].quantile([0.5, 0.95, 0.99]).unstack()
+    # reindexed: an empty log has no group, and unstacking nothing yields no quantile columns at all
+    quantiles = grouped["_latency"].quantile([0.5, 0.95, 0.99]).unstack().reindex(columns=[0.5, 0.95, 0.99])
     table["latency_p50_ms"] = quantiles[0.5]
     table["latency_p95_ms"] = quantiles[0.95]
     table["latency_p99_ms"] = quantiles[0.99]

@@ -58,13 +58,13 @@ def performance(
     prediction: str = "prediction",
     label: str = "label",
 ) -> pd.DataFrame:
-    """Classification or regression metrics per bucket and segment (``task="auto"``: regression for float labels
-    that are not all whole numbers, classification otherwise). See :func:`classification_metrics` and
-    :func:`regression_metrics`."""
+    """Classification or regression metrics per bucket and segment (``task="auto"``: regression when the labels or
+    the predictions are floats that are not all whole numbers, classification otherwise). See
+    :func:`classification_metrics` and :func:`regression_metrics`."""
     frame = as_frame(frame, "predictions", allow_empty=True)
     require_columns(frame, [prediction, label], "predictions")
     if task == "auto":
-        task = _guess_task(frame[label])
+        task = _guess_task(frame[label], frame[prediction])
     if task == "classification":
         return classification_metrics(
             frame, bucket=bucket, by=by, score=score, pos_label=pos_label, time=time, prediction=prediction, label=label
@@ -90,10 +90,13 @@ def classification_metrics(
     """One row per bucket and segment: the keys, ``n``, accuracy, precision, recall, f1, roc_auc, log_loss.
 
     Rows without a label are left out. ROC AUC and log loss need ``score`` (the positive class's
-    probability or score) and a binary task; they are NaN otherwise.
+    probability or score) and a binary task; they are NaN otherwise. Labels and predictions must be of
+    one kind: where one side holds numbers and the other strings, the strings are read as numbers
+    (feedback sent as ``"1"`` for a prediction ``1``), or InvalidValueError when they are not numbers.
     """
     frame = _labelled(frame, [prediction, label, *([score] if score else [])])
-    y_true, y_pred = frame[label], frame[prediction]
+    y_true, y_pred = _comparable(frame[label], label, frame[prediction], prediction)
+    frame = frame.assign(**{label: y_true, prediction: y_pred})
     classes = pd.unique(pd.concat([y_true, y_pred], ignore_index=True))
     positive = _positive_label(classes, pos_label)
     work, keys, names = group_keys(
@@ -189,11 +192,42 @@ def _labelled(frame: pd.DataFrame, required: list[str]) -> pd.DataFrame:
     return frame[frame[required].notna().all(axis=1)]
 
 
-def _guess_task(labels: pd.Series) -> Task:
-    values = labels.dropna()
-    if is_float_dtype(values.dtype) and not np.all(np.mod(values.to_numpy(dtype=np.float64), 1) == 0):
-        return "regression"
+def _guess_task(labels: pd.Series, predictions: pd.Series) -> Task:
+    """Regression when either side holds floats that are not all whole numbers; classification otherwise.
+
+    The predictions count too: a regression target is often whole (counts, prices, scikit-learn's
+    diabetes data), and judging by the labels alone would score a regressor's outputs as classes.
+    """
+    for series in (labels, predictions):
+        values = series.dropna()
+        if is_float_dtype(values.dtype) and not np.all(np.mod(values.to_numpy(dtype=np.float64), 1) == 0):
+            return "regression"
     return "classification"
+
+
+def _comparable(labels: pd.Series, label: str, predictions: pd.Series, prediction: str) -> tuple[pd.Series, pd.Series]:
+    """Labels and predictions as values that compare equal when they name the same class.
+
+    ``"1" == 1`` is False, so labels sent as text for numeric predictions (or the reverse) would score
+    every row as wrong; categoricals with different categories cannot be compared at all. Categoricals
+    become plain values; a mix of strings and numbers is read as numbers, or rejected when a string is
+    not one (scikit-learn refuses such a mix too).
+    """
+    labels, predictions = (
+        s.astype(object) if isinstance(s.dtype, pd.CategoricalDtype) else s for s in (labels, predictions)
+    )
+    classes = pd.unique(pd.concat([labels, predictions], ignore_index=True).astype(object))
+    texts = [v for v in classes if isinstance(v, str)]
+    if not texts or len(texts) == len(classes):
+        return labels, predictions
+    try:
+        return pd.to_numeric(labels), pd.to_numeric(predictions)
+    except (ValueError, TypeError) as exc:
+        other = next(v for v in classes if not isinstance(v, str))
+        raise InvalidValueError(
+            f"Columns {label!r} and {prediction!r} mix strings and numbers (e.g. {texts[0]!r} and {other!r}), "
+            "so no label would match its prediction; send labels of the same type as the predictions."
+        ) from exc
 
 
 def _positive_label(classes: np.ndarray, pos_label: Any) -> Any:

@@ -29,6 +29,9 @@ _RC = {
     "axes.titlesize": 9,
     "legend.fontsize": 7,
     "legend.frameon": False,
+    # Titles and tick labels are column names and categories from the data: "$5-$10" is text, not mathtext
+    # (which would mangle it, or raise on "$\frac$" and break the whole report).
+    "text.parse_math": False,
 }
 
 
@@ -62,7 +65,8 @@ def distribution_svg(dist: Distribution, title: str) -> str:
             ax.text(0.5, 0.5, "no values to plot", ha="center", va="center", transform=ax.transAxes)
         ax.set_title(title, loc="left")
         ax.set_ylabel("share of rows")
-        ax.legend(loc="upper right")
+        if dist.edges is not None or dist.labels:  # with nothing drawn, legend() would warn "no artists"
+            ax.legend(loc="upper right")
         return _svg(fig)
 
 

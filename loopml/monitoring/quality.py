@@ -232,7 +232,8 @@ def _expectations(reference: pd.DataFrame, signature: Signature | None) -> dict[
 
 def _from_reference(series: pd.Series) -> Expectation:
     missing_share = float(series.isna().mean())
-    constant = _is_constant(series)
+    # a reference with no value at all does not vary either: a single current value is no news against it
+    constant = missing_share == 1 or _is_constant(series)
     if is_datetime64_any_dtype(series.dtype):
         return Expectation(DATETIME, reference_missing_share=missing_share, reference_constant=constant)
     if is_numeric_dtype(series.dtype) and not is_bool_dtype(series.dtype):
@@ -319,7 +320,8 @@ def _check(name: str, series: pd.Series, expected: Expectation) -> ColumnQuality
             new = present & ~series.isin(list(expected.categories))
             unseen = int(new.sum())
             if unseen:
-                examples = tuple(str(v) for v in pd.unique(series[new])[:EXAMPLES])
+                # as text: a list or dict sent for a category cannot be hashed, but is still an example
+                examples = tuple(pd.unique(series[new].astype(str))[:EXAMPLES])
     elif not is_datetime64_any_dtype(series.dtype):
         parsed = pd.to_datetime(series, errors="coerce", utc=True, format="mixed")
         violations = int((present & parsed.isna()).sum())
@@ -394,13 +396,16 @@ def _numbers(series: pd.Series, present: pd.Series) -> tuple[np.ndarray, pd.Seri
 
 
 def _strings(series: pd.Series) -> pd.Series:
-    """Where the entries are strings (vectorised: the ``.str`` accessor yields NaN for non-strings)."""
+    """Where the entries are strings (vectorised: the ``.str`` accessor yields NaN for non-strings).
+
+    ``isspace`` rather than ``len``: lists, tuples and dicts have a length too, and would pass for strings.
+    """
     if is_string_dtype(series.dtype) and not pd.api.types.is_object_dtype(series.dtype):
         return series.notna()
     if not pd.api.types.is_object_dtype(series.dtype):
         return pd.Series(False, index=series.index)
     try:
-        return series.str.len().notna()
+        return series.str.isspace().notna()
     except AttributeError:  # not a single string in the column
         return pd.Series(False, index=series.index)
 
@@ -411,7 +416,7 @@ def _is_constant(series: pd.Series) -> bool:
         return False
     try:
         return bool((values == values.iloc[0]).all())
-    except TypeError:
+    except (TypeError, ValueError):  # values that do not compare (a list compares element by element)
         return values.astype(str).nunique() == 1
 
 

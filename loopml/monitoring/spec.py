@@ -31,6 +31,7 @@ key                                check           alert when
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -74,7 +75,8 @@ class Threshold:
     kind: str  # "share" (0, 1], "rate" [0, 1], "count" int >= 0, "positive" > 0, "number" finite, "labels" int >= 1
 
     def validate(self, value: Any) -> float:
-        bad = isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+        # numbers.Real, not (int, float): a threshold computed with numpy is an np.int64, which is no int
+        bad = isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value)
         ok = not bad and {
             "share": lambda v: 0 < v <= 1,
             "rate": lambda v: 0 <= v <= 1,
@@ -194,10 +196,12 @@ class MonitorSpec:
         if not isinstance(data, Mapping):
             raise InvalidValueError(f"A monitor spec must be a mapping, got {type(data).__name__}.")
         tests = data.get("tests") or {}
+        if isinstance(tests, Mapping):  # JSON keeps (name, threshold) pairs as lists
+            tests = {column: tuple(spec) if isinstance(spec, list) else spec for column, spec in tests.items()}
         return build_spec(
             checks=data.get("checks", CHECKS),
             columns=data.get("columns"),
-            tests={column: tuple(spec) if isinstance(spec, list) else spec for column, spec in tests.items()},
+            tests=tests,
             thresholds=data.get("thresholds"),
             window=data.get("window"),
             version=data.get("version"),
@@ -259,24 +263,40 @@ def parse_window(window: Mapping[str, Any] | None) -> Window:
             + did_you_mean(str(unknown[0]), ["last", "since", "until"])
         )
     last = window.get("last")
-    if last is not None and (isinstance(last, bool) or not isinstance(last, int) or not 1 <= last <= MAX_WINDOW):
+    if last is not None and (
+        isinstance(last, bool) or not isinstance(last, numbers.Integral) or not 1 <= last <= MAX_WINDOW
+    ):
         raise InvalidValueError(
             f"window last must be a whole number of requests from 1 to {MAX_WINDOW:,}, got {last!r}."
         )
-    for key in ("since", "until"):
-        if window.get(key) is not None:
-            _moment(window[key], 0, key)  # raises on a malformed value
-    if last is None and window.get("since") is None:
+    # plain ints, so that the spec stays JSON (an np.int64 is not)
+    since, until = (_plain(window.get(key)) for key in ("since", "until"))
+    moments = {key: _moment(value, 0, key) for key, value in (("since", since), ("until", until)) if value is not None}
+    if last is None and since is None:
         raise InvalidValueError('A window needs "last" (a number of requests) or "since" (e.g. "1h"), or both.')
-    return Window(last, window.get("since"), window.get("until"))
+    if len(moments) == 2 and _is_duration(since) == _is_duration(until) and moments["since"] >= moments["until"]:
+        # both back from now, or both fixed times: comparable now, and the window would stay empty forever
+        raise InvalidValueError(
+            f"window since ({since!r}) must come before until ({until!r}); a duration counts back from now, "
+            'so {"since": "2h", "until": "1h"} is the hour before last.'
+        )
+    return Window(None if last is None else int(last), since, until)
+
+
+def _plain(value: Any) -> Any:
+    return int(value) if isinstance(value, numbers.Integral) and not isinstance(value, bool) else value
+
+
+def _is_duration(value: Any) -> bool:
+    return isinstance(value, str) and _DURATION.match(value) is not None
 
 
 def _moment(value: str | int | None, now_ms: int, key: str) -> int | None:
     """Milliseconds since the epoch: a duration back from now ("1h", "30min", "2d"), an ISO time, or ms."""
     if value is None:
         return None
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
     if isinstance(value, str):
         match = _DURATION.match(value)
         if match:

@@ -1,4 +1,9 @@
-"""Terminal summaries of monitoring reports as ``rich`` tables (what ``loopml monitor`` prints)."""
+"""Terminal summaries of monitoring reports as ``rich`` tables (what ``loopml monitor`` prints).
+
+Strings from the data (column names, categories in problem messages) are markup-escaped: rich reads
+``[...]`` as a style tag, so a column ``price[usd]`` would lose its brackets and one named ``[/]``
+would raise ``MarkupError``.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ if TYPE_CHECKING:
 
 def drift_table(report: DriftReport) -> Table:
     """One row per column (drifted ones in red), captioned with the dataset verdict."""
+    from rich.markup import escape
     from rich.table import Table
 
     verdict = "[bold red]dataset drift[/]" if report.dataset_drift else "[green]no dataset drift[/]"
@@ -32,7 +38,7 @@ def drift_table(report: DriftReport) -> Table:
     for result in report.results:
         name = f"{result.column} (prediction)" if result is report.prediction else result.column
         table.add_row(
-            name,
+            escape(name),
             result.kind,
             result.test,
             _number(result.statistic),
@@ -46,6 +52,7 @@ def drift_table(report: DriftReport) -> Table:
 
 def quality_table(report: QualityReport) -> Table:
     """One row per problem found (a single green row when there is none)."""
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="Data quality", caption=f"{report.n_current:,} rows checked against {report.n_reference:,}")
@@ -57,7 +64,9 @@ def quality_table(report: QualityReport) -> Table:
     if report.ok:
         table.add_row("[green]all columns[/]", "[green]no problems[/]", "", "", "")
     for problem in report.problems:
-        table.add_row(problem.column, problem.check, f"{problem.count:,}", f"{problem.share:.1%}", problem.message)
+        table.add_row(
+            escape(problem.column), problem.check, f"{problem.count:,}", f"{problem.share:.1%}", escape(problem.message)
+        )
     return table
 
 

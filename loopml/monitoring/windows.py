@@ -136,7 +136,14 @@ def from_frame(frame: Any) -> Current:
     requests = frame if {"status", "latency_ms"} <= set(frame.columns) else None
     version = None
     if "version" in frame.columns and frame["version"].notna().any():
-        version = int(frame["version"].value_counts().index[0])
+        most = frame["version"].value_counts().index[0]
+        try:
+            version = int(most)
+        except (TypeError, ValueError) as exc:
+            raise InvalidValueError(
+                f"Column 'version' of the current data names the model version that answered each row (a number "
+                f"such as 3), got {most!r}. Rename the column if it means something else."
+            ) from exc
     return Current(frame, requests, [c for c in frame.columns if c not in LOG_COLUMNS], "frame", version=version)
 
 

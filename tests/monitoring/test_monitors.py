@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
 import pytest
 
 import loopml
@@ -54,6 +57,8 @@ def test_a_monitor_definition_round_trips_and_is_audited(client, store):
         ({"window": {"lats": 10}}, "Unknown window key 'lats'.*Did you mean 'last'"),
         ({"window": {"last": 0}}, "window last must be a whole number"),
         ({"window": {"since": "yesterday"}}, "window since must be a duration"),
+        ({"window": {"since": "1h", "until": "2h"}}, "window since \\('1h'\\) must come before until"),
+        ({"window": {"since": "2026-01-02", "until": 1_767_225_600_000}}, "must come before until"),
         ({"tests": {"a": "kss"}}, "kss"),
         ({"version": 0}, "version must be"),
         ({"schedule": "every hour"}, "cron expression"),
@@ -91,6 +96,34 @@ def test_more_bad_input_gives_clear_errors(sqlite_client, sqlite_store):
     with pytest.raises(loopml.LoopMLError, match="'nope'"):
         check("cols", reference=reference_frame(), client=sqlite_client)
     assert sqlite_store.monitoring.list_results("cols") == []
+
+
+def test_numpy_numbers_are_accepted_and_stored_as_json():
+    spec = MonitorSpec.from_json(
+        {"thresholds": {"quality_problems_max": np.int64(3)}, "window": {"last": np.int64(50)}}
+    )
+    assert spec.thresholds == {"quality_problems_max": 3} and spec.window.last == 50
+    assert json.loads(json.dumps(spec.to_json()))["window"] == {"last": 50}
+    with pytest.raises(InvalidValueError, match="The test for '\\*' must be"):
+        MonitorSpec.from_json({"tests": ["psi"]})  # a spec edited by hand: the same message as the argument
+
+
+def test_a_forced_test_on_a_column_the_window_lacks_does_not_fail_the_check(sqlite_client, sqlite_store):
+    monitor("forced", "churn", checks=["data_drift", "quality"], tests={"a": "psi"}, client=sqlite_client)
+    current = features(400, seed=5).drop(columns="a")  # a client stopped sending "a"
+    result = check("forced", reference=reference_frame(), current=current, client=sqlite_client)
+    assert result.drift is not None and [c.column for c in result.drift.columns] == ["b", "c", "d", "plan"]
+    monitor("typo", "churn", checks=["data_drift"], tests={"aa": "psi"}, client=sqlite_client)
+    with pytest.raises(loopml.LoopMLError, match=r"forces a drift test on column 'aa'.*Did you mean 'a'"):
+        check("typo", reference=reference_frame(), current=current, client=sqlite_client)
+    assert sqlite_store.monitoring.list_results("typo") == []
+
+
+def test_a_version_column_that_holds_no_version_number_is_a_clear_error(sqlite_client):
+    monitor("versions", "churn", checks=["data_drift"], client=sqlite_client)
+    current = features(100, seed=6).assign(version="2.3.1")
+    with pytest.raises(InvalidValueError, match=r"Column 'version' of the current data .* got '2\.3\.1'"):
+        check("versions", reference=reference_frame(), current=current, client=sqlite_client)
 
 
 def test_check_alerts_on_exactly_the_shifted_columns(client, store):
@@ -158,6 +191,16 @@ def test_too_few_labels_are_not_judged(sqlite_client, sqlite_store):
     result = check("churn-live", reference=reference_frame(), client=sqlite_client)
     assert result.status == "ok" and result.summary["accuracy"] == 0.0
     assert any("fewer than min_labels=50" in note for note in result.summary["notes"])
+
+
+def test_a_threshold_on_a_metric_the_check_cannot_measure_is_noted(sqlite_client, sqlite_store):
+    monitor("churn-auc", "churn", checks=["performance"], thresholds={"roc_auc_min": 0.8, "mae_max": 1, "min_labels": 5},
+            client=sqlite_client)  # fmt: skip
+    current = features(40, seed=3)
+    log_requests(sqlite_store, "churn", current, rows_per_request=1, labels=1 - predict(current))
+    result = check("churn-auc", reference=reference_frame(), client=sqlite_client)
+    assert result.status == "ok" and result.summary["roc_auc"] is None  # the log holds classes, not scores
+    assert any("roc_auc_min, mae_max not judged" in note for note in result.summary["notes"])
 
 
 def test_the_window_is_the_newest_requests_of_the_watched_version(sqlite_client, sqlite_store):

@@ -134,6 +134,43 @@ def test_task_is_guessed_from_the_labels():
     assert "accuracy" in performance(pd.DataFrame({"label": ["a", "b"], "prediction": ["a", "a"]})).columns
 
 
+def test_whole_labels_with_fractional_predictions_are_regression():
+    # scikit-learn's diabetes target is whole numbers held as floats; a regressor's outputs are not
+    rng = np.random.default_rng(4)
+    label = rng.integers(25, 346, 400).astype(float)
+    frame = pd.DataFrame({"label": label, "prediction": label + rng.normal(0, 30, 400)})
+    result = performance(frame)
+    assert list(result.columns) == ["n", "mae", "rmse", "r2", "mape"]
+    assert result["mae"].iloc[0] == pytest.approx(metrics.mean_absolute_error(frame["label"], frame["prediction"]))
+    integers = pd.DataFrame({"label": [1, 2, 4], "prediction": [1.5, 2.5, 3.5]})
+    assert "rmse" in performance(integers).columns
+
+
+def test_labels_sent_as_text_compare_with_numeric_predictions():
+    rng = np.random.default_rng(5)
+    label, prediction, score = rng.integers(0, 2, 300), rng.integers(0, 2, 300), rng.uniform(size=300)
+    frame = pd.DataFrame({"label": label.astype(str), "prediction": prediction, "score": score})
+    row = performance(frame, score="score").iloc[0]
+    assert row["accuracy"] == pytest.approx(metrics.accuracy_score(label, prediction))
+    assert row["precision"] == pytest.approx(metrics.precision_score(label, prediction))
+    assert row["roc_auc"] == pytest.approx(metrics.roc_auc_score(label, score))
+    with pytest.raises(InvalidValueError, match="'label' and 'prediction' mix strings and numbers"):
+        performance(frame.assign(label=np.where(label, "yes", "no")))
+
+
+def test_categorical_labels_and_predictions_with_different_categories():
+    frame = pd.DataFrame(
+        {
+            "label": pd.Categorical(["yes", "no", "yes", "no"]),
+            "prediction": pd.Categorical(["yes", "yes", "maybe", "no"]),
+        }
+    )
+    row = performance(frame).iloc[0]
+    y, p = frame["label"].astype(str), frame["prediction"].astype(str)
+    assert row["accuracy"] == 0.5
+    assert row["f1"] == pytest.approx(metrics.f1_score(y, p, average="macro", zero_division=0))
+
+
 def test_bad_performance_input():
     frame = pd.DataFrame({"label": [1, 0], "prediction": [1, 1], "time": ["x", "y"]})
     with pytest.raises(ColumnNotFoundError, match="Did you mean 'label'"):
@@ -184,6 +221,13 @@ def test_operations_per_bucket_match_numpy():
         assert row.error_rate == pytest.approx(((part["status"] >= 400).sum()) / len(part))
         p50, p95, p99 = np.percentile(part["latency_ms"], [50, 95, 99])
         assert (row.latency_p50_ms, row.latency_p95_ms, row.latency_p99_ms) == pytest.approx((p50, p95, p99))
+
+
+@pytest.mark.parametrize("bucket", [None, "1h"])
+def test_operations_of_an_empty_log_is_an_empty_table(bucket):
+    log = pd.DataFrame({"time": pd.to_datetime([], utc=True), "latency_ms": [], "status": [], "version": []})
+    result = operations(log, bucket=bucket, by="version")
+    assert result.empty and list(result.columns)[-3:] == ["latency_p50_ms", "latency_p95_ms", "latency_p99_ms"]
 
 
 def test_join_labels_keeps_the_last_label_per_request():

@@ -111,6 +111,24 @@ def test_datetime_columns_count_unparseable_values():
     assert checks(report) == {("t", "type_violations"): 1, ("t", "missing_values"): 1}
 
 
+def test_lists_and_dicts_sent_for_strings_are_type_violations():
+    ref = pd.DataFrame({"city": ["paris", "lyon"] * 50, "size": np.arange(100.0)})
+    cur = pd.DataFrame({"city": ["paris", ["lyon"], {"name": "nice"}, ("x",)] * 5, "size": [[2.0], 1.0] * 10})
+    report = quality(ref, cur)
+    assert checks(report) == {
+        ("city", "unseen_categories"): 15,
+        ("city", "type_violations"): 15,
+        ("size", "type_violations"): 10,
+    }
+    column = report.columns[0]
+    assert column.unseen_values == ("['lyon']", "{'name': 'nice'}", "('x',)") and not column.constant
+
+
+def test_a_reference_column_with_no_value_is_not_said_to_vary():
+    report = quality(pd.DataFrame({"x": [np.nan] * 10}), pd.DataFrame({"x": [1.0] * 10}))
+    assert report.columns[0].constant and report.ok
+
+
 def test_an_empty_current_frame_is_allowed_but_an_empty_reference_is_not():
     ref = reference()
     report = quality(ref, ref.head(0))

@@ -165,3 +165,25 @@ def test_terminal_tables(monitoring_data: dict[str, object]):
     reference = pd.DataFrame({"a": [1.0, 2.0, 3.0]})
     clean.print(quality_table(quality(reference, reference)))
     assert "no problems" in clean.export_text()
+
+
+def test_dollars_and_brackets_in_the_data_are_text(tmp_path: Path):
+    # matplotlib reads "$...$" as mathtext (and raises on "$\\frac$"); rich reads "[...]" as markup
+    rng = np.random.default_rng(4)
+    reference = pd.DataFrame({r"$\frac$": rng.normal(size=200), "[/]": rng.choice(["$1-$5", "a"], 200)})
+    current = reference.assign(**{"[/]": rng.choice(["$1-$5", "a", "[bold]new[/bold]"], 200)})
+    report, checked = drift(reference, current), quality(reference, current)
+    text = render_report(tmp_path / "report.html", drift=report, quality=checked).read_text(encoding="utf-8")
+    assert "$1-$5" in text and r"$\frac$ — " in text  # a tick label and a figure title, as written
+    console = Console(record=True, width=200)
+    console.print(drift_table(report))
+    console.print(quality_table(checked))
+    printed = console.export_text()
+    assert r"$\frac$" in printed and "[/]" in printed and "[bold]new[/bold]" in printed
+
+
+def test_a_column_with_no_current_value_is_plotted_without_warnings(tmp_path: Path):
+    reference = pd.DataFrame({"x": np.arange(50.0), "c": ["a", "b"] * 25})
+    current = pd.DataFrame({"x": [np.nan] * 50, "c": [None] * 50})
+    page = render_report(tmp_path / "report.html", drift=drift(reference, current))  # warnings are errors here
+    assert page.read_text(encoding="utf-8").count("no values to plot") == 2
