@@ -125,9 +125,16 @@ class ModelCache:
             predictor = self._loader(*key)
         except Exception as exc:  # handed to every waiter, remembered for retry_after_s
             error = _as_load_error(key, exc)
+            now = time.monotonic()
             with self._lock:
                 self._loading.pop(key, None)
-                self._failed[key] = (time.monotonic() + self._retry_after_s, error)
+                # forget failures whose time is up, oldest first (re-inserting keeps the dict in expiry
+                # order): requests for versions that do not exist must not grow it without bound
+                failed = self._failed
+                failed.pop(key, None)
+                while failed and next(iter(failed.values()))[0] <= now:
+                    del failed[next(iter(failed))]
+                failed[key] = (now + self._retry_after_s, error)
             future.set_exception(error)
             return
         if self._metrics is not None:

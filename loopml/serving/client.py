@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 Moment = datetime | int | float | str | None
 COLUMNS = ("request_id", "time", "model", "version", "role", "status", "latency_ms", "inputs", "outputs")
+_FLAT_COLUMNS = frozenset({*COLUMNS[:7], "row", "prediction", "label"})
 
 
 class ServingClient:
@@ -128,10 +129,11 @@ class ServingClient:
         ``version``, ``role`` (main, canary, shadow), ``status``,
         ``latency_ms``, ``inputs`` (a list of records) and ``outputs`` (the
         predictions, or the error). With ``flatten`` one row per predicted
-        row instead: the input columns spread out, ``row`` its position in
-        the request and ``prediction`` its answer (failed requests left
-        out). With ``with_feedback`` a ``label`` column holds the latest
-        feedback for the request (None where none came).
+        row instead: the input columns spread out (one named like a column
+        of the log, ``time`` say, left out), ``row`` its position in the
+        request and ``prediction`` its answer (failed requests left out).
+        With ``with_feedback`` a ``label`` column holds the latest feedback
+        for the request (None where none came).
         """
         records = self.store.serving.read_predictions(
             name, since=to_ms(since), until=to_ms(until), version=version, role=role, max_results=max_results
@@ -206,7 +208,10 @@ def input_records(body: str) -> list[dict[str, Any]] | Any:
     if isinstance(inputs, dict):
         return [inputs]
     if isinstance(inputs, list) and all(isinstance(t, dict) and "name" in t and "data" in t for t in inputs):
-        return _v2_records(inputs)
+        try:
+            return _v2_records(inputs)
+        except (TypeError, ValueError, KeyError):  # a malformed request, logged with its 422: kept as sent
+            return data
     return data
 
 
@@ -253,7 +258,9 @@ def predictions_frame(
             head = {"request_id": r.request_id, "time": r.time, "model": r.model, "version": r.version, "role": r.role,
                     "status": r.status, "latency_ms": r.latency_ms}  # fmt: skip
             for index, (row, prediction) in enumerate(zip(inputs, outputs, strict=False)):
-                flat.append({**head, "row": index, **(row if isinstance(row, dict) else {}), "prediction": prediction})
+                # an input column named like a log column ("time", "status", ...) must not overwrite it
+                values = {k: v for k, v in row.items() if k not in _FLAT_COLUMNS} if isinstance(row, dict) else {}
+                flat.append({**head, "row": index, **values, "prediction": prediction})
         frame = pd.DataFrame(flat, columns=None if flat else [*COLUMNS[:7], "row", "prediction"])
     if labels is not None:
         frame["label"] = [labels.get(rid) for rid in frame["request_id"]]

@@ -6,7 +6,8 @@ process: loaded models and their estimated bytes, cache hits, misses and
 evictions, model load times, the prediction-log queue depth and what it
 wrote, dropped (shed when full) or failed to write, and shadow predictions
 dropped when the shadow could not keep up. Requests that name no served
-model are counted without a model label, so callers cannot grow the label set.
+model, or a version that does not exist, are counted without a model label,
+so callers cannot grow the label set.
 """
 
 from __future__ import annotations

@@ -26,7 +26,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from loopml.errors import InvalidInputError
+from loopml.errors import InvalidInputError, InvalidValueError
+from loopml.store.serving import check_request_id
 
 try:  # several times faster than the stdlib on request bodies; optional, the stdlib does the same job
     import orjson
@@ -40,6 +41,11 @@ _V1_SHAPES = ("records", "columns", "inputs")
 _V1_KEYS = frozenset({*_V1_SHAPES, "key"})
 _V2_KEYS = frozenset({"id", "inputs", "outputs", "parameters"})
 _V2_TENSOR_KEYS = frozenset({"name", "shape", "datatype", "data", "parameters"})
+#: The tensor data types of the Open Inference Protocol.
+_V2_DATATYPES = frozenset(
+    {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64", "BF16",
+     "BYTES"}
+)  # fmt: skip
 _V1_EXAMPLE = '{"records": [{...}, ...]}, {"columns": {"name": [...], ...}} or {"inputs": {...}}'
 
 
@@ -126,8 +132,8 @@ def parse_v1(body: bytes) -> Payload:
     if len(shapes) != 1:
         raise InvalidInputError(f"Send exactly one of 'records', 'columns' or 'inputs': {_V1_EXAMPLE}.")
     key = data.get("key")
-    if key is not None and not isinstance(key, str | int):
-        raise InvalidInputError(f"'key' must be a string or a number, got {type(key).__name__}.")
+    if key is not None and (isinstance(key, bool) or not isinstance(key, str | int)):
+        raise InvalidInputError(f"'key' must be a string or a whole number, got {type(key).__name__}.")
     payload = Payload(key=None if key is None else str(key), body=body)
     value = data[shapes[0]]
     if shapes[0] == "records":
@@ -175,12 +181,19 @@ def parse_v2(body: bytes) -> Payload:
             raise InvalidInputError(f"inputs[{index}] needs a string 'name' and a 'shape' of one or two sizes.")
         if not isinstance(tensor["data"], list):
             raise InvalidInputError(f"inputs[{index}].data must be a list.")
+        if not isinstance(tensor["datatype"], str) or tensor["datatype"] not in _V2_DATATYPES:
+            raise InvalidInputError(
+                f"inputs[{index}].datatype {tensor['datatype']!r} is not a tensor data type of the protocol "
+                f"({', '.join(sorted(_V2_DATATYPES))})."
+            )
     request_id = data.get("id")
-    return Payload(
-        tensors=tensors,
-        request_id=request_id if isinstance(request_id, str) else None,
-        body=body,
-    )
+    if request_id is not None:
+        # the protocol returns the request's id in the answer, and it is the id of the logged prediction
+        try:
+            check_request_id(request_id)
+        except InvalidValueError as exc:
+            raise InvalidInputError(f"'id': {exc.message}") from None
+    return Payload(tensors=tensors, request_id=request_id, body=body)
 
 
 def bind_v2(payload: Payload, names: Sequence[str] | None) -> Payload:

@@ -43,7 +43,8 @@ logger = logging.getLogger("loopml.serving")
 _NUMERIC = ("float", "integer")
 _MAX_WALK = 100_000
 #: Exceptions a model raises for input it cannot use: the caller's mistake (422), not the server's.
-_INPUT_ERRORS = (ValueError, TypeError, KeyError, IndexError)
+#: (OverflowError: an integer past 64 bits; a UnicodeEncodeError, a ValueError: a lone surrogate such as "\ud800".)
+_INPUT_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError)
 
 
 @dataclass(slots=True)
@@ -90,6 +91,8 @@ class FastPath:
         if self.int_columns is not None and array.dtype.kind == "f":
             part = array[:, self.int_columns]
             if not (np.isfinite(part).all() and np.array_equal(part, np.floor(part))):
+                return None
+            if self.dtype is np.int64 and not (np.abs(part) < 2.0**63).all():  # would wrap round in astype
                 return None
         if self.low is not None and self.high is not None and ((array < self.low) | (array > self.high)).any():
             return None
@@ -151,12 +154,16 @@ class Predictor:
 
     def _checked(self, payload: Payload) -> np.ndarray:
         data = payload.as_records(self.names)
-        fast = self.fast
-        if fast is None:
+        if self.fast is None:
             return _call(self.loaded.predict, data)
-        assert self.signature is not None  # a fast path exists only with one
+        # the checks under _call too, as in LoadedModel.predict: pandas refusing a value is the caller's mistake
+        return _call(self._enforce_and_predict, data)
+
+    def _enforce_and_predict(self, data: Any) -> Any:
+        fast = self.fast
+        assert self.signature is not None and fast is not None  # a fast path exists only with a signature
         frame = self.signature.enforce(coerce_input(data), extra=self._extra)
-        return _call(fast.model.predict, frame[fast.order].to_numpy())
+        return fast.model.predict(frame[fast.order].to_numpy())
 
     def _measure(self) -> float:
         """Seconds one small prediction takes (0 when the model has no example to try)."""

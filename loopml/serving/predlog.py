@@ -107,8 +107,9 @@ class PredictionLog:
                     backoff = min(_MAX_BACKOFF_S, max(0.5, backoff * 2))
                     break
             if closing and (not pending or backoff):
-                if pending:
-                    logger.error("Prediction log: %d records could not be written before shutdown", len(pending))
+                if pending:  # the batch the store refused and everything queued behind it
+                    lost = len(pending) + len(self._queue)
+                    logger.error("Prediction log: %d records could not be written before shutdown", lost)
                 return
 
     def _take(self) -> list[PredictionRecord]:

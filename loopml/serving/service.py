@@ -26,7 +26,7 @@ import numpy as np
 from starlette.concurrency import run_in_threadpool
 
 from loopml.entities.serving import PredictionRecord
-from loopml.errors import DeploymentNotFoundError, InvalidInputError, LoopMLError
+from loopml.errors import DeploymentNotFoundError, InvalidInputError, LoopMLError, NotFoundError
 from loopml.serving.cache import DEFAULT_MAX_MODELS, ModelCache
 from loopml.serving.metrics import ServingMetrics
 from loopml.serving.payloads import Payload, encode_predictions, parse_v1, parse_v2, v1_response, v2_response
@@ -141,7 +141,12 @@ class PredictionService:
             try:
                 predictor = await self.cache.aload((name, version))
             except LoopMLError as exc:
-                self.metrics.observe(name, version, role, exc.http_status, time.perf_counter() - start)
+                if route is None and isinstance(exc, NotFoundError):
+                    # the path named a version that does not exist: counted without a model label, as an
+                    # unknown model is, so callers cannot grow the label set
+                    self.metrics.rejected.labels(str(exc.http_status)).inc()
+                else:
+                    self.metrics.observe(name, version, role, exc.http_status, time.perf_counter() - start)
                 raise
         rid = _request_id(payload.request_id) or _request_id(request_id) or self._next_id()
         try:
@@ -193,7 +198,8 @@ class PredictionService:
         except LoopMLError as exc:
             raise DeploymentNotFoundError(f"No model {segment!r} here: {exc.message}") from None
         if version_text is not None:
-            if not version_text.isdigit() or not 1 <= int(version_text) <= 2**31 - 1:
+            # isascii: str.isdigit also accepts digits such as '²' that int() refuses
+            if not (version_text.isascii() and version_text.isdigit()) or not 1 <= int(version_text) <= 2**31 - 1:
                 raise InvalidInputError(f"Version {version_text!r} in the path is not a whole number from 1.")
             self._check_served(name)
             return name, int(version_text), None

@@ -62,7 +62,7 @@ def parse_model_spec(text: str) -> ModelSpec:
             return ModelSpec(check_model_name(name), alias=check_alias(alias))
         if "/" in text:
             name, _, number = text.partition("/")
-            if not number.isdigit() or int(number) < 1:
+            if not (number.isascii() and number.isdigit()) or int(number) < 1:
                 raise InvalidValueError(f"Version {number!r} is not a whole number from 1.")
             return ModelSpec(check_model_name(name), version=int(number))
         return ModelSpec(check_model_name(text))

@@ -108,6 +108,11 @@ BAD_BODIES = [
     b'{"records": [{"sepal length (cm)": 1e308, "sepal width (cm)": 1e308, "petal length (cm)": 1e308, '
     b'"petal width (cm)": 1e309}]}',
     b"[" * 100_000 + b"]" * 100_000,
+    b'{"records": [{"\\ud800": 1}]}',  # a lone surrogate: pandas cannot hold it
+    b'{"records": [{"sepal length (cm)": "\\ud800", "sepal width (cm)": 1, "petal length (cm)": 1, '
+    b'"petal width (cm)": 1}]}',
+    b'{"records": [{"sepal length (cm)": 5.1, "sepal width (cm)": 3.5, "petal length (cm)": 1.4, '
+    b'"petal width (cm)": 0.2}], "key": true}',
 ]
 
 
@@ -132,6 +137,11 @@ BAD_V2 = [
     {"inputs": [{"name": "x", "shape": "1", "datatype": "FP64", "data": [1]}]},
     {"inputs": [{"name": 1, "shape": [1], "datatype": "FP64", "data": 1}]},
     {"inputs": [{"name": "x", "shape": [1], "datatype": "FP64", "data": [1]}], "other": 1},
+    # well-formed tensors, but a datatype the protocol does not have, or an id that cannot be the request id
+    {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FLOAT64", "data": [5.1, 3.5, 1.4, 0.2]}]},
+    {"inputs": [{"name": "x", "shape": [1, 4], "datatype": ["FP64"], "data": [5.1, 3.5, 1.4, 0.2]}]},
+    {"id": "has space", "inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP64", "data": [5.1, 3.5, 1.4, 0.2]}]},
+    {"id": 7, "inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP64", "data": [5.1, 3.5, 1.4, 0.2]}]},
 ]
 
 
@@ -140,6 +150,32 @@ def test_a_malformed_inference_request_is_422(serve, deployed):
     for index, body in enumerate(BAD_V2):
         answer = api.post("/v2/models/iris/infer", json=body)
         assert answer.status_code == 422, (index, answer.text)
+    message = api.post("/v2/models/iris/infer", json=BAD_V2[-4]).json()["error"]["message"]
+    assert "inputs[0].datatype 'FLOAT64'" in message and "FP64" in message
+    assert api.post("/v2/models/iris/infer", json=BAD_V2[-2]).json()["error"]["message"].startswith("'id': ")
+
+
+def test_the_lane_and_the_fastapi_routes_answer_alike(asgi_client, sql_store, deployed):
+    """The routes behind the lane answer every request as the lane does (they serve when it is bypassed)."""
+    from loopml.serving.app import create_serving_app
+    from loopml.serving.lane import PredictLane
+
+    bypassed = create_serving_app(sql_store, poll_interval_s=60.0)
+    bypassed.user_middleware = [m for m in bypassed.user_middleware if m.cls is not PredictLane]
+    with (
+        asgi_client(create_serving_app(sql_store, poll_interval_s=60.0), raise_server_exceptions=False) as lane,
+        asgi_client(bypassed, raise_server_exceptions=False) as routes,
+    ):
+        requests = [("/v1/models/iris/predict", body) for body in BAD_BODIES[-4:]]
+        requests += [("/v2/models/iris/infer", json.dumps(body).encode()) for body in BAD_V2[-4:]]
+        requests += [(path, json.dumps({"records": records(deployed)}).encode())
+                     for path in ("/v1/models/iris/predict", "/v1/models/iris/versions/\u00b2/predict",
+                                  "/v2/models/iris/versions/\u00b2/infer", "/v1/models/iris/versions/9/predict")]  # fmt: skip
+        for path, body in requests:
+            first, second = lane.post(path, content=body), routes.post(path, content=body)
+            assert first.status_code == second.status_code < 500, (path, body, first.text, second.text)
+            if first.status_code != 200:
+                assert first.json()["error"]["type"] == second.json()["error"]["type"], (path, body)
 
 
 def test_what_does_not_exist_is_404_and_a_body_too_large_is_413(serve, deployed):
@@ -152,6 +188,9 @@ def test_what_does_not_exist_is_404_and_a_body_too_large_is_413(serve, deployed)
         assert answer.status_code == 404, (path, answer.text)
         assert answer.json()["error"]["type"].endswith("NotFoundError"), answer.text
     assert api.post("/v1/models/iris/versions/x/predict", json=body).status_code == 422
+    for digits in ("\u00b2", "\u0661"):  # str.isdigit says yes, int() refuses or reads another script's digit
+        assert api.post(f"/v1/models/iris/versions/{digits}/predict", json=body).status_code == 422, digits
+        assert api.post(f"/v2/models/iris/versions/{digits}/infer", json=body).status_code == 422, digits
     big = json.dumps({"records": records(deployed, slice(0, 100))}).encode()
     declared = api.post("/v1/models/iris/predict", content=big)
     assert declared.status_code == 413 and declared.json()["error"]["type"] == "PayloadTooLargeError"
@@ -218,6 +257,17 @@ def test_metrics_count_requests_errors_latency_cache_and_the_log_queue(serve, de
         assert f"loopml_serving_{name}" in text
 
 
+def test_versions_that_do_not_exist_are_not_counted_per_model(serve, deployed):
+    """A path naming a missing model or version must not add label sets (callers could grow them without end)."""
+    api = serve()
+    for path in ("/v1/models/nope/versions/1/predict", "/v1/models/iris/versions/9/predict",
+                 "/v1/models/iris/versions/10/predict"):  # fmt: skip
+        assert api.post(path, json={"records": records(deployed)}).status_code == 404, path
+    text = api.get("/metrics").text
+    assert 'model="nope"' not in text and 'version="9"' not in text and 'version="10"' not in text
+    assert 'loopml_serving_rejected_requests_total{status="404"} 3.0' in text
+
+
 def test_every_answer_is_logged_and_feedback_joins_it(serve, deployed):
     api = serve()
     ok = api.post("/v1/models/iris/predict", json={"records": records(deployed)}).json()
@@ -241,6 +291,18 @@ def test_every_answer_is_logged_and_feedback_joins_it(serve, deployed):
     assert (
         list(flat["row"]) == [0, 1, 2, 0] and flat["sepal length (cm)"][0] == records(deployed)[0]["sepal length (cm)"]
     )
+
+
+def test_a_malformed_inference_request_in_the_log_does_not_break_reading_it(serve, deployed):
+    api = serve()
+    ragged = {"inputs": [{"name": "x", "shape": [2, 4], "datatype": "FP64", "data": [[5.1, 3.5, 1.4, 0.2], 5]}]}
+    assert api.post("/v2/models/iris/infer", json=ragged).status_code == 422  # logged: it reached the model
+    assert api.post("/v1/models/iris/predict", json={"records": records(deployed)}).status_code == 200
+    assert service(api).log.flush()
+    client = ServingClient(deployed.tracking)
+    frame = client.predictions("iris")
+    assert list(frame["status"]) == [422, 200] and frame["inputs"][0] == ragged  # kept as it was sent
+    assert len(client.predictions("iris", flatten=True)) == 3
 
 
 def test_prediction_logging_can_be_off(serve, deployed):

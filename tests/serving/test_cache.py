@@ -103,6 +103,15 @@ def test_a_failed_load_is_remembered_for_a_while_and_not_found_stays_404():
     assert broken.load(("m", 1)).version == 1
 
 
+def test_failures_whose_time_is_up_are_forgotten():
+    """Requests for versions that do not exist (any number a caller types) must not grow the cache's memory."""
+    cache = ModelCache(Loader(fail=ModelVersionNotFoundError("no such version")), retry_after_s=0)
+    for version in range(1, 200):
+        with pytest.raises(ModelVersionNotFoundError):
+            cache.load(("m", version))
+    assert len(cache._failed) <= 2 and cache.failures() == {}
+
+
 def test_bounds_are_checked_and_sizes_parse():
     with pytest.raises(InvalidValueError):
         ModelCache(Loader(), max_models=0)

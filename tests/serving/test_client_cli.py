@@ -86,5 +86,19 @@ def test_serve_refuses_bad_options_before_starting(home):
     both = runner.invoke(app, ["serve", "-m", "iris", "--all"])
     assert both.exit_code == 2 and "--all" in both.output
     assert runner.invoke(app, ["serve", "-m", "iris@bad alias"]).exit_code == 2
+    assert runner.invoke(app, ["serve", "-m", "iris/\u00b2"]).exit_code == 2  # a digit to isdigit(), not to int()
     assert runner.invoke(app, ["serve", "--max-memory", "lots"]).exit_code == 2
     assert runner.invoke(app, ["deployments", "list"]).output.startswith("No deployments yet")
+
+
+def test_an_input_column_named_like_a_log_column_does_not_overwrite_it():
+    """A feature called "time" or "status" stays out of the flattened log, whose own columns keep their values."""
+    import json
+
+    from loopml.entities.serving import PredictionRecord
+    from loopml.serving.client import predictions_frame
+
+    body = json.dumps({"records": [{"time": "morning", "status": "gold", "x": 1.5}]})
+    record = PredictionRecord("r1", 1_700_000_000_000, "m", 1, "main", body, "[1]", 0.5, 200)
+    [row] = predictions_frame([record], flatten=True).to_dict(orient="records")
+    assert (str(row["time"]), row["status"], row["x"], row["prediction"]) == ("2023-11-14 22:13:20+00:00", 200, 1.5, 1)

@@ -97,3 +97,15 @@ def test_a_closed_log_takes_nothing_more():
     log.start()
     log.close()
     assert not log.offer(record(1)) and log.dropped == 1
+
+
+def test_shutdown_with_the_store_down_reports_every_record_it_could_not_write(caplog):
+    store = FakeStore()
+    store.down = True
+    log = PredictionLog(store, capacity=100, batch_size=10, interval_s=30)
+    log.start()
+    for i in range(25):
+        log.offer(record(i))
+    with caplog.at_level("ERROR", logger="loopml.serving"):
+        log.close()
+    assert "25 records could not be written before shutdown" in caplog.text
