@@ -417,11 +417,25 @@ def _as_integer(series: pd.Series) -> tuple[pd.Series, str | None]:
                 series,
                 f"expected integer values, got {_python_scalar(fractional[0])!r}, which has a fractional part",
             )
+        too_big = present[(present >= _INT64_LIMIT) | (present < -_INT64_LIMIT)]
+        if len(too_big):
+            return series, _outside_int64(_python_scalar(too_big[0]))
     if series.isna().any():
         # Missing values cannot live in an int64 array; float64 with NaN is what models accept.
         floats = values if values is not None else series.to_numpy(dtype="float64", na_value=np.nan)
         return pd.Series(floats, index=series.index, name=series.name), None
-    return pd.Series(series.to_numpy(dtype="int64"), index=series.index, name=series.name), None
+    try:
+        return pd.Series(series.to_numpy(dtype="int64"), index=series.index, name=series.name), None
+    except OverflowError:  # Python integers past 64 bits
+        return series, _outside_int64(_first(series, lambda v: not -_INT64_LIMIT <= v < _INT64_LIMIT))
+
+
+#: whole numbers from here on (either sign) do not fit an int64 column; float64 keeps 2**63 exact
+_INT64_LIMIT = 2.0**63
+
+
+def _outside_int64(value: object) -> str:
+    return f"expected integer values, got {value!r}, which is outside the 64-bit integer range"
 
 
 def _as_boolean(series: pd.Series) -> tuple[pd.Series, str | None]:

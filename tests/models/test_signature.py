@@ -141,6 +141,30 @@ def test_enforce_reports_every_problem_in_one_error(signature: Signature) -> Non
         assert repr(column) in caught.value.message
 
 
+@pytest.mark.parametrize(
+    "values",
+    [
+        [1.0, 1e20],  # a float far past int64 would wrap to -2**63
+        [1.0, -1e19],
+        [1.0, float(2**63)],
+        pd.Series([1, 2**70], dtype=object),  # Python integers past 64 bits
+        pd.Series([1, -(2**63) - 1], dtype=object),
+    ],
+)
+def test_whole_numbers_outside_int64_are_refused_not_wrapped(values: list[float] | pd.Series) -> None:
+    sig = Signature((ColumnSpec("a", "integer"),))
+    with pytest.raises(SchemaError) as caught:
+        sig.enforce(pd.DataFrame({"a": values}))
+    assert "outside the 64-bit integer range" in caught.value.problems["a"]
+
+
+def test_the_int64_extremes_are_kept_exactly() -> None:
+    sig = Signature((ColumnSpec("a", "integer"),))
+    out = sig.enforce(pd.DataFrame({"a": pd.Series([-(2**63), 2**63 - 1], dtype=object)}))
+    assert out["a"].tolist() == [-(2**63), 2**63 - 1]
+    assert sig.enforce(pd.DataFrame({"a": [-(2.0**63), 5.0]}))["a"].tolist() == [-(2**63), 5]
+
+
 def test_numeric_strings_are_not_cast() -> None:
     sig = Signature((ColumnSpec("a", "float"),))
     with pytest.raises(SchemaError) as caught:

@@ -74,9 +74,12 @@ def test_integer_columns_keep_whole_numbers_and_report_fractions(tracking):
     assert set(error.value.problems) == {"age", "rooms"}
     # a whole number int64 cannot hold is the checked path's to judge, never wrapped round by the fast path
     assert found.fast.matrix(parse_v1(b'{"records": [{"age": 1e20, "rooms": 2}]}')) is None
+    with pytest.raises(SchemaError, match="outside the 64-bit integer range"):
+        found.predict(parse_v1(b'{"records": [{"age": 1e20, "rooms": 2}]}'))
     # an integer past 64 bits (the NaN makes the stdlib parse it, as a Python int): the caller's 422, not a 500
-    with pytest.raises(InvalidInputError, match="too large"):
+    with pytest.raises(SchemaError, match="outside the 64-bit integer range") as error:
         found.predict(parse_v1(b'{"records": [{"age": 100000000000000000000000, "rooms": NaN}]}'))
+    assert set(error.value.problems) == {"age", "rooms"}  # rooms: a missing value where none is allowed
 
 
 def test_recorded_ranges_send_values_outside_them_to_the_checked_path(tracking, iris):
