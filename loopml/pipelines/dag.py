@@ -65,6 +65,21 @@ class StepOutput:
     def __getitem__(self, item: Any) -> Any:
         raise self._misuse("indexed")
 
+    def __getattr__(self, attribute: str) -> Any:
+        # Only called for attributes the handle lacks. Private and dunder names stay a plain
+        # AttributeError: pickle, copy and library type probes (pandas' "_typ") look them up.
+        if attribute.startswith("_"):
+            raise AttributeError(attribute)
+        raise self._misuse(f"asked for its attribute {attribute!r} (e.g. by a function that is not a step)")
+
+    def _operator(self, *args: Any) -> Any:
+        raise self._misuse("used as a value (arithmetic, a comparison, float(), int() or a call)")
+
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __matmul__ = __rmatmul__ = _operator
+    __truediv__ = __rtruediv__ = __floordiv__ = __rfloordiv__ = __mod__ = __rmod__ = __pow__ = __rpow__ = _operator
+    __and__ = __rand__ = __or__ = __ror__ = __xor__ = __rxor__ = __neg__ = __pos__ = __abs__ = __invert__ = _operator
+    __lt__ = __le__ = __gt__ = __ge__ = __float__ = __int__ = __index__ = __call__ = _operator
+
     def __repr__(self) -> str:
         return f"<StepOutput {self.node}.{self.name}>"
 
@@ -172,12 +187,17 @@ def has_refs(template: Any) -> bool:
 
 
 def substitute(template: Any, resolve: Callable[[Key], Any]) -> Any:
-    """The template with every handle and constant replaced by its value."""
+    """The template with every handle and constant replaced by its value.
+
+    Lists and dicts are always new ones, so a step that changes a list it was
+    given in place changes neither the graph (the cache keys of later steps)
+    nor what another step is given.
+    """
     if isinstance(template, StepOutput | Constant):
         return resolve(template.key)
-    if isinstance(template, list | tuple) and has_refs(template):
+    if isinstance(template, list | tuple):
         return type(template)(substitute(item, resolve) for item in template)
-    if isinstance(template, dict) and has_refs(template):
+    if isinstance(template, dict):
         return {k: substitute(v, resolve) for k, v in template.items()}
     return template
 
@@ -353,6 +373,12 @@ class Pipeline:
         """Trace with ``params`` (or keyword params) and execute; see :func:`loopml.pipelines.run.run_pipeline`."""
         from loopml.pipelines.run import run_pipeline
 
+        if current_trace.get() is not None:  # it would run now, while the outer function is traced
+            raise PipelineDefinitionError(
+                f"Pipeline {self.name!r} was called inside another pipeline function. To use its steps there, "
+                f"call its function instead: {getattr(self.fn, '__name__', self.name)}.fn(...) adds them to the "
+                "outer pipeline."
+            )
         if params is not None and not isinstance(params, Mapping):
             raise InvalidValueError(f"params must be a mapping of name to value, got {type(params).__name__}.")
         return run_pipeline(

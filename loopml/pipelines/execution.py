@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import copy
 import hashlib
 import json
 import logging
@@ -53,7 +54,13 @@ _MAX_CLIENTS = 4
 
 @dataclass(frozen=True, slots=True)
 class StepTask:
-    """Everything a worker needs to run one step: the node, its cache key and where its inputs are."""
+    """Everything a worker needs to run one step: the node, its cache key and where its inputs are.
+
+    ``shared`` names the inputs that other steps (or the pipeline's output) read
+    too: a step run in-process gets a copy of those, so changing its input in
+    place cannot change what the others see (each worker of the other runners
+    loads its own copy from the store anyway).
+    """
 
     node: Node
     key: str
@@ -61,6 +68,7 @@ class StepTask:
     experiment_id: int
     parent_run_id: str
     pipeline: str
+    shared: frozenset[Key] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -169,11 +177,28 @@ def execute_step(client: TrackingClient, task: StepTask, memo: dict[Key, Any] | 
 
 def _input(client: TrackingClient, task: StepTask, key: Key, memo: dict[Key, Any] | None) -> Any:
     if memo is not None and key in memo:
-        return memo[key]
+        return _private_copy(memo[key]) if key in task.shared else memo[key]
     value = load_output(client, task.inputs[key])
     if memo is not None:
         memo[key] = value
+        if key in task.shared:
+            return _private_copy(value)
     return value
+
+
+def _private_copy(value: Any) -> Any:
+    """A copy of an in-memory value that the step may change in place without others seeing it."""
+    if value is None or isinstance(value, str | bytes | int | float | bool):
+        return value  # immutable
+    pd = sys.modules.get("pandas")
+    if pd is not None and isinstance(value, pd.DataFrame | pd.Series):
+        # with copy-on-write (always on from pandas 3) a shallow copy is enough, and costs nothing
+        return value.copy(deep=int(pd.__version__.split(".")[0]) < 3)
+    try:
+        return copy.deepcopy(value)
+    except Exception:  # a value that cannot be copied (a live session, a lock): shared as it is
+        logger.debug("An input of type %s could not be copied; the step gets the shared value.", type(value))
+        return value
 
 
 def _log_frame_inputs(handle: ActiveRun, task: StepTask, inputs: Mapping[Key, Any]) -> None:

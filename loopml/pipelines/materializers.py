@@ -212,7 +212,7 @@ class PandasMaterializer(Materializer):
                     f"This DataFrame's column names {names[:5]!r} cannot be stored: use strings or integers."
                 )
             sink.write("columns.json", json.dumps(names).encode("utf-8"))
-            frame = frame.set_axis([str(c) for c in names], axis=1)
+            frame = frame.set_axis(pd.Index([str(c) for c in names], name=frame.columns.name), axis=1)
         buffer = io.BytesIO()
         try:
             frame.to_parquet(buffer)
@@ -229,7 +229,7 @@ class PandasMaterializer(Materializer):
         frame = pd.read_parquet(io.BytesIO(source.read("data.parquet")))
         stored = {rel for rel, _, _ in source.stored.files}
         if "columns.json" in stored:
-            frame.columns = pd.Index(json.loads(source.read("columns.json")))
+            frame.columns = pd.Index(json.loads(source.read("columns.json")), name=frame.columns.name)
         if "series.json" in stored:
             series = frame["values"]
             series.name = json.loads(source.read("series.json"))["name"]

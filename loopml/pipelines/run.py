@@ -299,7 +299,10 @@ class _Driver:
                     ready.extend(self._finish(node, record.outputs, None))
                     continue
                 inputs = {ref: self.stored[ref] for ref in node.refs}
-                self.backend.submit(StepTask(node, key, inputs, self.experiment_id, self.run_id, self.graph.pipeline))
+                shared = frozenset(ref for ref in node.refs if self._consumers.get(ref, 0) > 1)
+                self.backend.submit(
+                    StepTask(node, key, inputs, self.experiment_id, self.run_id, self.graph.pipeline, shared)
+                )
                 in_flight += 1
             if not in_flight:
                 break

@@ -8,8 +8,12 @@ step to step are the edges of the DAG.
 
 The step's *code hash* is the sha256 of its function's syntax tree without
 decorators, so editing a comment, the formatting or the ``@step(...)`` options
-keeps cached outputs, while editing the body does not. Functions the step calls
-are not part of the hash: bump ``version=`` when a helper changes.
+keeps cached outputs, while editing the body does not. The values of its
+defaults and of what a nested function closes over are part of it too when they
+are JSON values or functions (``def f(x, n=N)`` misses when ``N`` changes; two
+steps made by one factory, ``make_scaler(2)`` and ``make_scaler(3)``, do not
+share outputs). Functions the step calls and module-level constants it reads are
+not part of the hash: bump ``version=`` when a helper changes.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import functools
 import hashlib
 import importlib
 import inspect
+import json
 import math
 import re
 import textwrap
@@ -136,6 +141,8 @@ class Step:
                 found = None
             if found is self:
                 return (_import_step, (module, qualname))
+            if isinstance(found, Step) and found.fn is self.fn:  # a with_options() copy of a module-level step
+                return (_import_variant, (module, qualname, self.options))
         return (Step, (self.fn, self.options))
 
 
@@ -146,6 +153,11 @@ def _import_step(module: str, qualname: str) -> Step:
     if not isinstance(found, Step):
         raise PipelineDefinitionError(f"{module}.{qualname} is no longer a @step in this process.")
     return found
+
+
+def _import_variant(module: str, qualname: str, options: StepOptions) -> Step:
+    """A ``with_options`` copy of the module-level step ``module.qualname``, rebuilt in a worker."""
+    return Step(_import_step(module, qualname).fn, options)
 
 
 @overload
@@ -294,8 +306,8 @@ def should_retry(step: Step, exc: BaseException) -> bool:
 # -- code hashing ------------------------------------------------------------------------
 
 
-def code_hash(fn: Callable[..., Any]) -> str:
-    """sha256 of the function's syntax tree (decorators, comments and layout excluded).
+def code_hash(fn: Callable[..., Any], _seen: frozenset[int] = frozenset()) -> str:
+    """sha256 of the function's syntax tree (decorators, comments and layout excluded), defaults and closure.
 
     Falls back to the bytecode and constants when the source cannot be read
     (a function typed into a REPL, or a lambda sharing its line with others).
@@ -306,17 +318,69 @@ def code_hash(fn: Callable[..., Any]) -> str:
         tree = ast.parse(source)
     except (OSError, TypeError, SyntaxError, IndentationError):
         tree = None
+    closure = _closure_values(target, _seen | {id(target)})
     if tree is not None and tree.body and isinstance(tree.body[0], ast.FunctionDef | ast.AsyncFunctionDef):
         node = tree.body[0]
         node.decorator_list = []
         node.name = "_"  # the step's name enters the cache key on its own
-        return hashlib.sha256(b"ast\x00" + ast.dump(node).encode("utf-8")).hexdigest()
+        hasher = hashlib.sha256(b"ast\x00" + ast.dump(node).encode("utf-8"))
+        if closure:
+            hasher.update(b"\x00closure\x00" + closure)
+        return hasher.hexdigest()
     code = getattr(target, "__code__", None)
     if code is None:
         raise PipelineDefinitionError(f"Cannot hash the code of {target!r}: it is not a Python function.")
     hasher = hashlib.sha256(b"code\x00")
     _feed_code(hasher, code)
+    if closure:
+        hasher.update(b"\x00closure\x00" + closure)
     return hasher.hexdigest()
+
+
+def _closure_values(fn: Any, seen: frozenset[int]) -> bytes:
+    """The default values and what a nested function closes over, as canonical JSON (empty when it has neither).
+
+    The syntax tree holds ``n=N`` but not the value ``N`` had. JSON values count
+    as they are, functions by code hash; anything else by its type only (its
+    content cannot be hashed reliably): bump ``version=`` when such a value changes.
+    """
+    code, cells = getattr(fn, "__code__", None), getattr(fn, "__closure__", None) or ()
+    defaults = list(getattr(fn, "__defaults__", None) or ())
+    keyword_defaults = dict(getattr(fn, "__kwdefaults__", None) or {})
+    if code is None or not (cells or defaults or keyword_defaults):
+        return b""
+    values: list[Any] = [["$defaults", [_closure_value(v, seen) for v in defaults]]] if defaults else []
+    values += [[f"$kw:{name}", _closure_value(value, seen)] for name, value in sorted(keyword_defaults.items())]
+    for name, cell in zip(code.co_freevars, cells, strict=False):
+        try:
+            value = cell.cell_contents
+        except ValueError:  # a cell not filled yet
+            continue
+        values.append([name, _closure_value(value, seen)])
+    return json.dumps(values, sort_keys=True, allow_nan=True).encode("utf-8")
+
+
+def _closure_value(value: Any, seen: frozenset[int]) -> Any:
+    if isinstance(value, Step):
+        value = value.fn
+    if isinstance(value, types.FunctionType):
+        return {"function": "recursive" if id(value) in seen else code_hash(value, seen)}
+    if _is_plain(value):
+        return {"value": value}
+    return {"type": f"{type(value).__module__}.{type(value).__qualname__}"}
+
+
+def _is_plain(value: Any, depth: int = 0) -> bool:
+    """A JSON value (tuples counting as lists), small enough to recurse into."""
+    if value is None or type(value) in (str, int, float, bool):
+        return True
+    if depth > 20:
+        return False
+    if type(value) in (list, tuple):
+        return all(_is_plain(item, depth + 1) for item in value)
+    if type(value) is dict:
+        return all(type(k) is str and _is_plain(v, depth + 1) for k, v in value.items())
+    return False
 
 
 def _feed_code(hasher: Any, code: types.CodeType) -> None:

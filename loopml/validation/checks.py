@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from loopml.errors import InvalidValueError, ValidationFailedError
+from loopml.errors import InvalidValueError, ValidationFailedError, did_you_mean
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -131,10 +131,18 @@ class Check(ABC):
         return CheckResult(self.name, column, passed, message, details)
 
     def _missing(self, frame: pd.DataFrame, columns: Iterable[str]) -> CheckResult | None:
-        absent = [c for c in columns if c not in frame.columns]
-        if not absent:
-            return None
-        return self._result(", ".join(absent), False, f"column{'s' if len(absent) > 1 else ''} missing", missing=absent)
+        """A failed result when a column is absent, or named more than once (``frame[name]`` is then a frame)."""
+        wanted = list(columns)
+        absent = [c for c in wanted if c not in frame.columns]
+        if absent:
+            return self._result(
+                ", ".join(absent), False, f"column{'s' if len(absent) > 1 else ''} missing", missing=absent
+            )
+        names = _repeated(frame)
+        repeated = [c for c in wanted if c in names]
+        if repeated:
+            return self._result(", ".join(repeated), False, "more than one column has this name", repeated=repeated)
+        return None
 
 
 # -- the checks -----------------------------------------------------------------------------------
@@ -150,15 +158,19 @@ class Schema(Check):
 
     def check(self, frame: pd.DataFrame) -> CheckResult:
         missing = [c for c in self.columns if c not in frame.columns]
+        names = _repeated(frame)
+        repeated = [c for c in self.columns if c in names]
         wrong = {
             c: {"expected": kind, "actual": str(frame[c].dtype)}
             for c, kind in self.columns.items()
-            if c in frame.columns and not dtype_matches(frame[c], kind)
+            if c in frame.columns and c not in repeated and not dtype_matches(frame[c], kind)
         }
         extra = [str(c) for c in frame.columns if c not in self.columns] if not self.allow_extra else []
         problems = []
         if missing:
             problems.append("missing " + ", ".join(missing))
+        if repeated:
+            problems.append("more than one column named " + ", ".join(repeated))
         if wrong:
             problems.append(
                 "wrong dtype " + ", ".join(f"{c} ({w['actual']}, expected {w['expected']})" for c, w in wrong.items())
@@ -166,7 +178,9 @@ class Schema(Check):
         if extra:
             problems.append("unexpected " + ", ".join(extra))
         message = "; ".join(problems) if problems else f"{len(self.columns)} columns as expected"
-        return self._result(None, not problems, message, missing=missing, wrong_dtype=wrong, unexpected=extra)
+        return self._result(
+            None, not problems, message, missing=missing, repeated=repeated, wrong_dtype=wrong, unexpected=extra
+        )
 
 
 @dataclass(frozen=True)
@@ -189,11 +203,19 @@ class InRange(Check):
             return self._result(self.column, False, f"not numeric (dtype {values.dtype})", dtype=str(values.dtype))
         present = values.notna()
         bad = pd.Series(False, index=values.index)
-        if self.min is not None:
-            bad |= present & ((values < self.min) if self.inclusive else (values <= self.min))
-        if self.max is not None:
-            bad |= present & ((values > self.max) if self.inclusive else (values >= self.max))
         bounds = _bounds(self.min, self.max, self.inclusive)
+        try:
+            if self.min is not None:
+                bad |= present & ((values < self.min) if self.inclusive else (values <= self.min))
+            if self.max is not None:
+                bad |= present & ((values > self.max) if self.inclusive else (values >= self.max))
+        except TypeError as exc:  # e.g. numeric bounds on timestamps, a naive bound on tz-aware ones
+            return self._result(
+                self.column,
+                False,
+                f"values of dtype {values.dtype} cannot be compared with the bounds {bounds} ({exc})",
+                dtype=str(values.dtype),
+            )
         n_bad = int(bad.sum())
         observed = {"min": values.min(), "max": values.max()}
         if not n_bad:
@@ -226,7 +248,8 @@ class AllowedValues(Check):
         n_bad = int(bad.sum())
         if not n_bad:
             return self._result(self.column, True, f"all values among {len(self.values)} allowed", n_failed=0)
-        unexpected = values[bad].value_counts().head(MAX_EXAMPLES)
+        counts = values[bad].value_counts()
+        unexpected = counts[counts > 0].head(MAX_EXAMPLES)  # a categorical lists its unused categories as 0
         listed = ", ".join(f"{_fmt(v)} ({n})" for v, n in unexpected.items())
         return self._result(
             self.column,
@@ -473,8 +496,28 @@ def log_report(name: str, evidence: Mapping[str, Any], passed: bool) -> None:
 
 
 def check_kind(kind: Any, column: str) -> str:
+    """``kind`` if it is one of KINDS or the exact name of a pandas dtype; else InvalidValueError.
+
+    A name that is neither could never match a column (``"integer"``, or
+    ``"double"``, which pandas names ``"float64"``), so it is refused here
+    rather than failing every validation.
+    """
     if not isinstance(kind, str) or not kind.strip():
         raise InvalidValueError(f"Column {column!r}: dtype must be a string such as 'int' or 'text', got {kind!r}.")
+    if kind.lower() in KINDS:
+        return kind
+    from pandas.api.types import pandas_dtype
+
+    try:
+        exact: str | None = str(pandas_dtype(kind))
+    except (TypeError, ValueError, ImportError):
+        exact = None
+    if exact != kind:
+        hint = f" pandas names that dtype {exact!r}." if exact else did_you_mean(kind, KINDS)
+        raise InvalidValueError(
+            f"Column {column!r}: unknown dtype {kind!r}; use a kind ({', '.join(KINDS)}) or the exact name of a "
+            f"pandas dtype such as 'int32' or 'Int64'.{hint}"
+        )
     return kind
 
 
@@ -497,6 +540,11 @@ def dtype_matches(series: pd.Series, kind: str) -> bool:
     }
     test = checks.get(kind.lower())
     return bool(test(series)) if test is not None else str(series.dtype) == kind
+
+
+def _repeated(frame: pd.DataFrame) -> set[Any]:
+    """Column names that occur more than once in ``frame``."""
+    return set(frame.columns[frame.columns.duplicated()])
 
 
 def json_safe(value: Any) -> Any:

@@ -27,10 +27,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +86,7 @@ class DataContract:
     min_rows: int | None = None
     max_rows: int | None = None
     unique: tuple[tuple[str, ...], ...] = ()
-    freshness: tuple[str, str] | None = None
+    freshness: tuple[str, str | float] | None = None
     allow_extra_columns: bool = True
 
     @property
@@ -117,8 +118,21 @@ class DataContract:
         if not isinstance(rows, Mapping) or set(rows) - {"min", "max"}:
             problems.append("'rows' takes {min: N, max: N}")
             rows = {}
+        for key in ("min", "max"):
+            value = rows.get(key)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+                problems.append(f"'rows' {key} must be a whole number >= 0, got {value!r}")
+                rows = {}
+        if rows.get("min") is not None and rows.get("max") is not None and rows["min"] > rows["max"]:
+            problems.append(f"'rows' min {rows['min']} is above max {rows['max']}")
         keys: list[tuple[str, ...]] = []
-        for item in spec.get("unique") or []:
+        groups = spec.get("unique") or []
+        if isinstance(groups, str):  # one column: unique: id
+            groups = [groups]
+        if not isinstance(groups, list | tuple):
+            problems.append(f"'unique' is a list of column names or of lists of them, not {groups!r}")
+            groups = []
+        for item in groups:
             group = (item,) if isinstance(item, str) else tuple(item) if isinstance(item, list | tuple) else ()
             if not group or not all(isinstance(c, str) for c in group):
                 problems.append(f"'unique' holds column names or lists of them, not {item!r}")
@@ -129,12 +143,17 @@ class DataContract:
         if fresh is not None:
             if not isinstance(fresh, Mapping) or set(fresh) != {"column", "max_age"}:
                 problems.append("'freshness' takes {column: name, max_age: 2d}")
+            elif not isinstance(fresh["column"], str) or not fresh["column"]:
+                problems.append(f"freshness: column must be a column name, got {fresh['column']!r}")
             else:
                 try:
                     parse_age(fresh["max_age"])
-                    fresh_pair = (str(fresh["column"]), str(fresh["max_age"]))
+                    fresh_pair = (fresh["column"], _age_spec(fresh["max_age"]))
                 except InvalidValueError as exc:
                     problems.append(f"freshness: {exc}")
+        extra = spec.get("allow_extra_columns", True)
+        if not isinstance(extra, bool):
+            problems.append(f"'allow_extra_columns' must be true or false, got {extra!r}")
         if problems:
             label = name if isinstance(name, str) else "?"
             raise InvalidValueError(f"Data contract {label!r} is invalid:\n  - " + "\n  - ".join(problems))
@@ -147,7 +166,7 @@ class DataContract:
             max_rows=rows.get("max"),
             unique=tuple(keys),
             freshness=fresh_pair,
-            allow_extra_columns=bool(spec.get("allow_extra_columns", True)),
+            allow_extra_columns=extra,
         )
 
     @classmethod
@@ -265,7 +284,12 @@ def _columns(raw: Any, problems: list[str]) -> list[ColumnContract]:
     if not items:
         problems.append("'columns' is empty")
     columns = []
+    seen: set[str] = set()
     for name, rules in items:
+        if name in seen:
+            problems.append(f"column {name!r} is listed more than once")
+            continue
+        seen.add(name)
         if not isinstance(rules, Mapping):
             problems.append(f"column {name!r}: rules must be a mapping, got {rules!r}")
             continue
@@ -279,8 +303,16 @@ def _columns(raw: Any, problems: list[str]) -> list[ColumnContract]:
                 problems.append(str(exc))
         for key in ("min", "max", "max_missing_share"):
             value = rules.get(key)
-            if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)):
+            if value is not None and (
+                not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value)
+            ):
                 problems.append(f"column {name!r}: {key} must be a number, got {value!r}")
+        low, high = rules.get("min"), rules.get("max")
+        if isinstance(low, int | float) and isinstance(high, int | float) and low > high:
+            problems.append(f"column {name!r}: min {low} is above max {high}")
+        for key in ("nullable", "unique"):
+            if key in rules and not isinstance(rules[key], bool):
+                problems.append(f"column {name!r}: {key} must be true or false, got {rules[key]!r}")
         share = rules.get("max_missing_share")
         if isinstance(share, int | float) and not 0 <= share <= 1:
             problems.append(f"column {name!r}: max_missing_share must be between 0 and 1, got {share}")
@@ -291,13 +323,20 @@ def _columns(raw: Any, problems: list[str]) -> list[ColumnContract]:
             ColumnContract(
                 name=name,
                 dtype=dtype,
-                nullable=bool(rules.get("nullable", True)),
+                nullable=rules.get("nullable", True) is not False,
                 max_missing_share=share,
                 min=rules.get("min"),
                 max=rules.get("max"),
                 allowed=tuple(allowed) if isinstance(allowed, list | tuple) else None,
-                unique=bool(rules.get("unique", False)),
+                unique=rules.get("unique", False) is True,
                 description=str(rules.get("description") or ""),
             )
         )
     return columns
+
+
+def _age_spec(max_age: Any) -> str | float:
+    """``max_age`` as the spec keeps it: text as written, a number (or timedelta) as seconds."""
+    if isinstance(max_age, timedelta):
+        return max_age.total_seconds()
+    return max_age if isinstance(max_age, str) else float(max_age)

@@ -419,11 +419,22 @@ class _Scorer:
         labels = np.unique(self.y)
         if len(labels) > 2:
             raise InvalidValueError(f"A binary metric needs two classes; y has {len(labels)}.")
+        if len(labels) == 1 and labels.dtype.kind in "biuf" and labels[0] == 0:
+            return labels.dtype.type(1)  # a holdout of negatives only: the positive class is still 1 (True)
         return labels[-1]
 
     def labels(self) -> np.ndarray:
         """Predicted labels, comparable with y (array probabilities are cut at ``threshold``)."""
         out = self._output("label")
+        if isinstance(self.model, np.ndarray) and out.ndim == 2:  # probabilities per class, as predict_proba gives
+            if out.shape[1] == 2:
+                return np.where(out[:, 1] >= self.threshold, self.positive(), _negative(self.y, self.positive()))
+            classes = self.classes if self.classes is not None else np.unique(self.y)
+            if len(classes) != out.shape[1]:
+                raise InvalidValueError(
+                    f"The predictions have {out.shape[1]} columns of probabilities but y has {len(classes)} classes."
+                )
+            return classes[np.argmax(out, axis=1)]
         if (
             isinstance(self.model, np.ndarray)
             and out.dtype.kind == "f"
@@ -500,7 +511,13 @@ def _segments(segments: Any, X: Any, n: int) -> list[tuple[str, np.ndarray]]:
         labels = _array(segments, "segments")
     if len(labels) != n:
         raise InvalidValueError(f"segments has {len(labels)} labels for {n} rows.")
-    return [(str(value), labels == value) for value in _unique(labels)]
+    import pandas as pd
+
+    missing = np.asarray(pd.isna(labels), dtype=bool)  # NaN equals nothing, so `labels == nan` would match no row
+    result = [(str(value), labels == value) for value in _unique(labels[~missing])]
+    if missing.any():
+        result.append(("missing", missing))
+    return result
 
 
 def _unique(labels: np.ndarray) -> Sequence[Any]:

@@ -134,7 +134,8 @@ def _mae(y: np.ndarray, pred: np.ndarray, w: np.ndarray) -> np.ndarray:
 def _r2(y: np.ndarray, pred: np.ndarray, w: np.ndarray) -> np.ndarray:
     total = w.sum(axis=1)
     sse = w @ ((pred - y) ** 2)
-    sst = w @ (y**2) - (w @ y) ** 2 / total  # weighted sum of squares about each resample's own mean
+    centred = y - y.mean()  # the sum of squares is shift-invariant; centred, it keeps its precision for large y
+    sst = w @ (centred**2) - (w @ centred) ** 2 / total  # weighted sum of squares about each resample's own mean
     return 1 - sse / sst
 
 

@@ -146,3 +146,27 @@ def test_keys_depend_on_code_params_inputs_and_outputs():
     same = flow.trace({"n": 3}).nodes["count"]
     digests = {("parity", "output"): "c" * 64}
     assert step_cache.cache_key(other, digests) != step_cache.cache_key(same, digests)
+
+
+def test_steps_from_one_factory_with_other_closure_values_do_not_share_outputs(local_client):
+    def multiplier(factor: int):
+        @step
+        def scale(values: list) -> int:
+            calls["scale"] += 1
+            return sum(values) * factor
+
+        return scale
+
+    double, triple = multiplier(2), multiplier(3)
+
+    @pipeline
+    def doubled(n: int = 3):
+        return double(load(n))
+
+    @pipeline
+    def tripled(n: int = 3):
+        return triple(load(n))
+
+    assert doubled.run().output == 6
+    assert tripled.run().output == 9  # the same name and body, but not the same step
+    assert doubled.run().output == 6 and calls["scale"] == 2

@@ -170,6 +170,9 @@ def test_step_options_are_checked():
 
 def test_steps_pickle_by_reference_so_workers_import_their_module():
     assert pickle.loads(pickle.dumps(library.square)) is library.square
+    variant = library.square.with_options(name="square_again", retries=2)  # its function is library.square's
+    copied = pickle.loads(pickle.dumps(variant))
+    assert copied.fn is library.square.fn and copied.options == variant.options
     local = step(lambda x: x)
     with pytest.raises((pickle.PicklingError, AttributeError)):
         pickle.dumps(local)  # a lambda needs cloudpickle (Ray) to travel
@@ -182,3 +185,78 @@ def test_pipeline_decorator_forms():
     assert (named.name, named.experiment, named.cache) == ("other", "exp", False)
     with pytest.raises(PipelineDefinitionError):
         pipeline(add)
+
+
+def test_a_handle_given_to_a_plain_function_names_the_step_not_the_handle_class():
+    def normalise(frame):  # not a step: inside the pipeline function it receives a handle
+        return frame / frame.max()
+
+    @pipeline
+    def flow():
+        return add(normalise(add(1)))
+
+    with pytest.raises(
+        PipelineDefinitionError, match=r"output 'output' of step 'add' was asked for its attribute 'max'"
+    ):
+        flow.trace()
+
+    @pipeline
+    def arithmetic():
+        return add(add(1) * 2)
+
+    with pytest.raises(PipelineDefinitionError, match=r"step 'add' was used as a value \(arithmetic"):
+        arithmetic.trace()
+    handle = StepOutput("add", "output")
+    assert pickle.loads(pickle.dumps(handle)) == handle and not hasattr(handle, "_private")
+
+
+def test_a_pipeline_called_inside_another_is_refused_before_it_runs_and_fn_inlines_its_steps():
+    @pipeline
+    def inner():
+        return add(1)
+
+    @pipeline
+    def outer():
+        return add(inner())
+
+    with pytest.raises(
+        PipelineDefinitionError, match=r"Pipeline 'inner' was called inside another.*inner\.fn\(\.\.\.\)"
+    ):
+        outer.trace()
+
+    @pipeline
+    def inlined():
+        return add(inner.fn())
+
+    assert list(inlined.trace().nodes) == ["add", "add_2"]
+
+
+def test_steps_made_by_one_factory_hash_what_they_close_over():
+    def scaler(factor, helper):
+        @step
+        def scale(x: int) -> int:
+            return helper(x) * factor
+
+        return scale
+
+    def plus_one(x):
+        return x + 1
+
+    def plus_two(x):
+        return x + 2
+
+    assert scaler(2, plus_one).code_hash == scaler(2, plus_one).code_hash
+    assert scaler(2, plus_one).code_hash != scaler(3, plus_one).code_hash
+    assert scaler(2, plus_one).code_hash != scaler(2, plus_two).code_hash
+    assert scaler([1, 2], plus_one).code_hash != scaler((1, 3), plus_one).code_hash
+
+
+def test_defaults_given_by_a_name_count_by_their_value():
+    def bound(factor):
+        @step
+        def scale(x: int, factor: int = factor, *, offset: float = factor / 2) -> float:  # the value at def time
+            return x * factor + offset
+
+        return scale
+
+    assert bound(2).code_hash == bound(2).code_hash != bound(3).code_hash

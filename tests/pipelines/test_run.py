@@ -387,3 +387,63 @@ def test_unknown_runner_is_refused_before_any_run(local_client):
     with pytest.raises(InvalidValueError, match=r"Unknown runner 'rya'.*Did you mean 'ray'"):
         frames.run(runner="rya")
     assert not len(local_client.search_runs(None, as_frame=False))
+
+
+@step
+def add_column(frame: pd.DataFrame) -> int:
+    frame["extra"] = 1.0  # changes its input in place
+    return len(frame.columns)
+
+
+@step
+def count_columns(frame: pd.DataFrame) -> int:
+    return len(frame.columns)
+
+
+@step
+def extend(names: list) -> list:
+    names.append("target")  # changes its param in place
+    return names
+
+
+@step
+def count_names(names: list) -> int:
+    return len(names)
+
+
+@pipeline
+def mutating(n: int = 3):
+    frame = make_frame(n)
+    names = ["x", "y"]
+    return {
+        "widths": [add_column(frame), count_columns(frame)],
+        "frame": frame,
+        "names": [extend(names), count_names(names)],
+    }
+
+
+def test_a_step_changing_its_input_in_place_changes_nothing_another_step_or_the_output_sees(local_client):
+    first = mutating.run()
+    assert first.output["widths"] == [3, 2]
+    assert list(first.output["frame"].columns) == ["x", "y"]
+    assert first.output["names"] == [["x", "y", "target"], 2]
+    again = mutating.run()  # every step cached: the values come from the store
+    assert again.n_cached == len(again.steps)
+    assert again.output["widths"] == first.output["widths"] and again.output["names"] == first.output["names"]
+
+
+def test_integer_column_names_keep_the_name_of_the_column_index(local_client):
+    frame = pd.DataFrame(np.eye(2)).rename_axis(index="row", columns="feature")
+
+    @step
+    def produce() -> pd.DataFrame:
+        return frame
+
+    @pipeline
+    def named():
+        return produce()
+
+    named.run()
+    cached = named.run()
+    assert cached.n_cached == 1
+    pd.testing.assert_frame_equal(cached.output, frame)

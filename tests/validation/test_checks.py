@@ -144,3 +144,43 @@ def test_the_report_is_recorded_on_the_active_run(tmp_path, monkeypatch) -> None
     assert stored["passed"] is False and stored["results"][0]["details"]["n_missing"] == 1
     assert run.get().tags["loopml.validation.raw_input"] == "failed"
     run.client.close()
+
+
+def test_unexpected_categories_list_only_the_values_present() -> None:
+    data = pd.DataFrame({"tier": pd.Categorical(["gold", "lead", None], categories=["gold", "lead", "tin"])})
+    result = expect(data, [c.allowed_values("tier", ["gold"])], raise_on_failure=False).results[0]
+    assert result.message == "1 value not allowed: lead (1)"  # not "tin (0)": an unused category is no value
+    assert result.details["unexpected"] == {"lead": 1}
+
+
+def test_bounds_that_cannot_be_compared_with_the_column_fail_the_check_instead_of_raising() -> None:
+    stamps = pd.DataFrame({"ts": pd.to_datetime(["2024-06-01"]).tz_localize("UTC")})
+    checks = [c.in_range("ts", 0, 1), c.in_range("ts", pd.Timestamp("2024-01-01")), c.row_count(min=1)]
+    report = expect(stamps, checks, raise_on_failure=False)
+    assert [r.passed for r in report.results] == [False, False, True]
+    assert "values of dtype datetime64[" in report.results[0].message
+    assert "cannot be compared with the bounds [0, 1]" in report.results[0].message
+    assert expect(stamps, [c.in_range("ts", pd.Timestamp("2024-01-01", tz="UTC"))]).passed
+
+
+def test_a_column_name_used_twice_is_a_violation_not_a_crash() -> None:
+    data = pd.DataFrame([[1, 2, 3]], columns=["a", "a", "b"])
+    report = expect(
+        data,
+        [c.schema({"a": "int", "b": "int"}), c.in_range("a", 0, 5), c.not_null("a"), c.unique("a", "b"),
+         c.freshness("a", "1d"), c.in_range("b", 0, 5)],
+        raise_on_failure=False,
+    )  # fmt: skip
+    assert [r.passed for r in report.results] == [False, False, False, False, False, True]
+    assert report.results[0].message == "more than one column named a"
+    assert report.results[1].message == "more than one column has this name"
+    assert report.results[1].details["repeated"] == ["a"]
+
+
+def test_a_dtype_no_column_can_have_is_refused_when_the_schema_is_built() -> None:
+    for exact in ("Int64", "int32", "string", "datetime64[ns, UTC]", "object", "TEXT"):
+        c.schema({"x": exact})
+    with pytest.raises(InvalidValueError, match=r"Column 'x': unknown dtype 'integr'.*Did you mean 'int'"):
+        c.schema({"x": "integr"})
+    with pytest.raises(InvalidValueError, match="pandas names that dtype 'float64'"):
+        c.schema({"x": "double"})  # a float64 column's dtype is "float64": "double" would never match

@@ -109,3 +109,48 @@ def test_an_invalid_spec_lists_every_problem() -> None:
         DataContract.from_yaml("name: [unclosed")
     with pytest.raises(InvalidValueError, match="No data contract file"):
         DataContract.load("/nonexistent/contract.yaml")
+
+
+def test_wrong_types_and_impossible_rules_are_spec_problems_not_silent_or_late_errors() -> None:
+    spec = """
+name: typed
+version: "1"
+columns:
+  a: {dtype: int, nullable: "false", unique: "no", min: 5, max: 1}
+  b: {dtype: integr, min: .nan}
+rows: {min: "1000", max: 10}
+unique: 5
+freshness: {column: 3, max_age: 2d}
+allow_extra_columns: "false"
+"""
+    with pytest.raises(InvalidValueError) as caught:
+        DataContract.from_yaml(spec)
+    message = str(caught.value)
+    for fragment in (
+        "column 'a': nullable must be true or false, got 'false'",
+        "column 'a': unique must be true or false, got 'no'",
+        "column 'a': min 5 is above max 1",
+        "Column 'b': unknown dtype 'integr'",
+        "column 'b': min must be a number, got nan",
+        "'rows' min must be a whole number >= 0, got '1000'",
+        "'unique' is a list of column names or of lists of them, not 5",
+        "freshness: column must be a column name, got 3",
+        "'allow_extra_columns' must be true or false, got 'false'",
+    ):
+        assert fragment in message, fragment
+    with pytest.raises(InvalidValueError, match="'rows' min 10 is above max 1"):
+        DataContract.from_dict({"name": "x", "version": "1", "columns": {"a": {}}, "rows": {"min": 10, "max": 1}})
+    with pytest.raises(InvalidValueError, match="column 'a' is listed more than once"):
+        DataContract.from_dict({"name": "x", "version": "1", "columns": [{"name": "a"}, {"name": "a"}]})
+
+
+def test_unique_may_name_one_column_and_max_age_may_be_seconds() -> None:
+    contract = DataContract.from_yaml(
+        "name: s\nversion: 1\ncolumns: {id: {}, ts: {}}\nunique: id\nfreshness: {column: ts, max_age: 3600}\n"
+    )
+    assert contract.unique == (("id",),)  # not one key per letter, ("i",) and ("d",)
+    assert DataContract.from_dict(contract.to_dict()) == contract
+    frame = pd.DataFrame({"id": [1, 2], "ts": pd.to_datetime(["2024-06-01 23:30", "2024-06-01 22:00"])})
+    assert contract.validate(frame, now=NOW).passed
+    late = contract.validate(frame, now=datetime(2024, 6, 2, 1, tzinfo=UTC), raise_on_failure=False)
+    assert [r.check for r in late.violations] == ["freshness"]

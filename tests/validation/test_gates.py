@@ -190,3 +190,39 @@ def test_models_can_be_given_as_registry_uris(loopml_env, holdout) -> None:
     result = compare_models("models:/uri-gated/2", "models:/uri-gated@champion", X, y, n_boot=200)
     assert result.passed
     assert result.record("uri-gated", 2).evidence["challenger_vs_champion"]["passed"] is True
+
+
+def test_a_holdout_of_negatives_only_scores_probability_arrays_against_class_1() -> None:
+    y = np.zeros(40, dtype=int)
+    proba = np.linspace(0.05, 0.7, 40)
+    result = check_metrics(proba, None, y, {"log_loss": 10.0, "brier": 1.0, "accuracy": 0.0})
+    figures = result.figures["metrics"]
+    assert figures["log_loss"] == pytest.approx(skm.log_loss(y, proba, labels=[0, 1]))
+    assert figures["brier"] == pytest.approx(skm.brier_score_loss(y, proba, pos_label=1))
+    assert figures["accuracy"] == pytest.approx(skm.accuracy_score(y, proba >= 0.5))
+
+
+def test_probability_matrices_as_predictions_give_labels_for_mcnemar_and_label_metrics(holdout) -> None:
+    X, y = holdout["X"], holdout["y"]
+    new, old = holdout["strong"].predict_proba(X), holdout["weak"].predict_proba(X)
+    as_arrays = compare_models(new, old, X, y, metric="roc_auc", n_boot=200, margin=1.0)
+    as_models = compare_models(holdout["strong"], holdout["weak"], X, y, metric="roc_auc", n_boot=200)
+    assert as_arrays.figures["mcnemar"] == as_models.figures["mcnemar"]
+    accuracy = check_metrics(new, X, y, {"accuracy": 0.5}).figures["metrics"]["accuracy"]
+    assert accuracy == pytest.approx(skm.accuracy_score(y, holdout["strong"].predict(X)))
+    three = np.tile([0.2, 0.5, 0.3], (len(y), 1))
+    with pytest.raises(InvalidValueError, match="3 columns of probabilities but y has 2 classes"):
+        check_metrics(three, X, y, {"accuracy": 0.5})
+
+
+def test_rows_whose_segment_is_missing_form_their_own_segment() -> None:
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 300)
+    score = np.clip(y * 0.3 + rng.random(300) * 0.7, 0, 1)
+    region = pd.Series(["north", None, "south"] * 100).to_numpy()  # NaN for the missing ones on pandas 3
+    result = compare_models(score, score, None, y, metric="roc_auc", segments=region, n_boot=200, margin=1.0)
+    segments = {s["segment"]: s["n"] for s in result.figures["segments"]}
+    assert segments == {"north": 100, "south": 100, "missing": 100}  # not "nan" with 0 rows, skipped
+    floats = np.where(np.arange(300) % 3 == 0, np.nan, 1.0)
+    result = compare_models(score, score, None, y, metric="roc_auc", segments=floats, n_boot=200, margin=1.0)
+    assert {s["segment"]: s["n"] for s in result.figures["segments"]} == {"1.0": 200, "missing": 100}

@@ -68,3 +68,11 @@ def test_unknown_metric_suggests_a_name() -> None:
     with pytest.raises(InvalidValueError, match="Did you mean 'roc_auc'"):
         get_metric("roc_uac")
     assert set(METRICS) >= set(CASES)
+
+
+def test_r2_keeps_its_precision_for_targets_far_from_zero() -> None:
+    y, pred = Y_REG + 1e8, PRED_REG + 1e8  # e.g. readings of a meter: large values, small spread
+    assert get_metric("r2").value(y, pred) == pytest.approx(skm.r2_score(y, pred), rel=1e-9)
+    weights = next(bootstrap_weights(len(y), 4, seed=1))
+    expected = [skm.r2_score(y, pred, sample_weight=w) for w in weights]
+    np.testing.assert_allclose(get_metric("r2").weighted(y, pred, weights), expected, rtol=1e-9)
