@@ -21,7 +21,9 @@ serving throughout, and nothing but step 5's last move makes a version champion.
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -29,7 +31,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from loopml.entities.monitoring import LoopTask
-from loopml.errors import AliasNotFoundError, DeploymentNotFoundError, LoopMLError, ModelNotFoundError
+from loopml.errors import (
+    AliasNotFoundError,
+    DeploymentNotFoundError,
+    LoopMLError,
+    ModelNotFoundError,
+    TaskEndedError,
+)
 from loopml.loop import canary as canary_watch
 from loopml.loop.cron import Cron
 from loopml.loop.policy import Candidate, Policy
@@ -40,6 +48,8 @@ from loopml.tracking.runs import ActiveRun
 
 CHAMPION = "champion"
 ACTOR = "loopml-loop"
+
+_log = logging.getLogger("loopml.loop")
 
 
 @dataclass(frozen=True)
@@ -196,6 +206,27 @@ class Agent:
     # -- one task -------------------------------------------------------------------------------
     def _execute(self, policy: Policy, task: LoopTask, trigger: dict[str, Any]) -> LoopTask:
         task_id = task.task_id
+        # a long step (training for an hour, say) must not look like a dead agent to another agent's recover()
+        stop = threading.Event()
+        beat = threading.Thread(target=self._heartbeat, args=(task_id, stop), name=f"loopml-task-{task_id}", daemon=True)
+        beat.start()
+        try:
+            return self._run_task(policy, task_id, trigger)
+        finally:
+            stop.set()
+            beat.join()
+
+    def _heartbeat(self, task_id: int, stop: threading.Event) -> None:
+        """Refresh the task's heartbeat every third of ``stale_after_s`` (at most a minute) until ``stop``."""
+        while not stop.wait(min(max(self.stale_after_s / 3, 0.1), 60.0)):
+            try:
+                self.store.loop.update_task(task_id)
+            except TaskEndedError:
+                return  # the task's own thread reports how it ended
+            except Exception as exc:  # a store that is down for a moment: keep beating, the next one may pass
+                _log.warning("Could not refresh the heartbeat of loop task %s: %s", task_id, exc)
+
+    def _run_task(self, policy: Policy, task_id: int, trigger: dict[str, Any]) -> LoopTask:
         try:
             details = self._retrain(policy, task_id, trigger)
         except _Rejected as rejected:
@@ -304,7 +335,17 @@ class Agent:
         )  # fmt: skip
 
         def read_window() -> Any:
-            return self.serving.predictions(policy.model, since=started_ms, flatten=True, with_feedback=True)
+            import pandas as pd
+
+            rows = self.serving.predictions(policy.model, since=started_ms, flatten=True, with_feedback=True)
+            # flattening leaves failed requests out, so add them back (no prediction, no label): else a
+            # canary answering 500 would show no errors at all
+            requests = self.serving.predictions(policy.model, since=started_ms)
+            failed = requests[~requests["request_id"].isin(rows["request_id"])]
+            if failed.empty:
+                return rows
+            return pd.concat([rows, failed[["request_id", "time", "model", "version", "role", "status", "latency_ms"]]],
+                             ignore_index=True)  # fmt: skip
 
         def heartbeat(progress: dict[str, Any]) -> None:
             self.store.loop.update_task(task_id, details={"canary": {"percent": share, **progress}})

@@ -40,7 +40,15 @@ class Candidate:
         if isinstance(output, Candidate):
             return output
         if isinstance(output, Mapping) and {"model", "holdout", "target"} <= set(output):
-            return cls(output["model"], output["holdout"], output["target"], output.get("segments"))
+            candidate = cls(output["model"], output["holdout"], output["target"], output.get("segments"))
+            columns = getattr(candidate.holdout, "columns", None)
+            if columns is None or candidate.target not in columns:
+                raise InvalidValueError(
+                    "A retraining pipeline's 'holdout' must be a DataFrame holding the target column "
+                    f"{candidate.target!r}; got {type(candidate.holdout).__name__}"
+                    + ("" if columns is None else f" with columns {list(columns)}") + "."
+                )
+            return candidate
         raise InvalidValueError(
             "A retraining pipeline must return loopml.loop.Candidate(model, holdout, target) or a mapping with the "
             f"keys 'model', 'holdout' and 'target'; got {type(output).__name__}."
@@ -102,6 +110,11 @@ class Policy:
         parse_rollout(self.rollout)
         if not self.name:
             object.__setattr__(self, "name", f"retrain-{self.model}")
+        if not isinstance(self.name, str) or len(self.name) > 256 or self.name.strip() != self.name or "/" in self.name:
+            # the store keys tasks and cursors by this name, and over REST it is one segment of a URL
+            raise InvalidValueError(
+                f"A policy name must be 1-256 characters without '/' or surrounding spaces, got {self.name!r}."
+            )
 
     @property
     def steps(self) -> tuple[float, ...]:

@@ -17,7 +17,8 @@ def parse_rollout(text: str) -> tuple[float, ...]:
     steps = []
     for part in plan.split("->") if kind == "canary" else []:
         match = _STEP.match(part.strip())
-        if not match:
+        if not match:  # one bad part makes the whole plan bad, wherever it stands
+            steps = []
             break
         steps.append(float(match.group(1)))
     if not steps or steps[-1] != 100 or any(not 0 < s <= 100 for s in steps) or steps != sorted(set(steps)):

@@ -117,6 +117,21 @@ def check_trigger(trigger: object) -> str:
     return str(trigger)
 
 
+def check_spec(spec: object) -> Mapping[str, Any]:
+    if not isinstance(spec, Mapping):
+        raise InvalidValueError(f"A monitor spec must be a mapping, got {type(spec).__name__}.")
+    return spec
+
+
+def check_cursor(values: Mapping[str, Any]) -> dict[str, int]:
+    checked: dict[str, int] = {}
+    for key, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidValueError(f"A cursor value must be an integer, got {value!r} for {key!r}.")
+        checked[key] = value
+    return checked
+
+
 def check_limit(value: object, most: int = 100_000) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
         raise InvalidValueError(f"max_results must be an integer from 1 to {most}, got {value!r}.")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pandas as pd
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
@@ -31,6 +33,25 @@ def fit(train: pd.DataFrame, c: float) -> LogisticRegression:
 def retrain(seed: int = 0, c: float = 1.0):
     train, holdout = split(seed)
     return {"model": fit(train, c=c), "holdout": holdout, "target": "target"}
+
+
+@loopml.step(outputs=("train", "holdout"))
+def slow_split(seed: int) -> tuple:
+    time.sleep(1.0)  # long enough for an agent with a short stale_after_s to heartbeat meanwhile
+    frame = data()
+    return frame.iloc[:380], frame.iloc[380:]
+
+
+@loopml.pipeline
+def slow_retrain(seed: int = 0):
+    train, holdout = slow_split(seed)
+    return {"model": fit(train, c=1.0), "holdout": holdout, "target": "target"}
+
+
+@loopml.pipeline
+def no_target(seed: int = 0):
+    train, holdout = split(seed)
+    return {"model": fit(train, c=1.0), "holdout": holdout, "target": "label"}
 
 
 @loopml.step

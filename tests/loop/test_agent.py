@@ -131,7 +131,7 @@ def test_a_failing_canary_is_rolled_back(client, champion):
     raise_alert(client)
     agent = make_agent(client, pol, sleep=Traffic(client, canary_status=500))
     [decision] = agent.tick()
-    assert decision.task.state == "rejected" and "canary" in decision.task.outcome
+    assert decision.task.state == "rejected" and "canary error rate 100.00%" in decision.task.outcome
     deployment = ServingClient(client).get_deployment(MODEL)
     assert deployment.canary_version is None and deployment.target == "champion"
     assert champion.get_model_version(MODEL, "champion").version == 1
@@ -166,6 +166,32 @@ def test_a_task_whose_agent_died_is_failed_and_the_champion_restored(client, cha
     assert ServingClient(client).get_deployment(MODEL).canary_version is None
 
 
+def test_a_long_step_keeps_its_task_alive(client, champion, monkeypatch):
+    pol = policy(MODEL, pipeline=library.slow_retrain, monitor=MONITOR, rollout="direct", canary=FAST)
+    beats = []
+    update = client.store.loop.update_task
+
+    def counting(task_id, *, stage=None, details=None):
+        if stage is None and details is None:  # a bare heartbeat, not a stage or canary progress
+            beats.append(task_id)
+        return update(task_id, stage=stage, details=details)
+
+    monkeypatch.setattr(client.store.loop, "update_task", counting)
+    raise_alert(client)
+    [decision] = make_agent(client, pol, stale_after_s=0.3).tick()
+    assert decision.task.state == "succeeded", decision.task.details.get("traceback", decision.task.outcome)
+    assert beats and set(beats) == {decision.task.task_id}  # heartbeats while the 1 s step ran
+
+
+def test_a_holdout_without_the_target_fails_with_a_clear_error(client, champion):
+    pol = policy(MODEL, pipeline=library.no_target, monitor=MONITOR, canary=FAST)
+    raise_alert(client)
+    [decision] = make_agent(client, pol).tick()
+    assert decision.task.state == "failed" and "InvalidValueError" in decision.task.outcome
+    assert "target column 'label'" in decision.task.outcome
+    assert champion.get_model_version(MODEL, "champion").version == 1
+
+
 def test_approval_stops_at_a_request(client, champion):
     pol = policy(MODEL, pipeline=library.retrain, monitor=MONITOR, approval=True, canary=FAST)
     raise_alert(client)
@@ -180,7 +206,13 @@ def test_bad_policies_are_refused():
         policy(MODEL, pipeline=library.retrain)
     with pytest.raises(loopml.errors.InvalidValueError, match="rollout"):
         policy(MODEL, pipeline=library.retrain, monitor=MONITOR, rollout="canary:10%->50%")
+    for plan in ("canary:100%->junk", "canary:50%->100%->"):
+        with pytest.raises(loopml.errors.InvalidValueError, match="rollout"):
+            policy(MODEL, pipeline=library.retrain, monitor=MONITOR, rollout=plan)
     with pytest.raises(loopml.errors.InvalidValueError, match="cron"):
         policy(MODEL, pipeline=library.retrain, schedule="every day")
     with pytest.raises(loopml.errors.InvalidValueError, match="pipeline"):
         policy(MODEL, pipeline=lambda: None, monitor=MONITOR)
+    for name in ("team/churn", " churn"):  # a '/' cannot travel as one URL segment to a loopml server
+        with pytest.raises(loopml.errors.InvalidValueError, match="policy name"):
+            policy(MODEL, pipeline=library.retrain, monitor=MONITOR, name=name)

@@ -8,7 +8,13 @@ import threading
 import pytest
 
 from loopml.entities.monitoring import AlertSpec
-from loopml.errors import InvalidValueError, MonitorNotFoundError, TaskEndedError, TaskNotFoundError
+from loopml.errors import (
+    InvalidInputError,
+    InvalidValueError,
+    MonitorNotFoundError,
+    TaskEndedError,
+    TaskNotFoundError,
+)
 
 SPEC = {"checks": ["data_drift"], "window": {"last": 500}, "thresholds": {"drift_share": 0.3}}
 
@@ -113,3 +119,32 @@ def test_concurrent_starts_make_one_task(db_url, tmp_path):
     for s in stores:
         s.close()
     assert sum(task is not None for task in started) == 1
+
+
+def test_bad_arguments_raise_the_same_error_on_every_backend_and_write_nothing(store):
+    store.monitoring.put_monitor("m", "churn", SPEC, actor="alice")
+    for bad in (0, 100_001):
+        with pytest.raises(InvalidValueError, match="max_results"):
+            store.monitoring.list_alerts(max_results=bad)
+        with pytest.raises(InvalidValueError, match="max_results"):
+            store.monitoring.list_results("m", max_results=bad)
+        with pytest.raises(InvalidValueError, match="max_results"):
+            store.loop.list_tasks(max_results=bad)
+    with pytest.raises(InvalidValueError, match="mapping"):
+        store.monitoring.put_monitor("n", "churn", [("checks", [])], actor="alice")
+    for value in ("1", True, 1.5):
+        with pytest.raises(InvalidValueError, match="cursor value"):
+            store.loop.set_cursor("p", {"alert_id": 3, "schedule_ms": value})
+    assert store.loop.get_cursor("p") == {}
+    assert [m.name for m in store.monitoring.list_monitors()] == ["m"]
+
+
+def test_integers_past_64_bits_are_the_callers_mistake_on_every_backend(store):
+    store.loop.set_cursor("p", {"alert_id": 3})
+    with pytest.raises(InvalidInputError):
+        store.monitoring.list_alerts(after_id=2**63)
+    with pytest.raises(InvalidInputError):
+        store.loop.set_cursor("p", {"alert_id": 4, "schedule_ms": 2**64})
+    with pytest.raises(InvalidInputError):
+        store.loop.get_task(2**63)
+    assert store.loop.get_cursor("p") == {"alert_id": 3}  # the batch's other key was not written either

@@ -91,7 +91,8 @@ def test_deploying_what_does_not_exist_is_refused_and_changes_nothing(store, ser
     with pytest.raises(ModelVersionNotFoundError):
         deploy(serving, "1", shadow=9)
     for bad in [{"target": "1", "canary": (2, 101.0)}, {"target": "1", "canary": (2, -1.0)}, {"target": "bad alias!"},
-                {"target": "latest"}, {"target": "0"}]:  # fmt: skip
+                {"target": "latest"}, {"target": "0"}, {"target": "²"}, {"target": "1", "canary": (2, "5")},
+                {"target": "1", "canary": (2, True)}, {"target": "1", "canary": (0, 5.0)}]:  # fmt: skip
         with pytest.raises(InvalidValueError):
             deploy(serving, bad["target"], canary=bad.get("canary"))
     with pytest.raises(DeploymentNotFoundError):

@@ -7,7 +7,16 @@ from typing import Any
 from urllib.parse import quote
 
 from loopml.entities.monitoring import Alert, AlertSpec, LoopTask, Monitor, MonitorResult
-from loopml.store.monitoring import LoopStore, MonitoringStore, check_state, check_status, check_trigger
+from loopml.store.monitoring import (
+    LoopStore,
+    MonitoringStore,
+    check_cursor,
+    check_limit,
+    check_spec,
+    check_state,
+    check_status,
+    check_trigger,
+)
 from loopml.store.rest.http import HttpSession
 
 Json = dict[str, Any]
@@ -53,7 +62,7 @@ class RestMonitoringStore(MonitoringStore):
         self._http = session
 
     def put_monitor(self, name: str, model: str, spec: Mapping[str, Any], *, actor: str) -> Monitor:
-        body = {"model": model, "spec": _json(spec), "actor": actor}
+        body = {"model": model, "spec": _json(check_spec(spec)), "actor": actor}
         return monitor_in(self._http.call("PUT", f"/monitors/{_seg(name)}", json_body=body))
 
     def get_monitor(self, name: str) -> Monitor:
@@ -92,13 +101,13 @@ class RestMonitoringStore(MonitoringStore):
     def list_results(
         self, monitor: str, *, since: int | None = None, until: int | None = None, max_results: int = 1000
     ) -> list[MonitorResult]:
-        params = {"since": since, "until": until, "max_results": max_results}
+        params = {"since": since, "until": until, "max_results": check_limit(max_results)}
         return [result_in(r) for r in self._http.call("GET", f"/monitors/{_seg(monitor)}/results", params=params)]
 
     def list_alerts(
         self, *, monitor: str | None = None, model: str | None = None, after_id: int = 0, max_results: int = 1000
     ) -> list[Alert]:
-        params = {"monitor": monitor, "model": model, "after_id": after_id, "max_results": max_results}
+        params = {"monitor": monitor, "model": model, "after_id": after_id, "max_results": check_limit(max_results)}
         return [alert_in(a) for a in self._http.call("GET", "/alerts", params=params)]
 
 
@@ -130,11 +139,11 @@ class RestLoopStore(LoopStore):
         return task_in(self._http.call("GET", f"/loop/tasks/{int(task_id)}"))
 
     def list_tasks(self, *, policy: str | None = None, state: str | None = None, max_results: int = 100) -> list[LoopTask]:
-        params = {"policy": policy, "state": state, "max_results": max_results}
+        params = {"policy": policy, "state": state, "max_results": check_limit(max_results)}
         return [task_in(t) for t in self._http.call("GET", "/loop/tasks", params=params)]
 
     def get_cursor(self, policy: str) -> Mapping[str, int]:
         return dict(self._http.call("GET", f"/loop/cursors/{_seg(policy)}"))
 
     def set_cursor(self, policy: str, values: Mapping[str, int]) -> None:
-        self._http.call("PUT", f"/loop/cursors/{_seg(policy)}", json_body={"values": dict(values)})
+        self._http.call("PUT", f"/loop/cursors/{_seg(policy)}", json_body={"values": check_cursor(values)})

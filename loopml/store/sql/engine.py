@@ -97,6 +97,8 @@ def translate_errors(engine: Engine) -> Iterator[None]:
     except DataError as exc:  # a value the column type cannot hold: the caller's mistake, not the store's
         detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         raise InvalidValueError(f"The database refused a value: {detail}") from exc
+    except OverflowError as exc:  # sqlite3 binding a Python int past 64 bits (PostgreSQL says DataError)
+        raise InvalidValueError(f"The database refused a value: {exc} (integers are 64-bit at most)") from exc
     except (OperationalError, InterfaceError, ProgrammingError) as exc:
         detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         raise StoreError(f"Cannot use the database at {describe(engine)}: {detail}") from exc

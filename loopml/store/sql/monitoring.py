@@ -15,7 +15,9 @@ from loopml.errors import InvalidValueError, MonitorNotFoundError, TaskEndedErro
 from loopml.store.monitoring import (
     LoopStore,
     MonitoringStore,
+    check_cursor,
     check_limit,
+    check_spec,
     check_state,
     check_status,
     check_trigger,
@@ -93,9 +95,7 @@ class SqlMonitoringStore(MonitoringStore):
     def put_monitor(self, name: str, model: str, spec: Mapping[str, Any], *, actor: str) -> Monitor:
         _check_name(name, "monitor")
         _check_name(model, "model")
-        if not isinstance(spec, Mapping):
-            raise InvalidValueError(f"A monitor spec must be a mapping, got {type(spec).__name__}.")
-        text = _dump(dict(spec))
+        text = _dump(dict(check_spec(spec)))
         now = _now()
         with write_transaction(self._engine) as conn:
             old = conn.execute(select(t.monitors).where(t.monitors.c.name == name)).first()
@@ -359,10 +359,9 @@ class SqlLoopStore(LoopStore):
 
     def set_cursor(self, policy: str, values: Mapping[str, int]) -> None:
         _check_name(policy, "policy")
+        check_cursor(values)
         with write_transaction(self._engine) as conn:
             for key, value in values.items():
-                if isinstance(value, bool) or not isinstance(value, int):
-                    raise InvalidValueError(f"A cursor value must be an integer, got {value!r} for {key!r}.")
                 done = conn.execute(
                     update(t.loop_cursors)
                     .where(t.loop_cursors.c.policy == policy, t.loop_cursors.c.key == key)

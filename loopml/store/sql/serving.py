@@ -79,7 +79,8 @@ def _insert_sql(paramstyle: str, rows: int) -> str:
 
 def check_target(target: object) -> str:
     """A deployment target: a version number (as text) or an alias."""
-    if isinstance(target, str) and target.isdigit():
+    # isascii: str.isdigit() is also true of "²" and other digits int() refuses
+    if isinstance(target, str) and target.isascii() and target.isdigit():
         return str(check_version_number(int(target)))
     if not isinstance(target, str):
         raise InvalidValueError(f"A deployment target is a version number or an alias, got {target!r}.")
