@@ -32,6 +32,8 @@ def _load_policies(module: str) -> list:  # type: ignore[type-arg]
     clear_policies()
     if module.endswith(".py"):
         path = Path(module).resolve()
+        if not path.is_file():
+            raise InvalidValueError(f"No policies file {module!r} (looked for {path}).")
         sys.path.insert(0, str(path.parent))
         module = path.stem
     else:
@@ -40,6 +42,10 @@ def _load_policies(module: str) -> list:  # type: ignore[type-arg]
         importlib.import_module(module)
     except ImportError as exc:
         raise InvalidValueError(f"Cannot import the policies module {module!r}: {exc}") from exc
+    except SyntaxError as exc:
+        raise InvalidValueError(
+            f"The policies module {module!r} has a syntax error: {exc.msg} ({exc.filename}, line {exc.lineno})."
+        ) from exc
     found = registered_policies()
     if not found:
         raise InvalidValueError(f"{module!r} defines no policy; call loopml.policy(...) at import time.")
@@ -57,12 +63,15 @@ def run(
 ) -> None:
     from loopml.loop import Agent
 
+    if runner not in ("local", "ray"):
+        raise typer.BadParameter(f"{runner!r} is not a runner; use local or ray.", param_hint="--runner")
     found = _load_policies(policies)
     out = output.console()
+    # policy names, task outcomes and progress messages hold user text (exception messages, paths): never markup
     agent = Agent(found, runner=runner, stale_after_s=stale_after,
-                  on_progress=lambda policy, message: out.print(f"[bold]{policy}[/]: {message}"))  # fmt: skip
-    out.print(f"loopml loop: {len(found)} polic{'y' if len(found) == 1 else 'ies'} "
-              f"({', '.join(p.name for p in found)}) on {agent.store.url}")  # fmt: skip
+                  on_progress=lambda policy, text: out.print(Text.assemble((policy, "bold"), f": {text}")))  # fmt: skip
+    out.print(Text(f"loopml loop: {len(found)} polic{'y' if len(found) == 1 else 'ies'} "
+                   f"({', '.join(p.name for p in found)}) on {agent.store.url}"))  # fmt: skip
     if now:
         for policy in found:
             _print_decision(out, agent.trigger(policy))
@@ -79,10 +88,22 @@ def run(
 def _print_decision(out, decision) -> None:  # type: ignore[no-untyped-def]
     task = decision.task
     if task is None:
-        out.print(f"[bold]{decision.policy}[/]: {decision.action} ({decision.detail})")
+        out.print(Text.assemble((decision.policy, "bold"), f": {decision.action} ({decision.detail})"))
         return
     style = STATE_STYLES.get(task.state, "")
-    out.print(f"[bold]{decision.policy}[/]: task {task.task_id} [{style}]{task.state}[/]: {task.outcome}")
+    out.print(
+        Text.assemble((decision.policy, "bold"), f": task {task.task_id} ", (task.state, style), f": {task.outcome}")
+    )
+
+
+def _trigger(task) -> str:  # type: ignore[no-untyped-def]
+    """``alert 12``, ``schedule 2026-11-23 09:00:00`` (the ref is epoch ms), ``manual`` or ``manual: REASON``."""
+    ref = task.trigger_ref or ""
+    if task.trigger == "schedule" and ref.isdigit():
+        return f"schedule {output.fmt_time(int(ref))}"
+    if task.trigger == "manual":
+        return "manual" if ref in ("", "manual") else f"manual: {ref}"
+    return f"{task.trigger} {ref}".strip()
 
 
 @app.command("status", help="Recent continuous-training tasks: state, stage, outcome.")
@@ -114,7 +135,7 @@ def status(
         table.add_row(
             str(task.task_id),
             Text(task.policy),
-            f"{task.trigger} {task.trigger_ref or ''}".strip(),
+            Text(_trigger(task)),
             Text(task.state, style=STATE_STYLES.get(task.state, "")),
             Text(task.stage),
             output.fmt_time(task.started_at),

@@ -59,7 +59,7 @@ def list_monitors(
         last = latest[-1] if latest else None
         table.add_row(
             Text(monitor.name, style="bold"),
-            Text(monitor.model + ("" if spec.get("version") is None else f" v{spec['version']}")),
+            Text(monitor.model + _watched(spec.get("version"), " v")),
             Text(", ".join(spec.get("checks", []))),
             Text(_window(spec.get("window") or {})),
             Text(", ".join(f"{k}={v:g}" for k, v in (spec.get("thresholds") or {}).items()) or "defaults"),
@@ -125,7 +125,7 @@ def show(
     spec = monitor.spec
     out = output.console()
     out.print(output.kv_table(f"Monitor {name}", [
-        ("model", monitor.model + ("" if spec.get("version") is None else f" version {spec['version']}")),
+        ("model", monitor.model + _watched(spec.get("version"), " version ")),
         ("checks", ", ".join(spec.get("checks", []))),
         ("columns", ", ".join(spec["columns"]) if spec.get("columns") else "every reference column requests carry"),
         ("window", _window(spec.get("window") or {})),
@@ -164,7 +164,9 @@ def show(
 @app.command("report", help="Write one self-contained HTML report (distributions, drift and performance over time).")
 def report(
     name: Annotated[str, typer.Argument(help="The monitor.")],
-    out_path: Annotated[Path, typer.Option("--out", "-o", help="Where to write the report.")] = Path("report.html"),
+    out_path: Annotated[
+        Path, typer.Option("--out", "-o", dir_okay=False, help="Where to write the report (an HTML file).")
+    ] = Path("report.html"),
     since: Annotated[
         str | None, typer.Option("--since", metavar="TIME", help="Only results from this ISO time on.")
     ] = None,
@@ -172,8 +174,14 @@ def report(
 ) -> None:
     from loopml.monitoring.results import monitor_report
 
-    written = monitor_report(name, out_path, since=since, max_results=limit)
-    output.console().print(f"Report of monitor [bold]{name}[/] written to {written}")
+    try:
+        written = monitor_report(name, out_path, since=since, max_results=limit)
+    except OSError as exc:  # a folder, a missing or read-only place: one line, not a traceback
+        where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(out_path) else ""
+        raise typer.BadParameter(
+            f"cannot write {out_path}: {exc.strerror or exc}{where}.", param_hint="'--out'"
+        ) from None
+    output.console().print(Text.assemble("Report of monitor ", (name, "bold"), f" written to {written}"))
 
 
 # -- helpers --------------------------------------------------------------------------------------------------
@@ -214,6 +222,15 @@ def _figures_table(figures: Any) -> Table | None:
     for check_name, key, value, scope in rows:
         table.add_row(check_name, key, output.fmt_number(value), Text(scope, style="dim"))
     return table
+
+
+def _watched(version: int | str | None, prefix: str) -> str:
+    """The watched version after the model name: `` v3`` (or ``prefix`` 3), ``@champion`` for an alias."""
+    if version is None:
+        return ""
+    if isinstance(version, str) and not version.isdigit():
+        return f"@{version}"
+    return f"{prefix}{version}"
 
 
 def _window(window: dict[str, Any]) -> str:

@@ -201,6 +201,8 @@ def _import_ref(ref: str) -> Any:
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())  # like python -m: modules of the current folder are found
     if module_name.endswith(".py"):
+        if not os.path.isfile(module_name):
+            raise InvalidValueError(f"No file {module_name!r} (looked for {os.path.abspath(module_name)}).")
         folder, file = os.path.split(os.path.abspath(module_name))
         sys.path.insert(0, folder)
         module_name = file[:-3]
@@ -208,6 +210,10 @@ def _import_ref(ref: str) -> Any:
         target: Any = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         raise InvalidValueError(f"Cannot import {module_name!r}: {exc}. Run from the folder that holds it.") from exc
+    except SyntaxError as exc:
+        raise InvalidValueError(
+            f"Cannot import {module_name!r}: {exc.msg} ({exc.filename}, line {exc.lineno})."
+        ) from exc
     for part in attribute.split("."):
         if not hasattr(target, part):
             raise InvalidValueError(f"Module {module_name!r} has no {attribute!r}.")

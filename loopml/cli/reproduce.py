@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -20,7 +21,9 @@ HELP = (
 def reproduce(
     uri: Annotated[str, typer.Argument(help="models:/NAME/VERSION, models:/NAME@ALIAS or a pipeline run id.")],
     tolerance: Annotated[float, typer.Option(min=0.0, help="Largest metric difference still counted equal.")] = 1e-6,
-    repo: Annotated[str, typer.Option(help="The git checkout holding the code.")] = ".",
+    repo: Annotated[
+        Path, typer.Option(exists=True, file_okay=False, help="The git checkout holding the code (a folder).")
+    ] = Path("."),
 ) -> None:
     from loopml.pipelines.reproduce import reproduce as run_reproduction
 

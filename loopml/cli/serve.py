@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from loopml.cli import output
+from loopml.cli.server import LogLevel
 
 SERVE_HELP = (
     "Serve predictions from registered models (FastAPI + uvicorn): POST /v1/models/NAME/predict, "
@@ -75,7 +76,7 @@ def serve(
     db_url: Annotated[
         str | None, typer.Option("--db-url", metavar="URL", help="Metadata store (default: LOOPML_DB_URL or SQLite).")
     ] = None,
-    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    log_level: Annotated[LogLevel, typer.Option(case_sensitive=False, help="uvicorn log level.")] = "info",
     access_log: Annotated[bool, typer.Option("--access-log", help="uvicorn's per-request access log.")] = False,
 ) -> None:
     import os

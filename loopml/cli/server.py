@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -18,6 +18,8 @@ HELP = (
 # and the factory reads the auth switch from the environment in every worker.
 APP_FACTORY = "loopml.server.main:app_from_env"
 AUTH_ENV = "LOOPML_SERVER_AUTH"
+#: uvicorn's log levels; checked here, since uvicorn answers another one with a KeyError traceback
+LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
 
 
 def _warn_without_admin(console: Any) -> None:
@@ -52,7 +54,7 @@ def server(
     auth: Annotated[
         bool, typer.Option("--auth/--no-auth", help="Require API tokens (create them with 'loopml tokens create').")
     ] = False,
-    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    log_level: Annotated[LogLevel, typer.Option(case_sensitive=False, help="uvicorn log level.")] = "info",
 ) -> None:
     import os
 

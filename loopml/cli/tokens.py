@@ -102,6 +102,10 @@ def whoami() -> None:
     if found is None:
         raise AuthenticationError("The token in LOOPML_TOKEN is unknown, malformed or revoked.")
     output.console().print(
-        f"[bold]{found.name}[/] ([{ROLE_STYLES[found.role.value]}]{found.role.value}[/]), "
-        f"created {output.fmt_time(found.created_at)} by {found.created_by}"
+        Text.assemble(
+            (found.name, "bold"),
+            " (",
+            (found.role.value, ROLE_STYLES[found.role.value]),
+            f"), created {output.fmt_time(found.created_at)} by {found.created_by}",
+        )
     )

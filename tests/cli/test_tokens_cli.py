@@ -113,3 +113,13 @@ def test_the_server_with_auth_refuses_anonymous_clients_and_records_the_tokens_o
         process.terminate()
         output = process.communicate(timeout=20)[0]
     assert "API tokens" in output
+
+
+def test_whoami_prints_the_creator_as_is(home, monkeypatch):
+    monkeypatch.setenv("LOOPML_ACTOR", "ops[/]bot")  # an actor name is free text, never Rich markup
+    created = runner.invoke(app, ["tokens", "create", "--name", "ci", "--role", "editor"])
+    assert created.exit_code == 0, created.output
+    monkeypatch.setenv("LOOPML_TOKEN", TOKEN.search(created.output).group(0))
+    shown = runner.invoke(app, ["tokens", "whoami"])
+    assert shown.exit_code == 0, shown.output
+    assert "ci (editor)" in shown.output and "by ops[/]bot" in shown.output

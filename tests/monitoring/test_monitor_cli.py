@@ -120,3 +120,26 @@ def test_errors_are_one_line_with_an_exit_code(home: Any) -> None:
     assert empty.exit_code == 1 and "has no results yet" in empty.output
     quiet = invoke("monitor", "check", "churn-drift")
     assert quiet.exit_code == 0 and "check 1 error" in quiet.output and "no predictions of churn" in quiet.output
+
+
+def test_alias_version_and_report_paths(
+    home: Any, dataset: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loopml.monitor("by-alias", "churn", version="champion", reference=dataset)
+    listed = invoke("monitor", "list")
+    assert listed.exit_code == 0 and "churn@champion" in listed.output and "vchampion" not in listed.output
+    assert "churn@champion" in invoke("monitor", "show", "by-alias").output
+
+    loopml.monitor("churn-drift", "churn", reference=dataset)
+    log_requests(home, "churn", features(200, seed=1))
+    loopml.check("churn-drift")
+    monkeypatch.chdir(tmp_path)  # short relative paths: the usage error box wraps at 80 columns
+    folder = invoke("monitor", "report", "churn-drift", "--out", ".")
+    assert folder.exit_code == 2 and "is a directory" in folder.output and "Traceback" not in folder.output
+    Path("a-file").write_text("x", encoding="utf-8")
+    blocked = invoke("monitor", "report", "churn-drift", "--out", "a-file/report.html")
+    assert blocked.exit_code == 2, blocked.output
+    assert "cannot write" in blocked.output and "Traceback" not in blocked.output
+    odd = tmp_path / "[bold]x" / "report.html"
+    written = invoke("monitor", "report", "churn-drift", "--out", str(odd))
+    assert written.exit_code == 0 and str(odd) in written.output.replace("\n", "")

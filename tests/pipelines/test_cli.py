@@ -67,3 +67,13 @@ def test_show_a_failed_run_and_errors(local_client) -> None:
 
 def test_list_with_nothing_run(local_client) -> None:
     assert "No pipeline has run yet" in invoke("list").output
+
+
+def test_a_module_that_does_not_import_is_one_line(local_client, tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    missing = invoke("run", "nowhere/train.py:training")
+    assert missing.exit_code == 2 and "No file 'nowhere/train.py'" in missing.output
+    (tmp_path / "broken_pipeline_module.py").write_text("import loopml\ndef training(:\n", encoding="utf-8")
+    broken = invoke("run", "broken_pipeline_module.py:training")
+    assert broken.exit_code == 2, broken.output
+    assert "invalid syntax" in broken.output and "line 2" in broken.output and "Traceback" not in broken.output

@@ -88,6 +88,9 @@ def test_serve_refuses_bad_options_before_starting(home):
     assert runner.invoke(app, ["serve", "-m", "iris@bad alias"]).exit_code == 2
     assert runner.invoke(app, ["serve", "-m", "iris/\u00b2"]).exit_code == 2  # a digit to isdigit(), not to int()
     assert runner.invoke(app, ["serve", "--max-memory", "lots"]).exit_code == 2
+    for command in ("serve", "server"):  # uvicorn would answer an unknown level with a KeyError traceback
+        loud = runner.invoke(app, [command, "--log-level", "loud"])
+        assert loud.exit_code == 2 and "'loud' is not one of" in loud.output
     assert runner.invoke(app, ["deployments", "list"]).output.startswith("No deployments yet")
 
 
