@@ -86,22 +86,28 @@ def champion_training_data(seed: int) -> pd.DataFrame:
 
 
 @loopml.step
-def fit_on_recent(reference: pd.DataFrame, recent: pd.DataFrame) -> Any:
-    """A scaled logistic regression on the old training data plus the recent labelled traffic."""
+def combined(reference: pd.DataFrame, recent: pd.DataFrame) -> pd.DataFrame:
+    """The old training data plus the recent labelled traffic: what the challenger learns from."""
+    return pd.concat([reference, recent], ignore_index=True)
+
+
+@loopml.step
+def fit(train: pd.DataFrame) -> Any:
+    """A scaled logistic regression."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    both = pd.concat([reference, recent], ignore_index=True)
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000))
-    return model.fit(both.drop(columns="target"), both["target"])
+    return model.fit(train.drop(columns="target"), train["target"])
 
 
 @loopml.pipeline(experiment="breast-cancer-retrain")
 def retrain_on_recent(model: str, since_ms: int, until_ms: int, seed: int = SEED):
-    train, holdout = labelled_traffic(model, since_ms, until_ms, seed)
-    fitted = fit_on_recent(champion_training_data(seed), train)
-    return {"model": fitted, "holdout": holdout, "target": "target"}
+    recent, holdout = labelled_traffic(model, since_ms, until_ms, seed)
+    train = combined(champion_training_data(seed), recent)
+    # ``train`` becomes the new version's training dataset: its monitors' reference once it is champion
+    return {"model": fit(train), "holdout": holdout, "target": "target", "train": train}
 
 
 # -- live service and traffic --------------------------------------------------------------------------------

@@ -310,6 +310,9 @@ class Agent:
         )  # fmt: skip
         active = ActiveRun(self.tracking, run)
         try:
+            if candidate.train is not None:  # its features are the reference of the new version's monitors
+                features = candidate.train.drop(columns=[candidate.target])
+                active.log_dataset(features, f"{policy.name}-train", context="train", store_data=True)
             active.log_model(candidate.model, "model", input_example=candidate.X.head(5))
         except BaseException:
             active.end("FAILED")

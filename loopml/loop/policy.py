@@ -27,27 +27,37 @@ class Candidate:
     A pipeline may return this, or a mapping with the keys ``model``,
     ``holdout`` (a DataFrame holding the features and the target) and
     ``target`` (the target's column), plus optionally ``segments`` (a column
-    of the holdout for per-segment checks).
+    of the holdout for per-segment checks) and ``train`` (the DataFrame the
+    model was fitted on). The agent stores ``train`` as the new version's
+    training dataset, which is what its monitors compare live traffic with
+    once it is champion; without it they need an explicit reference.
     """
 
     model: Any
     holdout: Any
     target: str
     segments: str | None = None
+    train: Any = None
 
     @classmethod
     def of(cls, output: Any) -> Candidate:
         if isinstance(output, Candidate):
             return output
         if isinstance(output, Mapping) and {"model", "holdout", "target"} <= set(output):
-            candidate = cls(output["model"], output["holdout"], output["target"], output.get("segments"))
-            columns = getattr(candidate.holdout, "columns", None)
-            if columns is None or candidate.target not in columns:
-                raise InvalidValueError(
-                    "A retraining pipeline's 'holdout' must be a DataFrame holding the target column "
-                    f"{candidate.target!r}; got {type(candidate.holdout).__name__}"
-                    + ("" if columns is None else f" with columns {list(columns)}") + "."
-                )
+            candidate = cls(
+                output["model"], output["holdout"], output["target"], output.get("segments"), output.get("train")
+            )
+            for key in ("holdout", "train"):
+                frame = getattr(candidate, key)
+                if key == "train" and frame is None:
+                    continue
+                columns = getattr(frame, "columns", None)
+                if columns is None or candidate.target not in columns:
+                    raise InvalidValueError(
+                        f"A retraining pipeline's {key!r} must be a DataFrame holding the target column "
+                        f"{candidate.target!r}; got {type(frame).__name__}"
+                        + ("" if columns is None else f" with columns {list(columns)}") + "."
+                    )
             return candidate
         raise InvalidValueError(
             "A retraining pipeline must return loopml.loop.Candidate(model, holdout, target) or a mapping with the "

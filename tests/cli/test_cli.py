@@ -381,6 +381,10 @@ def test_demo_end_to_end(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert len(trained) == loopml.demo_loop.SHIFTED_REQUESTS and loop.canary_requests > 0 and len(canary) > 0
     seen = set(trained[features].itertuples(index=False, name=None))
     assert not seen & set(canary[features].itertuples(index=False, name=None))
+    # the monitor goes on watching the new champion, against the training data the retrain declared
+    watching = loopml.check(loopml.demo_loop.MONITOR)
+    assert watching.result.version == 2 and watching.status != "error", watching.summary
+    assert watching.figures["performance"]["n"] > 0
     report = Path(loop.report_path)
     assert report.is_file() and report.read_text().lstrip().lower().startswith("<!doctype html")
     assert "Closed the loop" in out and "version 2 promoted to @champion" in out

@@ -35,6 +35,12 @@ def retrain(seed: int = 0, c: float = 1.0):
     return {"model": fit(train, c=c), "holdout": holdout, "target": "target"}
 
 
+@loopml.pipeline
+def retrain_declaring_its_data(seed: int = 0):
+    train, holdout = split(seed)
+    return {"model": fit(train, c=1.0), "holdout": holdout, "target": "target", "train": train}
+
+
 @loopml.step(outputs=("train", "holdout"))
 def slow_split(seed: int) -> tuple:
     time.sleep(1.0)  # long enough for an agent with a short stale_after_s to heartbeat meanwhile

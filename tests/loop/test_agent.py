@@ -7,10 +7,12 @@ import time
 import uuid
 
 import pytest
+from pandas.testing import assert_frame_equal
 
 import loopml
 from loopml.entities.monitoring import AlertSpec
 from loopml.entities.serving import Feedback, PredictionRecord
+from loopml.errors import NotFoundError
 from loopml.loop import Agent, CanaryRules, beats_champion, policy, thresholds
 from loopml.registry.client import RegistryClient
 from loopml.serving.client import ServingClient
@@ -103,6 +105,23 @@ def test_an_alert_retrains_gates_canaries_and_promotes(client, champion):
                      "model_version.transition", "loop.task.succeeded"):  # fmt: skip
         assert expected in actions, (expected, actions)
     assert [d.action for d in agent.tick()] == ["idle"]  # the alert was handled once
+
+
+def test_the_training_data_a_pipeline_declares_becomes_the_new_champions_monitoring_reference(client, champion):
+    from loopml.monitoring.windows import lineage_reference
+
+    for pipeline, version in ((library.retrain, 2), (library.retrain_declaring_its_data, 3)):
+        pol = policy(MODEL, pipeline=pipeline, monitor=MONITOR, rollout="direct")
+        decision = make_agent(client, pol).trigger(pol)
+        assert decision.task.state == "succeeded", decision.task.details.get("traceback", decision.task.outcome)
+        assert champion.get_model_version(MODEL, "champion").version == version
+    with pytest.raises(NotFoundError, match="No training dataset found for bc version 2"):
+        lineage_reference(client, MODEL, 2)  # the pipeline said nothing of its training data
+    reference = lineage_reference(client, MODEL, 3)
+    expected = library.data().iloc[:380].drop(columns="target")
+    assert_frame_equal(reference.frame.reset_index(drop=True), expected.reset_index(drop=True))
+    run = client.get_run(champion.get_model_version(MODEL, 3).run_id)
+    assert [item.context for item in run.inputs] == ["train"] and reference.run_id == run.run_id
 
 
 def test_a_second_alert_while_a_retrain_is_in_flight_starts_nothing(client, champion):
