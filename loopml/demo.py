@@ -601,7 +601,7 @@ def _summary_panel(
 def next_commands(result: DemoResult) -> list[str]:
     """Commands worth trying on what the demo recorded."""
     second = result.child_run_ids[1] if len(result.child_run_ids) > 1 else result.best_run_id
-    return [
+    commands = [
         f"loopml runs list -e {result.experiment}",
         f"loopml runs show {result.best_run_id}",
         f"loopml runs compare {result.best_run_id} {second}",
@@ -610,12 +610,18 @@ def next_commands(result: DemoResult) -> list[str]:
         f"loopml models show {result.model_name}@{CHAMPION}",
         f"loopml lineage models:/{result.model_name}@{CHAMPION}",
         f"loopml audit --target {result.model_name}",
-        "loopml deployments list",
         f"loopml serve -m {result.model_name}@{CHAMPION}   # then POST /v1/models/{result.model_name}/predict",
-        "loopml monitor show breast-cancer-drift",
-        "loopml monitor report breast-cancer-drift --out report.html",
-        "loopml loop status",
     ]
+    if result.loop is not None:  # what only the closed loop creates: a deployment, a monitor, a loop task
+        from loopml.demo_loop import MONITOR
+
+        commands += [
+            "loopml deployments list",
+            f"loopml monitor show {MONITOR}",
+            f"loopml monitor report {MONITOR} --out report.html",
+            "loopml loop status",
+        ]
+    return commands
 
 
 def _print_next(console: Console, result: DemoResult) -> None:

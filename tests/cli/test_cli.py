@@ -388,6 +388,7 @@ def test_demo_end_to_end(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     report = Path(loop.report_path)
     assert report.is_file() and report.read_text().lstrip().lower().startswith("<!doctype html")
     assert "Closed the loop" in out and "version 2 promoted to @champion" in out
+    assert f"loopml monitor show {loopml.demo_loop.MONITOR}" in out and "loopml loop status" in out
 
     # a second demo in the same store registers version 3 and moves the champion there (two candidates, no loop)
     monkeypatch.setattr(loopml.demo, "candidates", lambda: real_candidates()[:2])
@@ -399,6 +400,8 @@ def test_demo_end_to_end(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert loopml.get_model_version(result.model_name, 2).stage.value == "archived"
     assert "alias.move" in second.audit_actions and "model.create" not in second.audit_actions
     assert "(was v2)" in again.output and "v2 archived" in again.output
+    # without the loop there is no new monitor or task to show, so none of its commands is suggested
+    assert "loopml monitor" not in again.output.split("Try next")[1] and "loopml loop" not in again.output
 
 
 def test_user_text_is_not_rich_markup(home: Path) -> None:
