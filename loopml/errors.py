@@ -295,9 +295,13 @@ class PermissionDeniedError(LoopMLError):
 class TokenNotFoundError(NotFoundError):
     """No active API token has that name."""
 
+    headline = "Token not found"
+
 
 class TokenAlreadyExistsError(AlreadyExistsError):
     """An active API token already has that name."""
+
+    headline = "Token already exists"
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:

@@ -39,7 +39,9 @@ def test_create_list_revoke(home):
     assert "ci" in listed.output and "editor" in listed.output and not TOKEN.search(listed.output)
 
     again = runner.invoke(app, ["tokens", "create", "--name", "ci", "--role", "admin"])
-    assert again.exit_code != 0 and "revoke it first" in again.output
+    assert again.exit_code != 0 and "revoke it first" in again.output and "Token already exists" in again.output
+    missing = runner.invoke(app, ["tokens", "revoke", "nobody"])
+    assert missing.exit_code != 0 and "Token not found" in missing.output
 
     bad = runner.invoke(app, ["tokens", "create", "--name", "x", "--role", "root"])
     assert bad.exit_code != 0 and "viewer, editor, admin" in bad.output
