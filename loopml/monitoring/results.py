@@ -90,7 +90,12 @@ def monitor_report(
 
     results = _results(name, since, until, max_results, client)
     if not results:
-        raise NotFoundError(f"Monitor {name!r} has no results yet: run `loopml monitor check {name}` first.")
+        if since is None and until is None:
+            raise NotFoundError(f"Monitor {name!r} has no results yet: run `loopml monitor check {name}` first.")
+        raise NotFoundError(
+            f"Monitor {name!r} has no results between {since if since is not None else 'its first'} and "
+            f"{until if until is not None else 'now'}: widen the range, or leave it out for every result."
+        )
     latest_drift = next(
         (r for r in reversed(results) if r.figures.get("data_drift") or r.figures.get("prediction_drift")), None
     )

@@ -120,6 +120,8 @@ def test_errors_are_one_line_with_an_exit_code(home: Any) -> None:
     assert empty.exit_code == 1 and "has no results yet" in empty.output
     quiet = invoke("monitor", "check", "churn-drift")
     assert quiet.exit_code == 0 and "check 1 error" in quiet.output and "no predictions of churn" in quiet.output
+    later = invoke("monitor", "report", "churn-drift", "--since", "2099-01-01", "--out", "x.html")
+    assert later.exit_code == 1 and "no results between 2099-01-01 and now" in later.output
 
 
 def test_alias_version_and_report_paths(
