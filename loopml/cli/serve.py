@@ -92,8 +92,9 @@ def serve(
         raise InvalidValueError("Use either --models (or NAME arguments) or --all, not both.")
     parsed = [parse_model_spec(name) for name in names]  # refuse a typo before uvicorn starts
     memory = parse_size(max_memory) if max_memory else None
-    if db_url:
+    if db_url:  # the flag wins over the environment (the service and its workers read these)
         os.environ["LOOPML_DB_URL"] = db_url
+        os.environ["LOOPML_TRACKING_URI"] = db_url
     settings = get_settings()
     console = output.console()
     console.print(f"[bold]loopml serve[/] at [cyan]http://{host}:{port}[/]  (docs: /docs, metrics: /metrics)")

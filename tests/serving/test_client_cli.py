@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 import loopml
 from loopml.cli.main import app
+from loopml.config import get_settings
 from loopml.errors import DeploymentNotFoundError, InvalidValueError
 
 runner = CliRunner()
@@ -92,6 +93,19 @@ def test_serve_refuses_bad_options_before_starting(home):
         loud = runner.invoke(app, [command, "--log-level", "loud"])
         assert loud.exit_code == 2 and "'loud' is not one of" in loud.output
     assert runner.invoke(app, ["deployments", "list"]).output.startswith("No deployments yet")
+
+
+def test_serve_db_url_wins_over_the_tracking_uri_in_the_environment(home, tmp_path, monkeypatch):
+    import loopml.serving.main
+
+    seen: list[str] = []
+    monkeypatch.setattr(loopml.serving.main, "serve", lambda *a, **k: seen.append(get_settings().tracking_uri))
+    monkeypatch.setenv("LOOPML_TRACKING_URI", "http://127.0.0.1:9/never-used")
+    monkeypatch.delenv("LOOPML_DB_URL", raising=False)  # the command sets both: put them back afterwards
+    url = f"sqlite:///{tmp_path / 'other.db'}"
+    started = runner.invoke(app, ["serve", "--db-url", url])
+    assert started.exit_code == 0, started.output
+    assert seen == [url] and url in started.output
 
 
 def test_an_input_column_named_like_a_log_column_does_not_overwrite_it():
