@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import ensure_venv, machine, this_python
 from _peer import median_ms
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -245,12 +246,7 @@ def run_worker(python: Path, kind: str, config: dict[str, Any]) -> dict[str, Any
 
 
 def ensure_peer(venv: Path) -> Path:
-    python = venv / "bin" / "python"
-    if not python.exists():
-        log(f"creating {venv} with {' '.join(PEER_PACKAGES)} (one-off)")
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", *PEER_PACKAGES], check=True)
-    return python
+    return ensure_venv(venv, PEER_PACKAGES, log)
 
 
 def write_data(path: Path, rows: int, seed: int) -> list[str]:
@@ -324,7 +320,7 @@ def print_report(
     )
     console.print(table)
     notes = [
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
+        f"machine: {machine()}, "
         f"load average {args.load_before:.1f} before / {os.getloadavg()[0]:.1f} after; "
         f"Python {platform.python_version()}; loopml numpy {lm['versions']['numpy']}, pandas {lm['versions']['pandas']}"
         + (
@@ -358,8 +354,7 @@ def print_report(
 
 
 def reproduce_command(args: argparse.Namespace) -> str:
-    python = Path(sys.executable)
-    shown = os.path.relpath(python, ROOT) if python.is_relative_to(ROOT) else str(python)
+    shown = this_python(ROOT)
     argv = [
         shown,
         "benchmarks/drift.py",

@@ -36,6 +36,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from _machine import ensure_venv, machine, this_python
+
 from loopml.pipelines import pipeline, step
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -167,12 +169,7 @@ def bench_ray(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def ensure_peer(venv: Path) -> Path:
-    python = venv / "bin" / "python"
-    if not python.exists():
-        log(f"creating {venv} with Metaflow (one-off)")
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "metaflow"], check=True)
-    return python
+    return ensure_venv(venv, ["metaflow"], log)
 
 
 def chain_flow(n: int) -> str:
@@ -376,8 +373,7 @@ def print_report(args: argparse.Namespace, lm: dict[str, Any], pool: dict[str, A
 
 
 def reproduce_command(args: argparse.Namespace) -> str:
-    python = Path(sys.executable)
-    shown = os.path.relpath(python, ROOT) if python.is_relative_to(ROOT) else str(python)
+    shown = this_python(ROOT)
     argv = [shown, "benchmarks/pipelines.py", "--reps", str(args.reps), "--fan", str(args.fan), "--work-ms",
             str(args.work_ms), "--peer-reps", str(args.peer_reps)]  # fmt: skip
     for flag in ("quick", "no_peer", "no_ray", "no_peer_fanout"):
@@ -425,7 +421,7 @@ def main(argv: list[str] | None = None) -> None:
     import loopml
 
     versions = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}",
+        "machine": machine(),
         "python": platform.python_version(),
         "loopml": loopml.__version__,
         "load_start": f"{os.getloadavg()[0]:.1f}",

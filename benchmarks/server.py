@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import ensure_venv, machine, this_python
 from _peer import FILTER, MAX_RESULTS, ORDER_BY, make_runs, median_ms, metric_values
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -405,12 +406,7 @@ def bench_loopml(args: argparse.Namespace, base: Path) -> dict[str, Any]:
 
 
 def ensure_peer(venv: Path) -> Path:
-    python = venv / "bin" / "python"
-    if not python.exists():
-        log("loopml", f"creating {venv} with MLflow (one-off)")
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "mlflow", "scikit-learn"], check=True)
-    return python
+    return ensure_venv(venv, ["mlflow", "scikit-learn"], lambda message: log("loopml", message))
 
 
 def peer_env(venv: Path) -> dict[str, str]:
@@ -674,8 +670,7 @@ def print_report(args: argparse.Namespace, lm: dict[str, Any], ml: dict[str, Any
 
 
 def reproduce_command(args: argparse.Namespace) -> str:
-    python = Path(sys.executable)
-    shown = os.path.relpath(python, ROOT) if python.is_relative_to(ROOT) else str(python)
+    shown = this_python(ROOT)
     argv = [
         shown,
         "benchmarks/server.py",
@@ -756,7 +751,7 @@ def main(argv: list[str] | None = None) -> None:
     from loopml.tracking import buffer
 
     env = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}",
+        "machine": machine(),
         "python": platform.python_version(),
         "sqlite": sqlite3.sqlite_version,
         "loopml": loopml.__version__,

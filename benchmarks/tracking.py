@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import ensure_venv, machine, this_python
 from _peer import FILTER, MAX_RESULTS, ORDER_BY, make_runs, median_ms, metric_values
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -366,12 +367,7 @@ def bench_big(base: Path, n: int, seed: int, reps: int, how: str) -> dict[str, A
 
 
 def ensure_peer(venv: Path) -> Path:
-    python = venv / "bin" / "python"
-    if not python.exists():
-        log(f"creating {venv} with MLflow (one-off)")
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "mlflow", "scikit-learn"], check=True)
-    return python
+    return ensure_venv(venv, ["mlflow", "scikit-learn"], log)
 
 
 def bench_mlflow(python: Path, base: Path, config: dict[str, Any]) -> dict[str, Any]:
@@ -573,8 +569,7 @@ def print_report(
 
 
 def reproduce_command(args: argparse.Namespace) -> str:
-    python = Path(sys.executable)
-    shown = os.path.relpath(python, ROOT) if python.is_relative_to(ROOT) else str(python)
+    shown = this_python(ROOT)
     argv = [
         shown,
         "benchmarks/tracking.py",
@@ -634,7 +629,7 @@ def main(argv: list[str] | None = None) -> None:
     import loopml
 
     versions = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}",
+        "machine": machine(),
         "python": platform.python_version(),
         "loopml": loopml.__version__,
     }

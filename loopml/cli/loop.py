@@ -22,30 +22,12 @@ STATE_STYLES = {"running": "yellow", "succeeded": "green", "rejected": "magenta"
 
 
 def _load_policies(module: str) -> list:  # type: ignore[type-arg]
-    import importlib
-    import sys
-    from pathlib import Path
-
+    from loopml.cli.modules import import_user_module
     from loopml.errors import InvalidValueError
     from loopml.loop import clear_policies, registered_policies
 
     clear_policies()
-    if module.endswith(".py"):
-        path = Path(module).resolve()
-        if not path.is_file():
-            raise InvalidValueError(f"No policies file {module!r} (looked for {path}).")
-        sys.path.insert(0, str(path.parent))
-        module = path.stem
-    else:
-        sys.path.insert(0, ".")
-    try:
-        importlib.import_module(module)
-    except ImportError as exc:
-        raise InvalidValueError(f"Cannot import the policies module {module!r}: {exc}") from exc
-    except SyntaxError as exc:
-        raise InvalidValueError(
-            f"The policies module {module!r} has a syntax error: {exc.msg} ({exc.filename}, line {exc.lineno})."
-        ) from exc
+    import_user_module(module, "policies ")
     found = registered_policies()
     if not found:
         raise InvalidValueError(f"{module!r} defines no policy; call loopml.policy(...) at import time.")

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import sys
 from typing import Annotated, Any
 
 import typer
@@ -191,29 +189,13 @@ def show_pipeline(
 
 def _import_ref(ref: str) -> Any:
     """The object ``module:attribute`` names; a module path ending in .py is imported from its folder."""
-    import importlib
-
+    from loopml.cli.modules import import_user_module
     from loopml.errors import InvalidValueError
 
     module_name, sep, attribute = ref.partition(":")
     if not sep or not module_name or not attribute:
         raise InvalidValueError(f"{ref!r} is not MODULE:FUNCTION, e.g. mypkg.train:train_pipeline.")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())  # like python -m: modules of the current folder are found
-    if module_name.endswith(".py"):
-        if not os.path.isfile(module_name):
-            raise InvalidValueError(f"No file {module_name!r} (looked for {os.path.abspath(module_name)}).")
-        folder, file = os.path.split(os.path.abspath(module_name))
-        sys.path.insert(0, folder)
-        module_name = file[:-3]
-    try:
-        target: Any = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        raise InvalidValueError(f"Cannot import {module_name!r}: {exc}. Run from the folder that holds it.") from exc
-    except SyntaxError as exc:
-        raise InvalidValueError(
-            f"Cannot import {module_name!r}: {exc.msg} ({exc.filename}, line {exc.lineno})."
-        ) from exc
+    target: Any = import_user_module(module_name)
     for part in attribute.split("."):
         if not hasattr(target, part):
             raise InvalidValueError(f"Module {module_name!r} has no {attribute!r}.")

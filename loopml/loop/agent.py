@@ -338,17 +338,10 @@ class Agent:
         )  # fmt: skip
 
         def read_window() -> Any:
-            import pandas as pd
-
-            rows = self.serving.predictions(policy.model, since=started_ms, flatten=True, with_feedback=True)
-            # flattening leaves failed requests out, so add them back (no prediction, no label): else a
-            # canary answering 500 would show no errors at all
-            requests = self.serving.predictions(policy.model, since=started_ms)
-            failed = requests[~requests["request_id"].isin(rows["request_id"])]
-            if failed.empty:
-                return rows
-            return pd.concat([rows, failed[["request_id", "time", "model", "version", "role", "status", "latency_ms"]]],
-                             ignore_index=True)  # fmt: skip
+            # failed requests kept (one row each, no prediction): else a canary answering 500 shows no errors
+            return self.serving.predictions(
+                policy.model, since=started_ms, flatten=True, with_feedback=True, keep_failed=True
+            )
 
         def heartbeat(progress: dict[str, Any]) -> None:
             self.store.loop.update_task(task_id, details={"canary": {"percent": share, **progress}})

@@ -28,9 +28,11 @@ def _side(frame: Any, role: str) -> dict[str, Any]:
         "error_rate": errors / requests if requests else math.nan,
         "p99_latency_ms": float(rows["latency_ms"].quantile(0.99)) if len(rows) else math.nan,
     }
-    labelled = rows[rows["label"].notna()] if "label" in rows else rows.iloc[0:0]
+    # accuracy over answered requests whose labels came back (a failed request counts in the error rate)
+    answered = rows[rows["prediction"].notna()] if "prediction" in rows else rows.iloc[0:0]
+    labelled = answered[answered["label"].notna()] if "label" in answered else answered.iloc[0:0]
     figures["labelled"] = len(labelled)
-    if len(labelled) and "prediction" in labelled:
+    if len(labelled):
         hits = [str(p) == str(label) for p, label in zip(labelled["prediction"], labelled["label"], strict=True)]
         figures["accuracy"] = sum(hits) / len(hits)
     else:

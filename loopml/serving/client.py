@@ -122,6 +122,7 @@ class ServingClient:
         max_results: int = 100_000,
         flatten: bool = False,
         with_feedback: bool = False,
+        keep_failed: bool = False,
     ) -> pd.DataFrame:
         """The logged predictions of ``name`` as a DataFrame, oldest first.
 
@@ -131,7 +132,9 @@ class ServingClient:
         predictions, or the error). With ``flatten`` one row per predicted
         row instead: the input columns spread out (one named like a column
         of the log, ``time`` say, left out), ``row`` its position in the
-        request and ``prediction`` its answer (failed requests left out).
+        request and ``prediction`` its answer (failed requests left out, or
+        with ``keep_failed`` one row each with no ``row`` and no
+        ``prediction``, for an error rate beside the answers).
         With ``with_feedback`` a ``label`` column holds the latest feedback
         for the request (None where none came).
         """
@@ -139,7 +142,7 @@ class ServingClient:
             name, since=to_ms(since), until=to_ms(until), version=version, role=role, max_results=max_results
         )
         labels = self._labels(name) if with_feedback else None
-        return predictions_frame(records, flatten=flatten, labels=labels)
+        return predictions_frame(records, flatten=flatten, labels=labels, keep_failed=keep_failed)
 
     def _labels(self, name: str) -> dict[str, Any]:
         return {f.request_id: f.label for f in self.store.serving.read_feedback(name=name, max_results=1_000_000)}
@@ -227,7 +230,11 @@ def _v2_records(tensors: list[dict[str, Any]]) -> list[dict[str, Any]] | Any:
 
 
 def predictions_frame(
-    records: Sequence[PredictionRecord], *, flatten: bool = False, labels: Mapping[str, Any] | None = None
+    records: Sequence[PredictionRecord],
+    *,
+    flatten: bool = False,
+    labels: Mapping[str, Any] | None = None,
+    keep_failed: bool = False,
 ) -> pd.DataFrame:
     """Prediction records as a DataFrame (see :meth:`ServingClient.predictions`)."""
     import pandas as pd
@@ -253,10 +260,12 @@ def predictions_frame(
         for r in records:
             outputs = _load(r.outputs)
             inputs = input_records(r.inputs)
-            if r.status != 200 or not isinstance(outputs, list) or not isinstance(inputs, list):
-                continue
             head = {"request_id": r.request_id, "time": r.time, "model": r.model, "version": r.version, "role": r.role,
                     "status": r.status, "latency_ms": r.latency_ms}  # fmt: skip
+            if r.status != 200 or not isinstance(outputs, list) or not isinstance(inputs, list):
+                if keep_failed:
+                    flat.append({**head, "row": None, "prediction": None})
+                continue
             for index, (row, prediction) in enumerate(zip(inputs, outputs, strict=False)):
                 # an input column named like a log column ("time", "status", ...) must not overwrite it
                 values = {k: v for k, v in row.items() if k not in _FLAT_COLUMNS} if isinstance(row, dict) else {}

@@ -61,6 +61,7 @@ def predictions(
     max_results: int = 100_000,
     flatten: bool = False,
     with_feedback: bool = False,
+    keep_failed: bool = False,
 ) -> pd.DataFrame:
     """The prediction log of ``name`` as a DataFrame (see ``ServingClient.predictions``)."""
     return get_serving_client().predictions(
@@ -72,6 +73,7 @@ def predictions(
         max_results=max_results,
         flatten=flatten,
         with_feedback=with_feedback,
+        keep_failed=keep_failed,
     )
 
 

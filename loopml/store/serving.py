@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from loopml.entities.serving import ROLES, Deployment, Feedback, PredictionRecord
 from loopml.errors import InvalidValueError
+from loopml.uris import check_alias
 
 #: The most rows one read of the prediction log or of feedback returns.
 MAX_READ = 1_000_000
@@ -127,6 +128,33 @@ def check_version_number(value: object, what: str = "version") -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 2**31 - 1:
         raise InvalidValueError(f"The {what} must be a whole number from 1, got {value!r}.")
     return value
+
+
+def check_target(target: object) -> str:
+    """A deployment target: a version number (as text) or an alias."""
+    # isascii: str.isdigit() is also true of "²" and other digits int() refuses
+    if isinstance(target, str) and target.isascii() and target.isdigit():
+        return str(check_version_number(int(target)))
+    if not isinstance(target, str):
+        raise InvalidValueError(f"A deployment target is a version number or an alias, got {target!r}.")
+    return check_alias(target)
+
+
+def check_deployment(
+    target: object, canary_version: object, canary_percent: object, shadow_version: object
+) -> tuple[str, int | None, float | None, int | None]:
+    """A deployment's target, canary and shadow, checked and normalised (InvalidValueError naming the bad one).
+
+    Every backend calls this before anything else: a server's schema would coerce ``"5"`` or ``True`` to a number.
+    """
+    if (canary_version is None) != (canary_percent is None):
+        raise InvalidValueError("A canary needs both a version and a percent.")
+    return (
+        check_target(target),
+        None if canary_version is None else check_version_number(canary_version, "canary version"),
+        None if canary_percent is None else check_percent(canary_percent),
+        None if shadow_version is None else check_version_number(shadow_version, "shadow version"),
+    )
 
 
 def check_role(value: object) -> str:

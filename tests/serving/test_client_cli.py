@@ -119,3 +119,18 @@ def test_an_input_column_named_like_a_log_column_does_not_overwrite_it():
     record = PredictionRecord("r1", 1_700_000_000_000, "m", 1, "main", body, "[1]", 0.5, 200)
     [row] = predictions_frame([record], flatten=True).to_dict(orient="records")
     assert (str(row["time"]), row["status"], row["x"], row["prediction"]) == ("2023-11-14 22:13:20+00:00", 200, 1.5, 1)
+
+
+def test_keep_failed_leaves_one_row_per_failed_request_beside_the_answers():
+    import json
+
+    from loopml.entities.serving import PredictionRecord
+    from loopml.serving.client import predictions_frame
+
+    body = json.dumps({"records": [{"x": 1.0}, {"x": 2.0}]})
+    ok = PredictionRecord("ok", 1_700_000_000_000, "m", 1, "canary", body, "[0, 1]", 0.5, 200)
+    failed = PredictionRecord("bad", 1_700_000_000_001, "m", 1, "canary", body, '{"error": "boom"}', 0.7, 500)
+    assert predictions_frame([ok, failed], flatten=True)["request_id"].tolist() == ["ok", "ok"]
+    frame = predictions_frame([ok, failed], flatten=True, keep_failed=True, labels={"bad": 1})
+    assert frame["request_id"].tolist() == ["ok", "ok", "bad"] and frame["status"].tolist() == [200, 200, 500]
+    assert frame["prediction"].isna().tolist() == [False, False, True] and frame["label"].isna().tolist() == [True, True, False]

@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 from loopml.entities.serving import Deployment, Feedback, PredictionRecord
 from loopml.store.rest.http import HttpSession
-from loopml.store.serving import ServingStore, check_max_results, check_percent, check_role, check_version_number
+from loopml.store.serving import ServingStore, check_deployment, check_max_results, check_role, check_version_number
 
 Json = dict[str, Any]
 
@@ -75,14 +75,15 @@ class RestServingStore(ServingStore):
         actor: str,
         reason: str | None,
     ) -> Deployment:
-        # checked here too: the server's schema would coerce "5" or True to a number, and answer a version 0 as a
-        # generic InvalidInputError where the SQL store raises InvalidValueError
+        target, canary_version, canary_percent, shadow_version = check_deployment(
+            target, canary_version, canary_percent, shadow_version
+        )
         body = {
             "name": name,
             "target": target,
-            "canary_version": None if canary_version is None else check_version_number(canary_version, "canary version"),
-            "canary_percent": None if canary_percent is None else check_percent(canary_percent),
-            "shadow_version": None if shadow_version is None else check_version_number(shadow_version, "shadow version"),
+            "canary_version": canary_version,
+            "canary_percent": canary_percent,
+            "shadow_version": shadow_version,
             "actor": actor,
             "reason": reason,
         }

@@ -14,8 +14,8 @@ from loopml.entities.serving import Deployment, Feedback, PredictionRecord
 from loopml.errors import AliasNotFoundError, DeploymentNotFoundError, InvalidValueError, did_you_mean
 from loopml.store.serving import (
     ServingStore,
+    check_deployment,
     check_max_results,
-    check_percent,
     check_request_id,
     check_role,
     check_version_number,
@@ -24,7 +24,6 @@ from loopml.store.sql import tables as t
 from loopml.store.sql.audit import append_event
 from loopml.store.sql.engine import read_transaction, write_transaction
 from loopml.store.sql.registry import SqlRegistryStore
-from loopml.uris import check_alias
 
 #: Above this many names, ``current_deployments`` reads every model's and filters here (bound-parameter limits).
 _MAX_IN = 5_000
@@ -75,16 +74,6 @@ def _insert_sql(paramstyle: str, rows: int) -> str:
     mark = "?" if paramstyle == "qmark" else "%s"
     row = "(" + ", ".join([mark] * len(_PREDICTION_COLUMNS)) + ")"
     return f"INSERT INTO predictions ({', '.join(_PREDICTION_COLUMNS)}) VALUES " + ", ".join([row] * rows)
-
-
-def check_target(target: object) -> str:
-    """A deployment target: a version number (as text) or an alias."""
-    # isascii: str.isdigit() is also true of "²" and other digits int() refuses
-    if isinstance(target, str) and target.isascii() and target.isdigit():
-        return str(check_version_number(int(target)))
-    if not isinstance(target, str):
-        raise InvalidValueError(f"A deployment target is a version number or an alias, got {target!r}.")
-    return check_alias(target)
 
 
 class SqlServingStore(ServingStore):
@@ -143,14 +132,9 @@ class SqlServingStore(ServingStore):
         actor: str,
         reason: str | None,
     ) -> Deployment:
-        target = check_target(target)
-        if (canary_version is None) != (canary_percent is None):
-            raise InvalidValueError("A canary needs both a version and a percent.")
-        if canary_version is not None:
-            check_version_number(canary_version, "canary version")
-            canary_percent = check_percent(canary_percent)
-        if shadow_version is not None:
-            check_version_number(shadow_version, "shadow version")
+        target, canary_version, canary_percent, shadow_version = check_deployment(
+            target, canary_version, canary_percent, shadow_version
+        )
         with write_transaction(self._engine) as conn:
             self._lock(conn, name)
             self._check_exists(conn, name, target, canary_version, shadow_version)
