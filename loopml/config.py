@@ -49,6 +49,11 @@ def os_user() -> str:
         return "unknown"
 
 
+def default_actor() -> str:
+    """Who a decision is recorded as: ``LOOPML_ACTOR`` if set (CI jobs, services), else the OS user."""
+    return os.environ.get("LOOPML_ACTOR") or os_user()
+
+
 def hide_password(url: str) -> str:
     """``postgresql://u:secret@h/db`` -> ``postgresql://u:***@h/db``, for printing; other URLs unchanged."""
     parts = urlsplit(url)

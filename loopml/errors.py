@@ -31,8 +31,10 @@ three shells translate errors the same way without a lookup table::
     ├── ConflictError                               409
     │   ├── RunNotActiveError
     │   ├── ParamConflictError
+    │   ├── MetricsLostError
     │   ├── InvalidTransitionError
-    │   └── ApprovalRequiredError (403)
+    │   ├── ApprovalRequiredError (403)
+    │   └── ArtifactImmutableError
     └── StoreError                                  500
         ├── ArtifactIntegrityError
         │   └── ModelIntegrityError
@@ -232,6 +234,22 @@ class ParamConflictError(ConflictError):
     headline = "Param already logged"
 
 
+class MetricsLostError(ConflictError):
+    """Buffered metric points could not be written because their run ended or vanished from the store.
+
+    Raised by ``flush()`` and at run end (also for points the background flush
+    found undeliverable), once per lost batch; ``n_points`` and ``run_id`` say
+    what was lost.
+    """
+
+    headline = "Metric points lost"
+
+    def __init__(self, message: str, *, run_id: str = "", n_points: int = 0) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.n_points = n_points
+
+
 class InvalidTransitionError(ConflictError):
     """A lifecycle transition that the version's state or the stage rules forbid."""
 
@@ -243,6 +261,12 @@ class ApprovalRequiredError(ConflictError):
 
     http_status = 403
     headline = "Approval required"
+
+
+class ArtifactImmutableError(ConflictError):
+    """A finished run's artifact index is append-only: an existing path never changes its bytes."""
+
+    headline = "Artifact is immutable"
 
 
 # -- store faults ----------------------------------------------------------------
@@ -398,7 +422,8 @@ class ColumnNotFoundError(NotFoundError):
 #
 #   LoopMLError
 #   ├── NotFoundError
-#   │   └── DeploymentNotFoundError                404
+#   │   ├── DeploymentNotFoundError                404
+#   │   └── PredictionNotFoundError                404
 #   ├── InvalidInputError
 #   │   └── PayloadTooLargeError                   413
 #   └── ServiceUnavailableError                    503
@@ -408,6 +433,16 @@ class DeploymentNotFoundError(NotFoundError):
     """A model has no deployment (or no earlier one to roll back to), or a server does not serve it."""
 
     headline = "Deployment not found"
+
+
+class PredictionNotFoundError(NotFoundError):
+    """Feedback named request ids the prediction log does not hold (never answered, or not logged)."""
+
+    headline = "Prediction not found"
+
+    def __init__(self, message: str, *, request_ids: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.request_ids = list(request_ids or [])
 
 
 class PayloadTooLargeError(InvalidInputError):
@@ -450,3 +485,27 @@ class ReproductionError(LoopMLError):
 
     http_status = 409
     headline = "Cannot reproduce"
+
+
+# -- warnings ------------------------------------------------------------------------
+
+
+class SymlinkSkippedWarning(UserWarning):
+    """``log_artifact`` skipped symbolic links in a folder instead of uploading what they point to."""
+
+
+# -- load ------------------------------------------------------------------------------
+#
+#   LoopMLError
+#   └── TooManyRequestsError                         429
+
+
+class TooManyRequestsError(LoopMLError):
+    """The server's bounded expensive work (checking API tokens it has not seen) is busy; retry after a moment."""
+
+    http_status = 429
+    headline = "Too many requests"
+
+    def __init__(self, message: str, *, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

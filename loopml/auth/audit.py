@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from loopml.config import os_user
+from loopml.config import default_actor
 from loopml.entities.audit import AuditEvent
 from loopml.errors import InvalidValueError
+
+__all__ = ["audit_log", "default_actor", "to_ms"]
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from loopml.store import Store
-
-
-def default_actor() -> str:
-    """``LOOPML_ACTOR`` if set (CI jobs, services), else the operating-system user."""
-    return os.environ.get("LOOPML_ACTOR") or os_user()
 
 
 def to_ms(moment: datetime | int | float | str | None) -> int | None:

@@ -25,6 +25,10 @@ class RequestStatus(enum.StrEnum):
     APPLIED = "applied"
 
 
+#: The file of a model package that lists every other file with its sha256.
+MANIFEST_FILE = "loopml-model.json"
+
+
 def _empty() -> Mapping[str, Any]:
     return MappingProxyType({})
 
@@ -59,6 +63,8 @@ class ModelVersion:
     tags: Mapping[str, str] = field(default_factory=_empty)
     aliases: tuple[str, ...] = ()
     evidence: Mapping[str, Any] = field(default_factory=_empty)
+    #: sha256 of the package manifest at registration; loading refuses files that no longer match it
+    manifest_digest: str | None = None
 
     @property
     def uri(self) -> str:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from loopml.config import os_user
 from loopml.entities.artifacts import ArtifactEntry
+from loopml.entities.registry import MANIFEST_FILE as MANIFEST
 from loopml.errors import (
     AlreadyExistsError,
     ArtifactIntegrityError,
@@ -51,14 +52,13 @@ from loopml.models.signature import (
     example_frame,
     infer_signature,
 )
-from loopml.tracking.artifact_paths import clean_artifact_path
+from loopml.paths import check_artifact_path, join_inside
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from loopml.tracking.client import TrackingClient
 
-MANIFEST = "loopml-model.json"
 FORMAT_VERSION = 1
 INPUT_EXAMPLE = "input_example.json"
 EXAMPLE_ROWS = 5
@@ -186,7 +186,7 @@ def log_model(
         SchemaError: a given signature does not match ``input_example``.
         AlreadyExistsError: the run has artifacts under ``name`` already.
     """
-    name = clean_artifact_path(name)
+    name = check_artifact_path(name)
     if extra not in EXTRA_POLICIES:
         raise InvalidValueError(f"extra must be one of {', '.join(EXTRA_POLICIES)}, got {extra!r}.")
     chosen = _choose_flavor(model, flavor)
@@ -240,8 +240,14 @@ def load_model_from_run(
     *,
     trusted: Sequence[str | type] | None = None,
     unsafe_pickle: bool = False,
+    manifest_digest: str | None = None,
 ) -> LoadedModel:
     """Load the model logged as ``name`` in the run, after verifying every file.
+
+    A registered version passes the ``manifest_digest`` pinned at registration:
+    the manifest lists the sha256 of every file, so a package whose manifest
+    differs from the pin (files swapped behind the version) is refused before
+    any file is read.
 
     Args:
         client: the tracking client to read from.
@@ -252,17 +258,23 @@ def load_model_from_run(
 
     Raises:
         ArtifactNotFoundError: the run has no model of that name (the message lists those it has).
-        ModelIntegrityError: a file is missing, unlisted or differs from the manifest.
+        ModelIntegrityError: a file is missing, unlisted or differs from the manifest,
+            or the manifest is not the one pinned by ``manifest_digest``.
         UntrustedTypeError: the model holds types outside ``trusted``, or was saved
             with pickle and ``unsafe_pickle`` is not set (whoever can write the run's
             artifacts could otherwise make a load run their code).
     """
-    name = clean_artifact_path(name)
+    name = check_artifact_path(name)
     allowed = _trusted_names(trusted)
     prefix = f"{name}/"
     entries = {e.path[len(prefix) :]: e for e in client.list_artifacts(run_id, name) if e.path.startswith(prefix)}
     if MANIFEST not in entries:
         raise ArtifactNotFoundError(_not_found_message(client, run_id, name))
+    if manifest_digest is not None and entries[MANIFEST].digest != manifest_digest:
+        raise ModelIntegrityError(
+            f"Model {name!r} of run {run_id} is not the package that was registered: its manifest changed "
+            f"(pinned sha256 {manifest_digest[:12]}…, now {entries[MANIFEST].digest[:12]}…). Refusing to load it."
+        )
     manifest_bytes = _fetch(client, entries.pop(MANIFEST), MANIFEST, name, run_id)
     manifest = _parse_manifest(manifest_bytes, name, run_id)
     _check_index(manifest["files"], entries, name, run_id)
@@ -382,10 +394,10 @@ def _parse_manifest(data: bytes, name: str, run_id: str) -> dict[str, Any]:
     for relpath in files:
         # Paths become local file names below; one that climbs out of the folder is refused.
         try:
-            clean = clean_artifact_path(relpath)
+            check_artifact_path(relpath)
         except ArtifactPathError as exc:
             raise ModelIntegrityError(f"{where}: {MANIFEST} lists an invalid path {relpath!r}.") from exc
-        if clean != relpath or relpath == MANIFEST:
+        if relpath == MANIFEST:
             raise ModelIntegrityError(f"{where}: {MANIFEST} lists an invalid path {relpath!r}.")
     return manifest
 
@@ -434,7 +446,7 @@ def _materialise(
     """
     folder = _model_folder(manifest_bytes)
     for relpath, digest in expected.items():
-        target = folder / relpath
+        target = join_inside(folder, relpath)
         if target.is_file() and _file_sha256(target) == digest:
             continue
         data = _fetch(client, stored[relpath], relpath, name, run_id)

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from loopml.auth.audit import default_actor
+from loopml.entities.registry import MANIFEST_FILE as MANIFEST
 from loopml.entities.registry import ModelVersion, RegisteredModel, RequestStatus, Stage, TransitionRequest
 from loopml.errors import (
     ApprovalRequiredError,
@@ -18,12 +19,11 @@ from loopml.errors import (
     ConflictError,
     InvalidValueError,
     ModelAlreadyExistsError,
+    ModelIntegrityError,
 )
 from loopml.tracking.client import TrackingClient
 from loopml.tracking.validation import check_mapping
 from loopml.uris import ModelUri, check_alias, check_model_name, parse_models_uri, parse_runs_uri
-
-MANIFEST = "loopml-model.json"
 
 
 def _stage(value: Stage | str) -> Stage:
@@ -261,13 +261,21 @@ class RegistryClient:
         """Load ``runs:/<id>/<path>``, ``models:/<name>/<version>`` or ``models:/<name>@<alias>``."""
         from loopml.models.package import load_model_from_run
 
+        pin = None
         if isinstance(uri, str) and uri.startswith("models:/"):
             version = self.resolve(uri)
-            run_id, path = version.run_id, version.artifact_path
+            if version.manifest_digest is None:
+                raise ModelIntegrityError(
+                    f"{version.uri} has no pinned manifest (registered before pinning, and its manifest is gone "
+                    "from the run); register the model again."
+                )
+            run_id, path, pin = version.run_id, version.artifact_path, version.manifest_digest
         else:
             parsed = parse_runs_uri(uri)
             run_id, path = parsed.run_id, parsed.path or "model"
-        return load_model_from_run(self.tracking, run_id, path, trusted=trusted, unsafe_pickle=unsafe_pickle)
+        return load_model_from_run(
+            self.tracking, run_id, path, trusted=trusted, unsafe_pickle=unsafe_pickle, manifest_digest=pin
+        )
 
 
 def _request_id(value: Any) -> int:

@@ -117,8 +117,16 @@ class TrackingStore(ABC):
 
     # -- artifact index ------------------------------------------------------------
     @abstractmethod
-    def log_artifact_entries(self, run_id: str, entries: Sequence[ArtifactEntry]) -> None:
-        """Point run-relative paths at stored blobs (a later entry for a path replaces it)."""
+    def log_artifact_entries(self, run_id: str, entries: Sequence[ArtifactEntry], *, actor: str | None = None) -> None:
+        """Point run-relative paths at stored blobs, atomically.
+
+        Every path must pass ``loopml.paths.check_artifact_path`` (ArtifactPathError
+        otherwise). While the run is RUNNING a later entry for a path replaces it.
+        Once the run has ended its index is append-only: an entry for a path it
+        already holds must name the same blob (ArtifactImmutableError otherwise, and
+        nothing is written), new paths are added, and each such write is audited
+        as ``run.artifacts.append`` by ``actor`` (default: the run's user).
+        """
 
     @abstractmethod
     def list_artifacts(self, run_id: str, prefix: str = "") -> list[ArtifactEntry]:

@@ -12,17 +12,19 @@ import io
 import json
 import os
 import time
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from loopml.config import os_user
+from loopml.config import default_actor, os_user
 from loopml.entities.artifacts import ArtifactEntry
 from loopml.entities.datasets import Dataset
 from loopml.entities.tracking import Experiment, Metric, Run, RunPage, RunStatus
-from loopml.errors import ExperimentNotFoundError, InvalidValueError
+from loopml.errors import ExperimentNotFoundError, InvalidValueError, SymlinkSkippedWarning
+from loopml.names import check_run_name
+from loopml.paths import check_artifact_path, join_inside
 from loopml.store import Store, open_store
-from loopml.tracking.artifact_paths import clean_artifact_path
 from loopml.tracking.names import random_run_name
 from loopml.tracking.validation import check_key, check_mapping
 
@@ -104,8 +106,8 @@ class TrackingClient:
             experiment_id = self.store.tracking.get_experiment(experiment).experiment_id
         else:
             experiment_id = self.get_or_create_experiment(experiment).experiment_id
-        if name is not None and (not isinstance(name, str) or not name.strip()):
-            raise InvalidValueError(f"Run name must be a non-empty string, got {name!r}.")
+        if name is not None:
+            check_run_name(name)
         clean_params = check_mapping(params, "Param")
         clean_tags = check_mapping(tags, "Tag")
         captured_files: dict[str, bytes] = {}
@@ -185,32 +187,43 @@ class TrackingClient:
 
         A file lands at ``name`` (default: its file name); a folder's files land
         under ``name`` (default: the folder's name) with their relative paths.
+        Symbolic links inside a folder are skipped, with a warning naming them:
+        a link could point anywhere on the disk (``~/.ssh``), and following it
+        would upload what the folder never held.
         """
         source = Path(local_path)
         if not source.exists():
             raise InvalidValueError(f"Cannot log artifact {str(source)!r}: no such file or folder.")
         if source.is_file():
-            target = clean_artifact_path(name if name is not None else source.name)
+            target = check_artifact_path(name if name is not None else source.name)
             digest, size = self.store.artifacts.put_file(str(source))
             entries = [ArtifactEntry(target, digest, size)]
         else:
-            base = clean_artifact_path(name if name is not None else source.name, allow_root=True)
+            base = check_artifact_path(name if name is not None else source.name, folder=True)
+            files, links = _folder_files(source)
+            if links:
+                shown = ", ".join(links[:5]) + (f" and {len(links) - 5} more" if len(links) > 5 else "")
+                warnings.warn(
+                    f"log_artifact skipped {len(links)} symbolic link(s) in {source.name!r}: {shown}. "
+                    "Copy the files they point to into the folder to log them.",
+                    SymlinkSkippedWarning,
+                    stacklevel=2,
+                )
             entries = []
-            for file in sorted(p for p in source.rglob("*") if p.is_file()):
-                relative = file.relative_to(source).as_posix()
-                target = clean_artifact_path(f"{base}/{relative}" if base else relative)
-                digest, size = self.store.artifacts.put_file(str(file))
+            for relative in files:
+                target = check_artifact_path(f"{base}/{relative}" if base else relative)
+                digest, size = self.store.artifacts.put_file(str(source / relative))
                 entries.append(ArtifactEntry(target, digest, size))
-        self.store.tracking.log_artifact_entries(run_id, entries)
+        self.store.tracking.log_artifact_entries(run_id, entries, actor=default_actor())
         return entries
 
     def log_artifact_bytes(self, run_id: str, files: Mapping[str, bytes]) -> list[ArtifactEntry]:
         """Store in-memory files under the run: ``{"path/in/run": b"..."}``."""
         entries = []
         for path, data in files.items():
-            target = clean_artifact_path(path)
+            target = check_artifact_path(path)
             entries.append(ArtifactEntry(target, self.store.artifacts.put_bytes(data), len(data)))
-        self.store.tracking.log_artifact_entries(run_id, entries)
+        self.store.tracking.log_artifact_entries(run_id, entries, actor=default_actor())
         return entries
 
     def log_text(self, run_id: str, text: str, name: str) -> ArtifactEntry:
@@ -243,30 +256,32 @@ class TrackingClient:
         return self.log_artifact_bytes(run_id, {name: buffer.getvalue()})[0]
 
     def list_artifacts(self, run_id: str, path: str = "") -> list[ArtifactEntry]:
-        return self.store.tracking.list_artifacts(_run_id(run_id), clean_artifact_path(path, allow_root=True))
+        return self.store.tracking.list_artifacts(_run_id(run_id), check_artifact_path(path, folder=True))
 
     def read_artifact(self, run_id: str, path: str) -> bytes:
         """The verified bytes of one artifact file."""
-        entry = self.store.tracking.get_artifact_entry(_run_id(run_id), clean_artifact_path(path))
+        entry = self.store.tracking.get_artifact_entry(_run_id(run_id), check_artifact_path(path))
         return self.store.artifacts.get_bytes(entry.digest)
 
     def download_artifacts(self, run_id: str, path: str = "", dest: str | os.PathLike[str] = ".") -> Path:
         """Copy a file or folder of the run to ``dest``; return the local path."""
         from loopml.errors import ArtifactNotFoundError
 
-        clean = clean_artifact_path(path, allow_root=True)
+        clean = check_artifact_path(path, folder=True)
         entries = self.store.tracking.list_artifacts(_run_id(run_id), clean)
         if not entries:
             raise ArtifactNotFoundError(f"Run {run_id} has no artifact {clean!r}.")
+        # Every target goes through join_inside: an index entry that slipped past the store's path
+        # check (an old database, a hostile server) can still not write outside ``dest``.
         dest_root = Path(dest)
         if len(entries) == 1 and entries[0].path == clean:
-            target = dest_root / Path(clean).name
+            target = join_inside(dest_root, clean.rsplit("/", 1)[-1])
             self.store.artifacts.download(entries[0].digest, str(target))
             return target
-        base = dest_root / (Path(clean).name if clean else "")
+        base = join_inside(dest_root, clean.rsplit("/", 1)[-1])
         for entry in entries:
-            relative = entry.path[len(clean) :].lstrip("/") if clean else entry.path
-            self.store.artifacts.download(entry.digest, str(base / relative))
+            relative = entry.path[len(clean) :].removeprefix("/") if clean else entry.path
+            self.store.artifacts.download(entry.digest, str(join_inside(base, relative)))
         return base
 
     # -- datasets --------------------------------------------------------------------------------
@@ -335,6 +350,24 @@ def _run_id(run_id: Any) -> str:
         raise InvalidValueError(f"Run id must be a non-empty string, got {run_id!r}.")
     return run_id
 
+
+
+def _folder_files(folder: Path) -> tuple[list[str], list[str]]:
+    """The regular files under ``folder`` (relative posix paths, sorted) and the symbolic links skipped.
+
+    Links are never followed, to files or to folders, so what is logged is what the folder holds.
+    """
+    files: list[str] = []
+    links: list[str] = []
+    for top, dirs, names in os.walk(folder, followlinks=False):
+        here = Path(top)
+        for entry in [*dirs, *names]:
+            path = here / entry
+            if path.is_symlink():
+                links.append(path.relative_to(folder).as_posix())
+            elif entry in names and path.is_file():
+                files.append(path.relative_to(folder).as_posix())
+    return sorted(files), sorted(links)
 
 
 def _json_default(value: Any) -> Any:

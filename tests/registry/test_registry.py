@@ -294,7 +294,7 @@ def test_a_real_model_round_trips_through_the_registry(registry, client):
     from sklearn.datasets import load_iris
     from sklearn.ensemble import RandomForestClassifier
 
-    from loopml.errors import ModelIntegrityError, SchemaError
+    from loopml.errors import ArtifactImmutableError, SchemaError
     from loopml.tracking.runs import ActiveRun
 
     X, y = load_iris(return_X_y=True, as_frame=True)
@@ -311,9 +311,13 @@ def test_a_real_model_round_trips_through_the_registry(registry, client):
     with pytest.raises(SchemaError) as caught:
         loaded.predict(X.drop(columns=["petal width (cm)"]).assign(extra=1))
     assert set(caught.value.problems) == {"petal width (cm)", "extra"}
-    client.log_artifact_bytes(handle.id, {"model/model.skops": b"tampered"})
-    with pytest.raises(ModelIntegrityError, match=r"model.skops"):
-        registry.load_model("models:/iris@champion")
+    # the run has ended, so its files cannot be swapped; and the version is pinned besides
+    with pytest.raises(ArtifactImmutableError, match=r"model/model.skops"):
+        client.log_artifact_bytes(handle.id, {"model/model.skops": b"tampered"})
+    assert (registry.load_model("models:/iris@champion").predict(X) == model.predict(X)).all()
+    assert version.manifest_digest == client.store.tracking.get_artifact_entry(
+        handle.id, "model/loopml-model.json"
+    ).digest
 
 
 def test_request_and_approval_inputs_are_checked(registry, client):

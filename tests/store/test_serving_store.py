@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from loopml.entities.artifacts import ArtifactEntry
 from loopml.entities.serving import Feedback, PredictionRecord
 from loopml.errors import (
     AliasNotFoundError,
@@ -11,6 +12,7 @@ from loopml.errors import (
     InvalidValueError,
     ModelNotFoundError,
     ModelVersionNotFoundError,
+    PredictionNotFoundError,
 )
 
 
@@ -24,6 +26,8 @@ def churn(store):
     """Model "churn" with versions 1-3, @champion -> 2; model "fraud" with version 1."""
     experiment = store.tracking.create_experiment("serving")
     run = store.tracking.create_run(experiment.experiment_id, name="r", user="u", start_time=1)
+    manifest = store.artifacts.put_bytes(b"{}")  # a version pins its manifest, so the run needs one
+    store.tracking.log_artifact_entries(run.run_id, [ArtifactEntry("model/loopml-model.json", manifest, 2)])
     for _ in range(3):
         store.registry.create_version("churn", run_id=run.run_id, source=f"runs:/{run.run_id}/model",
                                       description=None, tags={}, actor="setup")  # fmt: skip
@@ -145,6 +149,24 @@ def test_current_and_listed_deployments(serving, churn):
 # -- prediction log and feedback ---------------------------------------------------------------
 
 
+def test_a_request_id_already_in_the_log_is_stored_under_a_new_id(serving):
+    """The first answer keeps its id (a caller repeating ids after a restart, two replicas given one id)."""
+    serving.log_predictions([record("r1", 10), record("r1", 10, role="shadow", version=2)])
+    serving.log_predictions(
+        [record("r1", 20), record("r1", 20, role="shadow", version=2), record("r1", 21, model="fraud"),
+         record("r2", 22), record("r2", 23, role="canary")]
+    )  # fmt: skip
+    churn = serving.read_predictions("churn")
+    ids = [(r.request_id, r.role) for r in churn]
+    assert ids[:2] == [("r1", "main"), ("r1", "shadow")] and ids[4] == ("r2", "main") and len(set(ids)) == 6
+    renamed = [r for r in churn if r.time == 20]
+    assert {r.role for r in renamed} == {"main", "shadow"} and len({r.request_id for r in renamed}) == 1
+    assert renamed[0].request_id.startswith("r1.dup.")  # the shadow follows its answer's new id
+    assert churn[-1].role == "canary" and churn[-1].request_id.startswith("r2.dup.")
+    [fraud] = serving.read_predictions("fraud")
+    assert fraud.request_id.startswith("r1.dup.")  # feedback names the id alone: unique across models too
+
+
 def test_predictions_are_appended_in_batches_and_read_back_by_time_version_and_role(serving, churn):
     serving.log_predictions([])
     batch = [record(f"r{i}", 1_000 + i, version=1 + i % 2) for i in range(10)]
@@ -167,6 +189,11 @@ def test_predictions_are_appended_in_batches_and_read_back_by_time_version_and_r
 
 def test_feedback_is_joined_to_the_model_through_the_prediction_log(serving, churn):
     serving.log_predictions([record("r1", 10), record("r2", 11), record("f1", 12, model="fraud")])
+    with pytest.raises(PredictionNotFoundError) as refused:  # r9 was never answered: the batch is refused whole
+        serving.log_feedback([Feedback("r1", 1, 100), Feedback("r9", "late", 102)])
+    assert refused.value.request_ids == ["r9"] and "'r9'" in refused.value.message
+    assert serving.read_feedback() == []
+    serving.log_predictions([record("r9", 13, model="other")])
     serving.log_feedback([Feedback("r1", 1, 100), Feedback("f1", {"fraud": True}, 101), Feedback("r9", "late", 102)])
     serving.log_feedback([Feedback("r1", 0, 103)])  # corrected later: both kept, oldest first
     assert [(f.request_id, f.label) for f in serving.read_feedback(name="churn")] == [("r1", 1), ("r1", 0)]

@@ -124,8 +124,9 @@ def list_dataset_runs(digest: str, store: StoreDep) -> list[DatasetRunOut]:
 
 # -- artifact index ------------------------------------------------------------------------------
 @router.post("/runs/{run_id}/artifacts", **NO_CONTENT)
-def log_artifact_entries(run_id: str, body: ArtifactEntriesIn, store: StoreDep) -> None:
-    store.tracking.log_artifact_entries(run_id, [e.to_entity() for e in body.entries])
+def log_artifact_entries(run_id: str, body: ArtifactEntriesIn, store: StoreDep, request: Request) -> None:
+    entries = [e.to_entity() for e in body.entries]
+    store.tracking.log_artifact_entries(run_id, entries, actor=actor_for(request, body.actor))
 
 
 @router.get("/runs/{run_id}/artifacts")

@@ -31,6 +31,7 @@ class ModelVersionOut(Schema):
     tags: dict[str, str]
     aliases: list[str]
     evidence: JsonObject
+    manifest_digest: str | None = None
 
 
 class TransitionRequestOut(Schema):

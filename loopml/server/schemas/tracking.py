@@ -162,3 +162,4 @@ class LogDatasetIn(Schema):
 
 class ArtifactEntriesIn(Schema):
     entries: list[ArtifactEntryJson]
+    actor: str | None = None

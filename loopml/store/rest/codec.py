@@ -193,6 +193,7 @@ def model_version_in(data: Json) -> ModelVersion:
         tags=_frozen(data["tags"]),
         aliases=tuple(data["aliases"]),
         evidence=_frozen(data["evidence"]),
+        manifest_digest=data.get("manifest_digest"),
     )
 
 

@@ -119,9 +119,11 @@ class RestTrackingStore(TrackingStore):
         return [(u["run_id"], u["name"], u["context"]) for u in uses]
 
     # -- artifact index -------------------------------------------------------------------------------
-    def log_artifact_entries(self, run_id: str, entries: Sequence[ArtifactEntry]) -> None:
-        body = {"entries": [codec.artifact_entry_out(e) for e in entries]}
-        # Replaying it sets the same paths to the same blobs, so a retry is safe.
+    def log_artifact_entries(self, run_id: str, entries: Sequence[ArtifactEntry], *, actor: str | None = None) -> None:
+        body: dict[str, object] = {"entries": [codec.artifact_entry_out(e) for e in entries]}
+        if actor is not None:
+            body["actor"] = actor  # the server records the token's name instead when auth is on
+        # Replaying it sets the same paths to the same blobs, so a retry is safe (and audits nothing twice).
         self._http.call("POST", f"{_run(run_id)}/artifacts", json_body=body, idempotent=True)
 
     def list_artifacts(self, run_id: str, prefix: str = "") -> list[ArtifactEntry]:

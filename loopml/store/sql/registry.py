@@ -11,10 +11,18 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import IntegrityError
 
-from loopml.entities.registry import ModelVersion, RegisteredModel, RequestStatus, Stage, TransitionRequest
+from loopml.entities.registry import (
+    MANIFEST_FILE,
+    ModelVersion,
+    RegisteredModel,
+    RequestStatus,
+    Stage,
+    TransitionRequest,
+)
 from loopml.entities.search import Filter
 from loopml.errors import (
     AliasNotFoundError,
+    ArtifactNotFoundError,
     InvalidTransitionError,
     InvalidValueError,
     ModelAlreadyExistsError,
@@ -24,6 +32,7 @@ from loopml.errors import (
     RunNotFoundError,
     did_you_mean,
 )
+from loopml.paths import check_artifact_path
 from loopml.store.registry import RegistryStore
 from loopml.store.sql import tables as t
 from loopml.store.sql.audit import append_event
@@ -132,6 +141,7 @@ class SqlRegistryStore(RegistryStore):
             try:
                 with write_transaction(self._engine) as conn:
                     version = self._next_version(conn, name, run_id, actor)
+                    manifest_digest = _manifest_digest(conn, run_id, source)
                     now = _now()
                     conn.execute(
                         t.model_versions.insert().values(
@@ -139,6 +149,7 @@ class SqlRegistryStore(RegistryStore):
                             version=version,
                             run_id=run_id,
                             source=source,
+                            manifest_digest=manifest_digest,
                             stage=Stage.CANDIDATE.value,
                             description=description,
                             evidence_json="{}",
@@ -161,7 +172,13 @@ class SqlRegistryStore(RegistryStore):
                         action="model_version.register",
                         target_type="model_version",
                         target=f"{name}/{version}",
-                        after={"version": version, "run_id": run_id, "source": source, "stage": "candidate"},
+                        after={
+                            "version": version,
+                            "run_id": run_id,
+                            "source": source,
+                            "stage": "candidate",
+                            "manifest_digest": manifest_digest,
+                        },
                     )
                 return self.get_version(name, version)
             except IntegrityError:
@@ -532,6 +549,7 @@ class SqlRegistryStore(RegistryStore):
                 tags=MappingProxyType(tags[(r.name, r.version)]),
                 aliases=tuple(aliases[(r.name, r.version)]),
                 evidence=MappingProxyType(json.loads(r.evidence_json)),
+                manifest_digest=r.manifest_digest,
             )
             for r in rows
         ]
@@ -551,3 +569,22 @@ def _request(row: Any) -> TransitionRequest:
         decided_at=row.decided_at,
         decision_comment=row.decision_comment,
     )
+
+
+def _manifest_digest(conn: Connection, run_id: str, source: str) -> str:
+    """The sha256 of the manifest that ``source`` (``runs:/<run_id>/<path>``) names now: the version's pin.
+
+    Read in the registering transaction, so the pin is what the index held at
+    registration; the client's own check before it is only for a kinder message.
+    """
+    prefix = f"runs:/{run_id}/"
+    if not source.startswith(prefix):
+        raise InvalidValueError(f"A version's source must be {prefix}<model path>, got {source!r}.")
+    path = check_artifact_path(source[len(prefix) :])
+    a = t.artifacts.c
+    digest = conn.execute(
+        select(a.digest).where(a.run_id == run_id, a.path == f"{path}/{MANIFEST_FILE}")
+    ).scalar()
+    if digest is None:
+        raise ArtifactNotFoundError(f"Run {run_id} has no packaged model at {path!r}.")
+    return str(digest)

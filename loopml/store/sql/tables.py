@@ -3,7 +3,8 @@
 Migrations in ``migrations/versions`` build exactly this; a test compares them.
 Timestamps are integer milliseconds since the epoch. Metric values that are
 NaN are stored as NULL with ``is_nan`` set, because SQLite turns NaN into NULL
-anyway and both backends must round-trip it the same way.
+anyway and both backends must round-trip it the same way; -0.0 is stored as 0.0
+with ``negative_zero`` set, because SQLite writes an integral REAL as an integer.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
     text,
 )
 
@@ -88,6 +90,7 @@ metrics = Table(
     Column("key", String(250), nullable=False),
     Column("value", Double),
     Column("is_nan", Boolean, nullable=False),
+    Column("negative_zero", Boolean, nullable=False, server_default=false()),
     Column("step", BigInteger, nullable=False),
     Column("timestamp", BigInteger, nullable=False),
     Index("ix_metrics_run_id_key_step", "run_id", "key", "step"),
@@ -100,6 +103,7 @@ latest_metrics = Table(
     Column("key", String(250), nullable=False),
     Column("value", Double),
     Column("is_nan", Boolean, nullable=False),
+    Column("negative_zero", Boolean, nullable=False, server_default=false()),
     Column("step", BigInteger, nullable=False),
     Column("timestamp", BigInteger, nullable=False),
     PrimaryKeyConstraint("run_id", "key"),
@@ -180,6 +184,8 @@ model_versions = Table(
     Column("version", Integer, nullable=False),
     Column("run_id", String(32), ForeignKey("runs.run_id"), nullable=False),
     Column("source", Text, nullable=False),
+    # sha256 of the manifest at registration: the manifest pins every file, so this pins the version
+    Column("manifest_digest", String(64)),
     Column("stage", String(16), nullable=False),
     Column("description", Text),
     Column("evidence_json", Text, nullable=False),

@@ -19,6 +19,7 @@ from loopml.entities.datasets import ColumnProfile, Dataset
 from loopml.entities.search import Filter, OrderBy
 from loopml.entities.tracking import DatasetInput, Experiment, Metric, Run, RunInfo, RunPage, RunStatus
 from loopml.errors import (
+    ArtifactImmutableError,
     ArtifactNotFoundError,
     DatasetNotFoundError,
     ExperimentAlreadyExistsError,
@@ -30,7 +31,10 @@ from loopml.errors import (
     RunNotFoundError,
     did_you_mean,
 )
+from loopml.names import check_key, check_run_name
+from loopml.paths import check_artifact_path
 from loopml.store.sql import tables as t
+from loopml.store.sql.audit import append_event
 from loopml.store.sql.engine import read_transaction, write_transaction
 from loopml.store.sql.search import RunQuery, decode_page_token, encode_page_token, like_prefix, numeric_value
 from loopml.store.tracking import TrackingStore
@@ -53,6 +57,10 @@ def _insert(conn: Connection, table: t.Table) -> Any:
     return insert(table)
 
 
+def _artifact_row(run_id: str, entry: ArtifactEntry) -> dict[str, Any]:
+    return {"run_id": run_id, "path": entry.path, "digest": entry.digest, "size": entry.size}
+
+
 def _chunks(items: Sequence[str], size: int = _IN_CHUNK) -> Iterable[Sequence[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -65,12 +73,14 @@ def _metric_row(run_id: str, point: Metric) -> dict[str, Any]:
         "key": point.key,
         "value": None if nan else point.value,
         "is_nan": nan,
+        # SQLite stores an integral REAL as an integer on disk, so -0.0 would come back as 0.0
+        "negative_zero": point.value == 0.0 and math.copysign(1.0, point.value) < 0,
         "step": point.step,
         "timestamp": point.timestamp,
     }
 
 
-_METRIC_COLUMNS = ("run_id", "key", "value", "is_nan", "step", "timestamp")
+_METRIC_COLUMNS = ("run_id", "key", "value", "is_nan", "negative_zero", "step", "timestamp")
 
 
 def _insert_metric_rows(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
@@ -88,8 +98,20 @@ def _insert_metric_rows(conn: Connection, rows: Sequence[dict[str, Any]]) -> Non
     conn.exec_driver_sql(sql, [tuple(row[c] for c in _METRIC_COLUMNS) for row in rows])
 
 
-def _metric_value(value: float | None, is_nan: bool) -> float:
+def _metric_value(value: float | None, is_nan: bool, negative_zero: bool = False) -> float:
+    if negative_zero:
+        return -0.0
     return math.nan if is_nan or value is None else float(value)
+
+
+def _check_run_data(metrics: Sequence[Metric], params: Mapping[str, str] | None, tags: Mapping[str, str] | None) -> None:
+    """The key grammar at the store boundary too, so every client of every backend gets the same answer."""
+    for key in {point.key for point in metrics}:  # a batch repeats few keys over many points
+        check_key(key, "Metric")
+    for key in params or ():
+        check_key(key, "Param")
+    for key in tags or ():
+        check_key(key, "Tag")
 
 
 class SqlTrackingStore(TrackingStore):
@@ -144,6 +166,8 @@ class SqlTrackingStore(TrackingStore):
         params: Mapping[str, str] | None = None,
         tags: Mapping[str, str] | None = None,
     ) -> Run:
+        check_run_name(name)
+        _check_run_data((), params, tags)
         run_id = uuid.uuid4().hex
         with write_transaction(self._engine) as conn:
             exists = conn.execute(
@@ -230,6 +254,7 @@ class SqlTrackingStore(TrackingStore):
         tags: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
     ) -> None:
+        _check_run_data(metrics, params, tags)
         with write_transaction(self._engine) as conn:
             status = self._status(conn, run_id)
             if (metrics or params) and status.is_terminal:
@@ -294,6 +319,7 @@ class SqlTrackingStore(TrackingStore):
             set_={
                 "value": stmt.excluded.value,
                 "is_nan": stmt.excluded.is_nan,
+                "negative_zero": stmt.excluded.negative_zero,
                 "step": stmt.excluded.step,
                 "timestamp": stmt.excluded.timestamp,
             },
@@ -308,7 +334,7 @@ class SqlTrackingStore(TrackingStore):
         m = t.metrics.c
         with read_transaction(self._engine) as conn:
             rows = conn.execute(
-                select(m.key, m.value, m.is_nan, m.step, m.timestamp)
+                select(m.key, m.value, m.is_nan, m.negative_zero, m.step, m.timestamp)
                 .where(m.run_id == run_id, m.key == key)
                 .order_by(m.step, m.timestamp, m.id)
             ).all()
@@ -318,7 +344,7 @@ class SqlTrackingStore(TrackingStore):
                     select(t.latest_metrics.c.key).where(t.latest_metrics.c.run_id == run_id)
                 ).scalars().all()
                 raise MetricNotFoundError(f"Run {run_id} has no metric {key!r}.{did_you_mean(key, keys)}")
-        return [Metric(r.key, _metric_value(r.value, r.is_nan), r.step, r.timestamp) for r in rows]
+        return [Metric(r.key, _metric_value(r.value, r.is_nan, r.negative_zero), r.step, r.timestamp) for r in rows]
 
     # -- datasets -------------------------------------------------------------------------
     def log_dataset_input(self, run_id: str, dataset: Dataset, context: str) -> Dataset:
@@ -380,22 +406,55 @@ class SqlTrackingStore(TrackingStore):
         return [(r.run_id, r.name, r.context) for r in rows]
 
     # -- artifact index -----------------------------------------------------------------
-    def log_artifact_entries(self, run_id: str, entries: Sequence[ArtifactEntry]) -> None:
-        if not entries:
+    def log_artifact_entries(self, run_id: str, entries: Sequence[ArtifactEntry], *, actor: str | None = None) -> None:
+        # one entry a path (the last wins, as it would have over several calls), every path checked
+        latest = {check_artifact_path(e.path): e for e in entries}
+        if not latest:
             return
         with write_transaction(self._engine) as conn:
-            self._status(conn, run_id)
-            stmt = _insert(conn, t.artifacts)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["run_id", "path"],
-                set_={"digest": stmt.excluded.digest, "size": stmt.excluded.size},
+            status, user = self._status_and_user(conn, run_id)
+            if status is RunStatus.RUNNING:
+                stmt = _insert(conn, t.artifacts)
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=["run_id", "path"],
+                    set_={"digest": stmt.excluded.digest, "size": stmt.excluded.size},
+                )
+                conn.execute(stmt, [_artifact_row(run_id, e) for e in latest.values()])
+                return
+            added = self._append_only(conn, run_id, status, list(latest.values()))
+            if added:
+                conn.execute(t.artifacts.insert(), [_artifact_row(run_id, e) for e in added])
+                append_event(
+                    conn,
+                    actor=actor or user,
+                    action="run.artifacts.append",
+                    target_type="run",
+                    target=run_id,
+                    after={"entries": [{"path": e.path, "digest": e.digest, "size": e.size} for e in added]},
+                    reason=f"artifacts added after the run ended ({status.value})",
+                )
+
+    @staticmethod
+    def _append_only(conn: Connection, run_id: str, status: RunStatus, entries: list[ArtifactEntry]) -> list[ArtifactEntry]:
+        """The entries an ended run does not hold yet; ArtifactImmutableError if one would change a held path."""
+        a = t.artifacts.c
+        held: dict[str, str] = {}
+        for chunk in _chunks([e.path for e in entries]):
+            rows = conn.execute(select(a.path, a.digest).where(a.run_id == run_id, a.path.in_(chunk)))
+            held.update({r.path: r.digest for r in rows})
+        changed = sorted(e.path for e in entries if e.path in held and held[e.path] != e.digest)
+        if changed:
+            shown = ", ".join(repr(p) for p in changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+            raise ArtifactImmutableError(
+                f"Run {run_id} has ended ({status.value}) and its artifacts never change: {shown} already "
+                "hold other bytes. Log under a new path, or in a new run."
             )
-            conn.execute(stmt, [{"run_id": run_id, "path": e.path, "digest": e.digest, "size": e.size} for e in entries])
+        return [e for e in entries if e.path not in held]
 
     def list_artifacts(self, run_id: str, prefix: str = "") -> list[ArtifactEntry]:
         a = t.artifacts.c
         query = select(a.path, a.digest, a.size).where(a.run_id == run_id).order_by(a.path)
-        prefix = prefix.strip("/")
+        prefix = check_artifact_path(prefix, folder=True)
         if prefix:
             query = query.where(or_(a.path == prefix, a.path.like(like_prefix(prefix + "/"), escape="\\")))
         with read_transaction(self._engine) as conn:
@@ -405,6 +464,7 @@ class SqlTrackingStore(TrackingStore):
 
     def get_artifact_entry(self, run_id: str, path: str) -> ArtifactEntry:
         a = t.artifacts.c
+        check_artifact_path(path)
         with read_transaction(self._engine) as conn:
             row = conn.execute(select(a.path, a.digest, a.size).where(a.run_id == run_id, a.path == path)).first()
             if row is None:
@@ -413,6 +473,13 @@ class SqlTrackingStore(TrackingStore):
         return ArtifactEntry(row.path, row.digest, row.size)
 
     # -- helpers -----------------------------------------------------------------------------
+    @staticmethod
+    def _status_and_user(conn: Connection, run_id: str) -> tuple[RunStatus, str]:
+        row = conn.execute(select(t.runs.c.status, t.runs.c.user_name).where(t.runs.c.run_id == run_id)).first()
+        if row is None:
+            raise RunNotFoundError(f"No run with id {run_id!r}.")
+        return RunStatus(row.status), str(row.user_name)
+
     @staticmethod
     def _status(conn: Connection, run_id: str) -> RunStatus:
         status = conn.execute(select(t.runs.c.status).where(t.runs.c.run_id == run_id)).scalar()
@@ -433,8 +500,9 @@ class SqlTrackingStore(TrackingStore):
             for r in conn.execute(select(t.tags.c.run_id, t.tags.c.key, t.tags.c.value).where(t.tags.c.run_id.in_(chunk))):
                 tags[r.run_id][r.key] = r.value
             lm = t.latest_metrics.c
-            for r in conn.execute(select(lm.run_id, lm.key, lm.value, lm.is_nan).where(lm.run_id.in_(chunk))):
-                metrics[r.run_id][r.key] = _metric_value(r.value, r.is_nan)
+            latest = select(lm.run_id, lm.key, lm.value, lm.is_nan, lm.negative_zero).where(lm.run_id.in_(chunk))
+            for r in conn.execute(latest):
+                metrics[r.run_id][r.key] = _metric_value(r.value, r.is_nan, r.negative_zero)
             di = t.dataset_inputs.c
             for r in conn.execute(
                 select(di.run_id, di.name, di.digest, di.context).where(di.run_id.in_(chunk)).order_by(di.name)
