@@ -18,6 +18,8 @@ HELP = (
 # and the factory reads the auth switch from the environment in every worker.
 APP_FACTORY = "loopml.server.main:app_from_env"
 AUTH_ENV = "LOOPML_SERVER_AUTH"
+MAX_UPLOAD_ENV = "LOOPML_SERVER_MAX_UPLOAD_BYTES"
+DEFAULT_MAX_UPLOAD_BYTES = 5 * 1024**3  # loopml.server.body_limit's default
 #: uvicorn's log levels; checked here, since uvicorn answers another one with a KeyError traceback
 LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
 
@@ -41,6 +43,20 @@ def _warn_without_admin(console: Any) -> None:
         store.close()
 
 
+def _max_upload_bytes() -> int:
+    """The upload limit every worker will read from the environment; checked here so a bad value fails once."""
+    import os
+
+    from loopml.errors import InvalidValueError
+
+    raw = os.environ.get(MAX_UPLOAD_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_UPLOAD_BYTES
+    if not raw.isdigit() or int(raw) < 1:
+        raise InvalidValueError(f"{MAX_UPLOAD_ENV} must be a whole number of bytes from 1, got {raw!r}.")
+    return int(raw)
+
+
 def server(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 5050,
@@ -54,6 +70,14 @@ def server(
     auth: Annotated[
         bool, typer.Option("--auth/--no-auth", help="Require API tokens (create them with 'loopml tokens create').")
     ] = False,
+    max_upload_bytes: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            metavar="BYTES",
+            help="Largest artifact upload (default: LOOPML_SERVER_MAX_UPLOAD_BYTES or 5 GiB); JSON bodies stay at 32 MiB.",
+        ),
+    ] = None,
     log_level: Annotated[LogLevel, typer.Option(case_sensitive=False, help="uvicorn log level.")] = "info",
 ) -> None:
     import os
@@ -67,6 +91,9 @@ def server(
     if artifacts_url:
         os.environ["LOOPML_ARTIFACTS_URL"] = artifacts_url
     os.environ[AUTH_ENV] = "1" if auth else "0"
+    if max_upload_bytes is not None:
+        os.environ[MAX_UPLOAD_ENV] = str(max_upload_bytes)
+    upload_limit = _max_upload_bytes()
     settings = get_settings()
     shown = hide_password(settings.db_url)
     console = output.console()
@@ -78,5 +105,6 @@ def server(
         _warn_without_admin(console)
     else:
         console.print("  auth       none (every client may read and write; use --auth to require tokens)")
+    console.print(f"  uploads    up to {upload_limit:,} bytes per artifact (--max-upload-bytes)")
     console.print(f"  workers    {workers}")
     uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers, log_level=log_level)

@@ -19,8 +19,9 @@ from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 
 from loopml.auth.guard import authorize
+from loopml.auth.headers import SecurityHeadersMiddleware
 from loopml.config import hide_password
-from loopml.server.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimitMiddleware
+from loopml.server.body_limit import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_UPLOAD_BYTES, BodyLimitMiddleware
 from loopml.server.errors import install_error_handlers
 from loopml.server.routers import artifacts, audit, monitoring, registry, serving, tokens, tracking
 from loopml.server.schemas.common import ErrorBody, Schema
@@ -45,8 +46,17 @@ class HealthOut(Schema):
     auth: str
 
 
-def create_app(store: Store, *, auth: bool = False, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
+def create_app(
+    store: Store,
+    *,
+    auth: bool = False,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+) -> FastAPI:
     """The control-plane API over ``store``; request bodies over ``max_body_bytes`` answer 413.
+
+    Artifact uploads (``PUT /artifacts/blobs``, streamed to the store) have
+    their own limit, ``max_upload_bytes``; over it they answer 413 too.
 
     With ``auth`` every route but ``/health``, the OpenAPI document and
     ``/tokens/me`` needs an API token (``Authorization: Bearer …``) whose role
@@ -69,7 +79,13 @@ def create_app(store: Store, *, auth: bool = False, max_body_bytes: int = DEFAUL
 
         app.state.authenticator = Authenticator(store)
     install_error_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, max_body_bytes=max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_body_bytes=max_body_bytes,
+        path_limits={f"{API_PREFIX}/artifacts/blobs": max_upload_bytes},
+    )
+    # outermost, so 413s and every error answer carry the headers too (500s get them in server.errors)
+    app.add_middleware(SecurityHeadersMiddleware, docs_paths={app.docs_url, f"{app.docs_url}/oauth2-redirect"})
     guarded = [Depends(authorize)]
     for module in (tracking, registry, audit, artifacts, serving, monitoring):
         app.include_router(module.router, prefix=API_PREFIX, dependencies=guarded)

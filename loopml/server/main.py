@@ -19,6 +19,8 @@ from loopml.errors import InvalidValueError
 APP_FACTORY = "loopml.server.main:app_from_env"
 #: Set to "1" by ``serve(auth=True)`` so that every worker process requires tokens.
 AUTH_ENV = "LOOPML_SERVER_AUTH"
+#: The artifact upload limit in bytes of every worker (``serve(max_upload_bytes=...)``); default 5 GiB.
+MAX_UPLOAD_ENV = "LOOPML_SERVER_MAX_UPLOAD_BYTES"
 
 
 def app_from_env() -> FastAPI:
@@ -29,7 +31,7 @@ def app_from_env() -> FastAPI:
 
     settings = get_settings()
     store = open_store(settings.db_url, artifacts_url=settings.artifacts_url)
-    app = create_app(store, auth=os.environ.get(AUTH_ENV, "") == "1")
+    app = create_app(store, auth=os.environ.get(AUTH_ENV, "") == "1", max_upload_bytes=max_upload_bytes_from_env())
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -42,6 +44,18 @@ def app_from_env() -> FastAPI:
     return app
 
 
+def max_upload_bytes_from_env() -> int:
+    """``$LOOPML_SERVER_MAX_UPLOAD_BYTES``, else the default; InvalidValueError unless a positive whole number."""
+    from loopml.server.body_limit import DEFAULT_MAX_UPLOAD_BYTES
+
+    raw = os.environ.get(MAX_UPLOAD_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_UPLOAD_BYTES
+    if not raw.isdigit() or int(raw) < 1:
+        raise InvalidValueError(f"{MAX_UPLOAD_ENV} must be a whole number of bytes from 1, got {raw!r}.")
+    return int(raw)
+
+
 def serve(
     store_uri: str | None = None,
     host: str = "127.0.0.1",
@@ -50,13 +64,15 @@ def serve(
     *,
     artifacts_url: str | None = None,
     auth: bool = False,
+    max_upload_bytes: int | None = None,
     log_level: str = "info",
 ) -> None:
     """Serve the REST API until interrupted.
 
     ``store_uri`` is a database URL (default: ``LOOPML_DB_URL``, else the
     SQLite file under ``LOOPML_HOME``); ``artifacts_url`` likewise defaults to
-    ``LOOPML_ARTIFACTS_URL``.
+    ``LOOPML_ARTIFACTS_URL``; ``max_upload_bytes`` (artifact uploads, default
+    ``LOOPML_SERVER_MAX_UPLOAD_BYTES``, else 5 GiB) likewise.
     """
     import uvicorn
 
@@ -67,4 +83,9 @@ def serve(
     if artifacts_url:
         os.environ["LOOPML_ARTIFACTS_URL"] = artifacts_url
     os.environ[AUTH_ENV] = "1" if auth else "0"
+    if max_upload_bytes is not None:
+        if isinstance(max_upload_bytes, bool) or not isinstance(max_upload_bytes, int) or max_upload_bytes < 1:
+            raise InvalidValueError(f"max_upload_bytes must be a whole number from 1, got {max_upload_bytes!r}.")
+        os.environ[MAX_UPLOAD_ENV] = str(max_upload_bytes)
+    max_upload_bytes_from_env()  # a bad value fails here, once, not in every worker
     uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers, log_level=log_level)

@@ -3,7 +3,9 @@
 The backend only moves bytes (fsspec); sha256 addressing, atomic writes and
 the integrity check on every read are written once, here. Blobs live at
 ``<root>/objects/<2 hex>/<62 hex>``; writes go to ``<root>/tmp/`` first and
-are renamed into place, so a reader never sees a half-written blob.
+are renamed into place, so a reader never sees a half-written blob. A writer
+killed mid-way (``kill -9`` during an upload) leaves its temp file behind;
+opening the store removes those once they are older than a grace period.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ import contextlib
 import hashlib
 import os
 import re
+import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
 from loopml.errors import ArtifactIntegrityError, InvalidValueError
@@ -21,6 +25,9 @@ from loopml.store.artifacts import ArtifactStore, verified_chunks
 
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1 << 20
+#: A temp file untouched this long belongs to a writer that died: a live one writes a block at least
+#: every few seconds (each write moves the mtime), and writers in other processes share the folder.
+STALE_TMP_AFTER_S = 3600.0
 
 
 def check_digest(digest: str) -> str:
@@ -31,9 +38,13 @@ def check_digest(digest: str) -> str:
 
 
 class FsArtifactStore(ArtifactStore):
-    """An ArtifactStore over ``url``: a local path or any fsspec URL (``s3://``, ``memory://``)."""
+    """An ArtifactStore over ``url``: a local path or any fsspec URL (``s3://``, ``memory://``).
 
-    def __init__(self, url: str) -> None:
+    Opening it removes temp files older than ``stale_tmp_after_s`` seconds,
+    the partial writes of a process that was killed.
+    """
+
+    def __init__(self, url: str, *, stale_tmp_after_s: float = STALE_TMP_AFTER_S) -> None:
         import fsspec
 
         self.url = url
@@ -43,6 +54,7 @@ class FsArtifactStore(ArtifactStore):
         self._local = "file" in _protocols(fs)
         self._fs.makedirs(f"{self._root}/objects", exist_ok=True)
         self._fs.makedirs(f"{self._root}/tmp", exist_ok=True)
+        self._remove_stale_tmp(stale_tmp_after_s)
 
     # -- paths -------------------------------------------------------------------
     def _path(self, digest: str) -> str:
@@ -101,6 +113,39 @@ class FsArtifactStore(ArtifactStore):
     def _discard(self, tmp: str) -> None:
         with contextlib.suppress(OSError):
             self._fs.rm(tmp)
+
+    def _remove_stale_tmp(self, older_than_s: float) -> int:
+        """Remove temp files last written over ``older_than_s`` seconds ago; return how many went."""
+        removed = 0
+        for path, age_s in self._tmp_ages():
+            if age_s > older_than_s:
+                self._discard(path)
+                removed += 1
+        return removed
+
+    def _tmp_ages(self) -> Iterator[tuple[str, float]]:
+        folder = f"{self._root}/tmp"
+        if self._local:
+            now = time.time()
+            with contextlib.suppress(OSError), os.scandir(folder) as entries:
+                for entry in entries:
+                    with contextlib.suppress(OSError):
+                        if entry.is_file(follow_symlinks=False):
+                            yield entry.path, now - entry.stat(follow_symlinks=False).st_mtime
+            return
+        try:
+            names = self._fs.ls(folder, detail=False)
+        except (OSError, NotImplementedError):
+            return
+        now_utc = datetime.now(UTC)
+        for name in names:
+            try:
+                modified = self._fs.modified(name)
+            except (OSError, NotImplementedError, ValueError):
+                continue  # a backend that cannot tell the age: keep the file rather than guess
+            if modified.tzinfo is None:  # fsspec backends give UTC, some without saying so
+                modified = modified.replace(tzinfo=UTC)
+            yield str(name), (now_utc - modified).total_seconds()
 
     # -- reads -----------------------------------------------------------------------
     def exists(self, digest: str) -> bool:

@@ -40,7 +40,9 @@ _SAFE_METHODS = frozenset({"GET", "HEAD", "PUT", "OPTIONS"})
 _BY_STATUS: Mapping[int, type[LoopMLError]] = {
     404: errors.NotFoundError,
     409: errors.ConflictError,
+    413: errors.PayloadTooLargeError,  # also from a proxy in front of the server (nginx client_max_body_size)
     422: errors.InvalidInputError,
+    429: errors.TooManyRequestsError,
 }
 
 #: A request body: bytes, an iterable of chunks (sent once), or a callable
