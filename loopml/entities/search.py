@@ -7,6 +7,7 @@ here, below the store, lets the store know nothing of the parser.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -69,3 +70,18 @@ class OrderBy:
     kind: KeyKind
     key: str
     descending: bool = False
+
+
+def named_keys(filter: Filter | None, order_by: Sequence[OrderBy] = ()) -> set[tuple[KeyKind, str]]:
+    """The distinct metric, param and tag keys a search names (attributes excluded): one join each in SQL."""
+    keys: set[tuple[KeyKind, str]] = {(o.kind, o.key) for o in order_by if o.kind != "attribute"}
+    stack: list[Filter] = [] if filter is None else [filter]
+    while stack:  # iterative: a deep tree must not hit the recursion limit
+        node = stack.pop()
+        if isinstance(node, And | Or):
+            stack.extend(node.items)
+        elif isinstance(node, Not):
+            stack.append(node.item)
+        elif node.kind != "attribute":
+            keys.add((node.kind, node.key))
+    return keys

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -18,7 +19,8 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from loopml.errors import LoopMLError
+from loopml.auth.headers import JSON_HEADERS
+from loopml.errors import LoopMLError, TooManyRequestsError
 
 logger = logging.getLogger("loopml.serving")
 
@@ -27,7 +29,10 @@ _HTTP_TYPES = {404: "NotFoundError", 405: "InvalidInputError", 413: "PayloadTooL
 
 def error_response(status: int, type_name: str, message: str, headers: Any = None, **extra: Any) -> Response:
     body = json.dumps({"error": {"type": type_name, "message": message, **extra}}, ensure_ascii=False)
-    return Response(body, status_code=status, headers=headers, media_type="application/json")
+    response = Response(body, status_code=status, headers=headers, media_type="application/json")
+    # here, not only in the middleware: the fast lane and Starlette's 500 handler answer outside it
+    response.raw_headers.extend(JSON_HEADERS)
+    return response
 
 
 def _extra_fields(err: LoopMLError) -> dict[str, Any]:
@@ -46,14 +51,24 @@ def _extra_fields(err: LoopMLError) -> dict[str, Any]:
 def loopml_error_response(exc: LoopMLError) -> Response:
     """The answer for a LoopMLError: its status, class name, message and extra fields (``problems``, ...)."""
     if exc.http_status >= 500:
-        logger.error("%s: %s", type(exc).__name__, exc.message)
-    return error_response(exc.http_status, type(exc).__name__, exc.message, **_extra_fields(exc))
+        hint = " Retry in a little while." if exc.http_status == 503 else ""
+        return _server_fault(exc.http_status, type(exc).__name__, exc.headline, exc, hint)
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequestsError) else None
+    return error_response(exc.http_status, type(exc).__name__, exc.message, headers, **_extra_fields(exc))
 
 
 def unexpected_error_response(exc: Exception) -> Response:
     """A 500 for a fault of the service (logged with its traceback); never for a client's mistake."""
-    logger.exception("Unexpected error while serving a request", exc_info=exc)
-    return error_response(500, "LoopMLError", f"Internal server error ({type(exc).__name__}); see the server log.")
+    return _server_fault(500, "LoopMLError", f"Internal server error ({type(exc).__name__})", exc)
+
+
+def _server_fault(status: int, type_name: str, headline: str, exc: Exception, hint: str = "") -> Response:
+    """A 5xx that names no detail: a fault's message may hold a model file's path or a URL with its
+    password, so it goes to the log under an error id, and the client gets the id."""
+    error_id = uuid.uuid4().hex[:16]
+    logger.error("%s [error id %s]: %s", type_name, error_id, exc, exc_info=exc)
+    message = f"{headline}; error id {error_id}, the details are in the server log.{hint}"
+    return error_response(status, type_name, message, error_id=error_id)
 
 
 def _loopml_error(_request: Request, exc: Exception) -> Response:

@@ -3,7 +3,9 @@
 ``log_metric`` must cost microseconds, so points are queued per run and
 written as one transaction: at run end, on ``flush()``, every second from a
 background thread, when a buffer holds ``MAX_BUFFERED`` points, and at
-interpreter exit. Each batch carries an idempotency key that stays with it
+interpreter exit. Points a run can no longer take (it ended, or the store no
+longer has it) are never dropped silently: ``flush()`` and run end raise
+MetricsLostError with their count. Each batch carries an idempotency key that stays with it
 until the store acknowledges it, so a retried batch is never applied twice.
 """
 
@@ -17,7 +19,7 @@ import weakref
 from collections.abc import Sequence
 
 from loopml.entities.tracking import Metric
-from loopml.errors import LoopMLError, RunNotActiveError, RunNotFoundError
+from loopml.errors import LoopMLError, MetricsLostError, RunNotActiveError, RunNotFoundError
 from loopml.store.tracking import TrackingStore
 
 logger = logging.getLogger("loopml.tracking")
@@ -36,6 +38,8 @@ class MetricBuffer:
         self._pending: list[tuple[str, list[Metric]]] = []  # batches taken but not yet acknowledged
         self._lock = threading.Lock()  # guards _points
         self._flush_lock = threading.Lock()  # one flush at a time, in order
+        self._n_lost = 0  # points the run can no longer take, not yet reported by flush()
+        self._lost_cause: LoopMLError | None = None
         self.closed = False
         _flusher.register(self)
 
@@ -51,16 +55,43 @@ class MetricBuffer:
             return len(self._points) + sum(len(batch) for _, batch in self._pending)
 
     def flush(self) -> None:
-        """Write every buffered point; durable when this returns. Raises store errors."""
+        """Write every buffered point; durable when this returns.
+
+        Raises:
+            MetricsLostError: points were lost because the run ended or vanished (on this
+                flush or an earlier background one), with their count; raised once per loss.
+            LoopMLError: the store failed; the points are kept for the next flush.
+        """
+        self._write()
+        with self._lock:
+            n_lost, cause = self._n_lost, self._lost_cause
+            self._n_lost, self._lost_cause = 0, None
+        if n_lost:
+            raise MetricsLostError(
+                f"{n_lost} metric points of run {self.run_id} were lost: {cause} "
+                "Log them to a run that exists and is still running.",
+                run_id=self.run_id,
+                n_points=n_lost,
+            ) from cause
+
+    def _write(self) -> None:
+        """Write the buffered points; a run that ended or vanished turns them into lost points."""
         with self._flush_lock:
             with self._lock:
                 if self._points:
                     self._pending.append((uuid.uuid4().hex, self._points))
                     self._points = []
-            while self._pending:
-                key, batch = self._pending[0]
-                self._store.log_batch(self.run_id, metrics=batch, idempotency_key=key)
-                self._pending.pop(0)
+            try:
+                while self._pending:
+                    key, batch = self._pending[0]
+                    self._store.log_batch(self.run_id, metrics=batch, idempotency_key=key)
+                    self._pending.pop(0)
+            except (RunNotActiveError, RunNotFoundError) as exc:
+                # No retry can write these: count them, so that flush() and run end raise.
+                with self._lock:
+                    self._n_lost += sum(len(batch) for _, batch in self._pending)
+                    self._lost_cause = exc
+                    self._pending = []
 
     def close(self) -> None:
         """Flush and stop the background flushing of this buffer."""
@@ -71,20 +102,23 @@ class MetricBuffer:
             _flusher.unregister(self)
 
     def background_flush(self) -> None:
-        """Flush from the timer thread: errors are logged, points kept for the next try."""
+        """Flush from the timer thread: errors are logged, points kept for the next try.
+
+        Points lost to a run that ended or vanished are logged here and kept counted,
+        so the next ``flush()`` or run end raises MetricsLostError.
+        """
         if self._flush_lock.locked():
             return
         try:
-            self.flush()
-        except (RunNotActiveError, RunNotFoundError) as exc:
-            dropped = len(self)
-            with self._lock:
-                self._points, self._pending = [], []
-            logger.error("Dropped %d metric points of run %s: %s", dropped, self.run_id, exc)
+            self._write()
         except (LoopMLError, OSError) as exc:  # the store is unreachable: keep the points, try again later
             logger.warning("Could not flush metrics of run %s yet: %s", self.run_id, exc)
         except Exception as exc:  # a database driver error; the next explicit flush re-raises it
             logger.warning("Could not flush metrics of run %s yet: %r", self.run_id, exc)
+        with self._lock:
+            n_lost, cause = self._n_lost, self._lost_cause
+        if n_lost:
+            logger.error("%d metric points of run %s are lost: %s", n_lost, self.run_id, cause)
 
 
 class _Flusher:

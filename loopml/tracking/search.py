@@ -26,6 +26,7 @@ from loopml.entities.search import (
     OrderBy,
 )
 from loopml.errors import InvalidFilterError, did_you_mean
+from loopml.names import MAX_FILTER_KEYS
 
 __all__ = ["MAX_DEPTH", "MAX_LENGTH", "parse_filter", "parse_order_by"]
 
@@ -146,6 +147,7 @@ class _Parser:
 
     def __init__(self, text: str, tokens: list[Token]) -> None:
         self.text, self.tokens, self.i, self.depth = text, tokens, 0, 0
+        self.keys: set[tuple[KeyKind, str]] = set()  # distinct metric/param/tag keys: one SQL join each
 
     @property
     def tok(self) -> Token:
@@ -242,7 +244,16 @@ class _Parser:
     # -- comparisons ------------------------------------------------------------------------
 
     def comparison(self) -> Comparison:
+        start = self.tok
         kind, key, source = self.key()
+        if kind != "attribute":
+            self.keys.add((kind, key))
+            if len(self.keys) > MAX_FILTER_KEYS:
+                raise self.error(
+                    start,
+                    f"the filter names more than {MAX_FILTER_KEYS} distinct keys; the limit is "
+                    f"{MAX_FILTER_KEYS}. Split it into several searches.",
+                )
         tok = self.advance()
         negate = tok.is_word("not")
         if negate:

@@ -8,26 +8,30 @@ from collections.abc import Mapping
 from typing import Any
 
 from loopml.errors import InvalidValueError
+from loopml.names import MAX_KEY_LENGTH, check_key  # the one key grammar, shared with the stores
 
-MAX_KEY_LENGTH = 250
 MAX_PARAM_LENGTH = 8_000
 
-
-def check_key(key: Any, what: str) -> str:
-    """A non-empty string of at most 250 characters."""
-    if not isinstance(key, str):
-        raise InvalidValueError(f"{what} key must be a string, got {type(key).__name__} {key!r}.")
-    if not key.strip():
-        raise InvalidValueError(f"{what} key must not be empty.")
-    if len(key) > MAX_KEY_LENGTH:
-        raise InvalidValueError(f"{what} key {key[:40]!r}... is {len(key)} characters; the limit is {MAX_KEY_LENGTH}.")
-    return key
+__all__ = [
+    "MAX_KEY_LENGTH",
+    "MAX_PARAM_LENGTH",
+    "check_key",
+    "check_mapping",
+    "check_metric_value",
+    "check_step",
+    "stringify",
+]
 
 
 def check_metric_value(key: str, value: Any) -> float:
     """A real number (NaN and +-inf allowed); strings are refused even if numeric."""
     if isinstance(value, numbers.Real) and not isinstance(value, str):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an int (or Fraction, Decimal) past the float range: 10**400
+            raise InvalidValueError(
+                f"Metric {key!r} is too large for a 64-bit float; log float('inf') or rescale it."
+            ) from None
     raise InvalidValueError(
         f"Metric {key!r} must be a number (int, float, NaN or inf), got {type(value).__name__} {value!r}."
     )

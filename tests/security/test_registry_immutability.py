@@ -125,11 +125,9 @@ def test_the_reviewers_attack_over_http_is_a_409_and_audited(auth_server, iris, 
         assert answer.status_code == 409
         assert answer.json()["error"]["type"] == "ArtifactImmutableError"
 
+        late = {"path": "notes/extra.txt", "digest": listed.json()[0]["digest"], "size": 1}
         fresh = httpx.post(
-            f"{url}/api/v1/runs/{r1}/artifacts",
-            json={"entries": [{"path": "notes/extra.txt", "digest": listed.json()[0]["digest"], "size": 1}],
-                  "actor": "someone-else"},  # fmt: skip
-            headers=headers,
+            f"{url}/api/v1/runs/{r1}/artifacts", json={"entries": [late], "actor": "someone-else"}, headers=headers
         )
         assert fresh.status_code == 204
         features, _ = iris

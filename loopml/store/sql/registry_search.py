@@ -8,6 +8,7 @@ from sqlalchemy import ColumnElement, and_, exists, false, not_, or_, true
 
 from loopml.entities.search import And, Comparison, Filter, Not, Or
 from loopml.errors import InvalidFilterError
+from loopml.names import check_search_keys
 from loopml.store.sql import tables as t
 from loopml.store.sql.search import compare_column
 
@@ -34,12 +35,18 @@ def _tag_condition(table: Any, owner: list[ColumnElement[Any]], node: Comparison
 
 
 def _compile(node: Filter, leaf: Any) -> ColumnElement[bool]:
+    """The condition for ``node``; each tag key is one EXISTS subquery, so keys are capped as for runs."""
+    check_search_keys(node)
+    return _compile_node(node, leaf)
+
+
+def _compile_node(node: Filter, leaf: Any) -> ColumnElement[bool]:
     if isinstance(node, And):
-        return and_(true(), *(_compile(i, leaf) for i in node.items))
+        return and_(true(), *(_compile_node(i, leaf) for i in node.items))
     if isinstance(node, Or):
-        return or_(false(), *(_compile(i, leaf) for i in node.items))
+        return or_(false(), *(_compile_node(i, leaf) for i in node.items))
     if isinstance(node, Not):
-        return not_(_compile(node.item, leaf))
+        return not_(_compile_node(node.item, leaf))
     return leaf(node)
 
 

@@ -5,7 +5,9 @@ JOIN on the table's primary key ``(run_id, key)``; comparisons become WHERE
 terms on the joined value. A run that lacks a key therefore never matches a
 comparison on it (SQL NULL), and sorts last. SQLite and PostgreSQL both turn
 such a LEFT JOIN into an inner one when the WHERE clause needs the value, so
-the planner may start from the value index (``metrics.acc > 0.9``).
+the planner may start from the value index (``metrics.acc > 0.9``). SQLite
+joins at most 64 tables, so a search may name at most ``MAX_FILTER_KEYS``
+(50) distinct keys; more is an InvalidFilterError before any SQL runs.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from sqlalchemy.sql.expression import Alias
 
 from loopml.entities.search import And, Comparison, Filter, Not, Or, OrderBy
 from loopml.errors import InvalidFilterError, InvalidValueError
+from loopml.names import check_search_keys
 from loopml.store.sql import tables as t
 
 _KEY_TABLES = {"metric": t.latest_metrics, "param": t.params, "tag": t.tags}
@@ -50,6 +53,7 @@ class RunQuery:
         filter: Filter | None,
         order_by: Sequence[OrderBy],
     ) -> Select[Any]:
+        check_search_keys(filter, order_by)
         where: list[ColumnElement[bool]] = []
         if experiment_ids is not None:
             where.append(t.runs.c.experiment_id.in_(list(experiment_ids)))
