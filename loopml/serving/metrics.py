@@ -5,7 +5,8 @@ Per model and version: requests by role and status, errors by kind
 process: loaded models and their estimated bytes, cache hits, misses and
 evictions, model load times, the prediction-log queue depth and what it
 wrote, dropped (shed when full) or failed to write, and shadow predictions
-dropped when the shadow could not keep up. Requests that name no served
+dropped when the shadow could not keep up; caller request ids rewritten
+because they were used already, and feedback items by outcome. Requests that name no served
 model, or a version that does not exist, are counted without a model label,
 so callers cannot grow the label set.
 """
@@ -78,6 +79,24 @@ class ServingMetrics:
         )
         self.shadow_dropped = Counter(
             "loopml_serving_shadow_dropped", "Shadow predictions skipped because the shadow queue was full.", registry=r
+        )
+        self.request_ids_rewritten = Counter(
+            "loopml_serving_request_ids_rewritten",
+            "Requests whose X-Request-ID (or v2 id) was answered already, given a fresh id instead.",
+            registry=r,
+        )
+        self.feedback = Counter(
+            "loopml_serving_feedback_items",
+            "Feedback items: accepted, refused (the prediction log holds no such request), unavailable "
+            "(the log writer did not catch up in time).",
+            ["outcome"], registry=r,
+        )  # fmt: skip
+        for outcome in ("accepted", "refused", "unavailable"):
+            self.feedback.labels(outcome)  # exported at 0 from the start
+        self.feedback_log_waits = Counter(
+            "loopml_serving_feedback_log_waits",
+            "Feedback requests that waited for the prediction-log writer (they named a request answered here).",
+            registry=r,
         )
         self._children: dict[tuple[str, int, str, int], tuple[Counter, Histogram]] = {}
 

@@ -254,10 +254,18 @@ def encode_predictions(values: list[Any]) -> str:
     return _encode(values)
 
 
-def v1_response(predictions_json: str, name_json: str, version: int, request_id: str) -> bytes:
-    """``{"predictions": [...], "model": name, "version": v, "request_id": id}`` from pre-encoded parts."""
+def v1_response(
+    predictions_json: str, name_json: str, version: int, request_id: str, replaced: str | None = None
+) -> bytes:
+    """``{"predictions": [...], "model": name, "version": v, "request_id": id}`` from pre-encoded parts.
+
+    With ``replaced`` (the caller's id, answered already), ``"request_id_rewritten_from": replaced`` follows.
+    Ids are checked request ids (letters, digits, ``._:-``): nothing in them needs escaping.
+    """
+    extra = "" if replaced is None else f',"request_id_rewritten_from":"{replaced}"'
     return (
-        f'{{"predictions":{predictions_json},"model":{name_json},"version":{version},"request_id":"{request_id}"}}'
+        f'{{"predictions":{predictions_json},"model":{name_json},"version":{version},"request_id":"{request_id}"'
+        f"{extra}}}"
     ).encode()
 
 
@@ -265,12 +273,24 @@ _V2_TYPES = {"b": "BOOL", "i": "INT64", "u": "UINT64", "f": "FP64"}
 
 
 def v2_response(
-    predictions_json: str, kind: str, n: int, name_json: str, version: int, request_id: str, width: int = 0
+    predictions_json: str,
+    kind: str,
+    n: int,
+    name_json: str,
+    version: int,
+    request_id: str,
+    width: int = 0,
+    replaced: str | None = None,
 ) -> bytes:
-    """An inference response with one output tensor ``predict`` (of shape [n] or [n, width])."""
+    """An inference response with one output tensor ``predict`` (of shape [n] or [n, width]).
+
+    ``id`` is the id the request was logged under; with ``replaced`` (the caller's ``id``, answered
+    already), ``"parameters": {"request_id_rewritten_from": replaced}`` says so.
+    """
     shape = f"[{n},{width}]" if width else f"[{n}]"
     datatype = _V2_TYPES.get(kind, "BYTES")
+    extra = "" if replaced is None else f',"parameters":{{"request_id_rewritten_from":"{replaced}"}}'
     return (
-        f'{{"model_name":{name_json},"model_version":"{version}","id":"{request_id}",'
+        f'{{"model_name":{name_json},"model_version":"{version}","id":"{request_id}"{extra},'
         f'"outputs":[{{"name":"predict","datatype":"{datatype}","shape":{shape},"data":{predictions_json}}}]}}'
     ).encode()

@@ -8,6 +8,10 @@ when a full batch is waiting), writes up to ``batch_size`` records with one
 multi-row insert, and keeps a batch the store refused to try again with
 backoff, meanwhile shedding what no longer fits. ``close`` writes what is
 left before returning (within its timeout).
+
+``barrier`` queues a marker behind the records offered so far and returns
+an event the writer sets once they are written: feedback for a request this
+process just answered waits on it rather than on a guess of the interval.
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ class PredictionLog:
         self.batch_size = max(1, min(batch_size, capacity))
         self.interval_s = interval_s
         self._metrics = metrics
-        self._queue: deque[PredictionRecord] = deque()
+        self._queue: deque[PredictionRecord | threading.Event] = deque()  # records, and barriers between them
         self._wake = threading.Event()
         self._closing = False
         self._thread: threading.Thread | None = None
@@ -78,6 +82,16 @@ class PredictionLog:
             self._wake.set()
         return True
 
+    def barrier(self) -> threading.Event:
+        """An event set once every record offered before this call is written (or shed, or the writer stopped)."""
+        done = threading.Event()
+        if self._thread is None or self._closing:
+            done.set()
+            return done
+        self._queue.append(done)
+        self._wake.set()
+        return done
+
     @property
     def depth(self) -> int:
         """Records waiting to be written."""
@@ -91,7 +105,7 @@ class PredictionLog:
 
     def _loop(self) -> None:
         backoff = 0.0
-        pending: list[PredictionRecord] = []
+        pending: list[PredictionRecord | threading.Event] = []
         while True:
             self._wake.wait(timeout=backoff or self.interval_s)
             self._wake.clear()
@@ -110,30 +124,38 @@ class PredictionLog:
                 if pending:  # the batch the store refused and everything queued behind it
                     lost = len(pending) + len(self._queue)
                     logger.error("Prediction log: %d records could not be written before shutdown", lost)
+                for item in [*pending, *self._queue]:  # nobody waits past the writer's end
+                    if isinstance(item, threading.Event):
+                        item.set()
                 return
 
-    def _take(self) -> list[PredictionRecord]:
+    def _take(self) -> list[PredictionRecord | threading.Event]:
         with self._idle:
             queue = self._queue
             batch = [queue.popleft() for _ in range(min(len(queue), self.batch_size))]
             self._unwritten += len(batch)
         return batch
 
-    def _write(self, batch: list[PredictionRecord]) -> bool:
+    def _write(self, batch: list[PredictionRecord | threading.Event]) -> bool:
+        records = [item for item in batch if isinstance(item, PredictionRecord)]
+        barriers = [item for item in batch if isinstance(item, threading.Event)] if len(records) < len(batch) else []
         try:
-            self._store.log_predictions(batch)
+            if records:
+                self._store.log_predictions(records)
         except Exception:  # the store is down or refused: keep the batch, retry with backoff
             self.failures += 1
             if self._metrics is not None:
                 self._metrics.log_write_failures.inc()
-            logger.warning("Prediction log: writing %d records failed; will retry", len(batch), exc_info=True)
+            logger.warning("Prediction log: writing %d records failed; will retry", len(records), exc_info=True)
             return False
         with self._idle:
             self._unwritten -= len(batch)
             self._idle.notify_all()
-        self.written += len(batch)
+        self.written += len(records)
         if self._metrics is not None:
-            self._metrics.log_written.inc(len(batch))
+            self._metrics.log_written.inc(len(records))
+        for barrier in barriers:
+            barrier.set()
         return True
 
     def flush(self, timeout_s: float = 10.0) -> bool:

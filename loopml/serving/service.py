@@ -11,27 +11,33 @@ slow ones in a worker thread.
 from __future__ import annotations
 
 import gc
-import itertools
 import json
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 
-from loopml.entities.serving import PredictionRecord
-from loopml.errors import DeploymentNotFoundError, InvalidInputError, LoopMLError, NotFoundError
+from loopml.entities.serving import Feedback, PredictionRecord
+from loopml.errors import (
+    DeploymentNotFoundError,
+    InvalidInputError,
+    LoopMLError,
+    NotFoundError,
+    PredictionNotFoundError,
+    ServiceUnavailableError,
+)
 from loopml.serving.cache import DEFAULT_MAX_MODELS, ModelCache
 from loopml.serving.metrics import ServingMetrics
 from loopml.serving.payloads import Payload, encode_predictions, parse_v1, parse_v2, v1_response, v2_response
 from loopml.serving.predictor import Predictor
 from loopml.serving.predlog import DEFAULT_CAPACITY, PredictionLog
+from loopml.serving.requestids import RequestIds
 from loopml.serving.routing import MAIN, SHADOW, Route
 from loopml.serving.watcher import DEFAULT_POLL_INTERVAL_S, DeploymentWatcher, parse_model_spec
 from loopml.store import Store
@@ -44,6 +50,23 @@ logger = logging.getLogger("loopml.serving")
 INLINE_MAX_S = 0.002
 INLINE_MAX_ROWS = 2_000
 SHADOW_QUEUE = 1_000
+#: How long feedback for a request answered here waits for the prediction-log writer before a 503.
+FEEDBACK_WAIT_S = 10.0
+
+
+class Answer(NamedTuple):
+    """A prediction answer: the body, and the request id it carries (``replaced``: the caller's id it replaced)."""
+
+    content: bytes
+    request_id: str
+    replaced: str | None
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        """``X-Request-ID`` (the id used), and ``X-Request-ID-Rewritten-From`` when the caller's id was replaced."""
+        found = [(b"x-request-id", self.request_id.encode())]
+        if self.replaced is not None:
+            found.append((b"x-request-id-rewritten-from", self.replaced.encode()))
+        return found
 
 
 class PredictionService:
@@ -81,8 +104,7 @@ class PredictionService:
         self._shadow_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="loopml-shadow")
         self._shadow_pending = 0
         self._shadow_lock = threading.Lock()
-        self._id_prefix = uuid.uuid4().hex[:16]
-        self._ids = itertools.count(1)
+        self.request_ids = RequestIds()
         self.metrics.watch(lambda: len(self.cache), lambda: self.cache.nbytes)
 
     def _load(self, name: str, version: int) -> Predictor:
@@ -123,8 +145,12 @@ class PredictionService:
         v2: bool = False,
         key: str | None = None,
         request_id: str | None = None,
-    ) -> bytes:
-        """Answer one prediction request: ``segment`` is ``NAME`` or ``NAME@ALIAS`` from the path."""
+    ) -> Answer:
+        """Answer one prediction request: ``segment`` is ``NAME`` or ``NAME@ALIAS`` from the path.
+
+        The caller's request id (v2 ``id``, else ``X-Request-ID``) is kept unless this process answered it
+        already; then the request gets a fresh id, and the answer names both (see ``RequestIds``).
+        """
         start = time.perf_counter()
         try:
             name, version, route = await self._target(segment, version_text)
@@ -148,7 +174,9 @@ class PredictionService:
                 else:
                     self.metrics.observe(name, version, role, exc.http_status, time.perf_counter() - start)
                 raise
-        rid = _request_id(payload.request_id) or _request_id(request_id) or self._next_id()
+        rid, replaced = self.request_ids.assign(_request_id(payload.request_id) or _request_id(request_id))
+        if replaced is not None:
+            self.metrics.request_ids_rewritten.inc()
         try:
             result = np.atleast_1d(await self._run(predictor, payload))
         except LoopMLError as exc:
@@ -162,13 +190,15 @@ class PredictionService:
         values = result.ravel().tolist() if width else result.tolist()
         predictions = encode_predictions(values)
         if v2:
-            answer = v2_response(predictions, result.dtype.kind, len(result), predictor.name_json, version, rid, width)
+            answer = v2_response(
+                predictions, result.dtype.kind, len(result), predictor.name_json, version, rid, width, replaced
+            )
         else:
-            answer = v1_response(predictions, predictor.name_json, version, rid)
+            answer = v1_response(predictions, predictor.name_json, version, rid, replaced)
         self._finish(rid, name, version, role, body, predictions, start, 200)
         if route is not None and route.shadow_version is not None:
             self._shadow(route, payload, body, rid)
-        return answer
+        return Answer(answer, rid, replaced)
 
     async def _run(self, predictor: Predictor, payload: Payload) -> np.ndarray:
         """Predict: batched with concurrent requests, inline, or in a thread for slow models."""
@@ -180,10 +210,6 @@ class PredictionService:
             if array is not None:
                 return await batcher.submit(array)
         return predictor.predict(payload)
-
-    def _next_id(self) -> str:
-        """A request id unique across processes: a random prefix per process and a counter (no syscall)."""
-        return f"{self._id_prefix}{next(self._ids):010x}"
 
     async def _target(self, segment: str, version_text: str | None) -> tuple[str, int | None, Route | None]:
         """(model, version, route): the version is fixed by the path, or chosen from the route later."""
@@ -278,6 +304,30 @@ class PredictionService:
         self._finish(request_id, name, version, SHADOW, body, outputs, start, status)
 
     # -- feedback -------------------------------------------------------------------------------
+    def log_feedback(self, items: Sequence[Feedback]) -> None:
+        """Store ground truth for logged requests (in a worker thread: it waits on the database).
+
+        A request this process answered may still sit in the log's queue (the writer batches), so feedback
+        naming one waits until the writer has written what was queued before it (ServiceUnavailableError
+        after ``FEEDBACK_WAIT_S``). The store then refuses the whole batch, PredictionNotFoundError naming
+        the ids, when one is not in the log; every item is counted by outcome.
+        """
+        log = self.log
+        if log is not None and any(item.request_id in self.request_ids for item in items):
+            self.metrics.feedback_log_waits.inc()
+            if not log.barrier().wait(FEEDBACK_WAIT_S):
+                self.metrics.feedback.labels("unavailable").inc(len(items))
+                raise ServiceUnavailableError(
+                    "The prediction log has not written the requests this feedback names yet (the store is slow "
+                    "or down); send it again in a little while."
+                )
+        try:
+            self.store.serving.log_feedback(items)
+        except PredictionNotFoundError:
+            self.metrics.feedback.labels("refused").inc(len(items))
+            raise
+        self.metrics.feedback.labels("accepted").inc(len(items))
+
     def describe(self) -> dict[str, Any]:
         """What ``/v1/models`` shows: routes, traffic split, load state, cache and log figures."""
         loaded = {(e.name, e.version): e for e in self.cache.entries()}

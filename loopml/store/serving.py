@@ -72,7 +72,15 @@ class ServingStore(ABC):
 
     @abstractmethod
     def log_predictions(self, records: Sequence[PredictionRecord]) -> None:
-        """Append records in one transaction (one multi-row insert)."""
+        """Append records in one transaction (one multi-row insert), never reusing a request id.
+
+        A request id names one answered request in the whole log (any model, since feedback names the id
+        alone): one answer row (``main`` or ``canary``) and at most one ``shadow`` row. A record whose id
+        the log (or an earlier record of the batch) already holds in that place is stored under a new id,
+        ``<id[:47]>.dup.<12 random hex digits>``: the first answer keeps the id, so feedback meant for it
+        never lands on a later request that reused it (a caller repeating ids after a restart, or two
+        replicas given the same id). A shadow record follows its answer's new id within the batch.
+        """
 
     @abstractmethod
     def read_predictions(
@@ -89,7 +97,12 @@ class ServingStore(ABC):
 
     @abstractmethod
     def log_feedback(self, items: Sequence[Feedback]) -> None:
-        """Append feedback in one transaction; a request id may get feedback more than once (the last wins)."""
+        """Append feedback in one transaction; a request id may get feedback more than once (the last wins).
+
+        Every request id must be in the prediction log: otherwise PredictionNotFoundError names the
+        unknown ones (``request_ids``) and nothing is stored, so a label never stands for a prediction
+        that did not happen.
+        """
 
     @abstractmethod
     def read_feedback(

@@ -176,6 +176,27 @@ def test_the_lane_and_the_fastapi_routes_answer_alike(asgi_client, sql_store, de
             assert first.status_code == second.status_code < 500, (path, body, first.text, second.text)
             if first.status_code != 200:
                 assert first.json()["error"]["type"] == second.json()["error"]["type"], (path, body)
+        # request ids: each carries the id it used; a repeated one is rewritten and said so, alike
+        tensors = [{"name": "x", "shape": [1, 4], "datatype": "FP64", "data": deployed.X.iloc[0].tolist()}]
+        for path, body, headers in [
+            ("/v1/models/iris/predict", {"records": records(deployed)}, {"X-Request-ID": "same-1"}),
+            ("/v1/models/iris/predict", {"records": records(deployed)}, {"X-Request-ID": "same-1"}),
+            ("/v1/models/iris/predict", {"records": records(deployed)}, {"X-Request-ID": "not valid"}),
+            ("/v2/models/iris/infer", {"id": "same-1", "inputs": tensors}, {}),
+            ("/v2/models/iris/infer", {"inputs": tensors}, {"X-Request-ID": "same-2"}),
+            ("/v2/models/iris/infer", {"inputs": tensors}, {"X-Request-ID": "same-2"}),
+        ]:
+            first, second = lane.post(path, json=body, headers=headers), routes.post(path, json=body, headers=headers)
+            assert first.status_code == second.status_code == 200, (path, first.text, second.text)
+            used = [a.json().get("request_id") or a.json()["id"] for a in (first, second)]
+            assert [a.headers["x-request-id"] for a in (first, second)] == used, (path, headers)
+            supplied = headers.get("X-Request-ID", body.get("id"))
+            assert (used[0] == supplied) == (used[1] == supplied), (path, body, headers)
+            rewritten = [a.headers.get("x-request-id-rewritten-from") for a in (first, second)]
+            assert rewritten[0] == rewritten[1], (path, body, headers)
+        feedback = {"request_id": "never-answered", "label": 1}
+        refused = lane.post("/v1/feedback", json=feedback), routes.post("/v1/feedback", json=feedback)
+        assert [r.status_code for r in refused] == [404, 404]
 
 
 def test_what_does_not_exist_is_404_and_a_body_too_large_is_413(serve, deployed):
@@ -275,7 +296,9 @@ def test_every_answer_is_logged_and_feedback_joins_it(serve, deployed):
     second = api.post("/v1/models/iris/predict", json={"inputs": records(deployed)[0]}).json()
     assert api.post("/v1/feedback", json={"request_id": ok["request_id"], "label": [0, 0, 1]}).status_code == 201
     batch = [{"request_id": second["request_id"], "label": 0}, {"request_id": "other", "label": "x"}]
-    assert api.post("/v1/feedback", json=batch).json() == {"accepted": 2}
+    refused = api.post("/v1/feedback", json=batch)  # "other" was never answered: the whole batch is refused
+    assert refused.status_code == 404 and refused.json()["error"]["request_ids"] == ["other"]
+    assert api.post("/v1/feedback", json=batch[:1]).json() == {"accepted": 1}
     for bad in [{"request_id": "has space", "label": 1}, {"label": 1}, [], {"items": [{"request_id": "a"}]}, [1], "x"]:
         assert api.post("/v1/feedback", json=bad).status_code == 422, bad
     assert service(api).log.flush()

@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 import loopml
 from loopml.cli.main import app
 from loopml.config import get_settings
-from loopml.errors import DeploymentNotFoundError, InvalidValueError
+from loopml.entities.serving import PredictionRecord
+from loopml.errors import DeploymentNotFoundError, InvalidValueError, PredictionNotFoundError
 
 runner = CliRunner()
 
@@ -52,7 +53,13 @@ def test_the_module_level_api_deploys_rolls_back_and_reads_deployments(home):
             loopml.deploy("iris", 1, shadow=bad_shadow)  # type: ignore[arg-type]
     with pytest.raises(InvalidValueError):
         loopml.deploy("iris", 1.5)  # type: ignore[arg-type]
-    assert loopml.predictions("iris").empty and loopml.send_feedback("abc", 1) == 1
+    assert loopml.predictions("iris").empty
+    with pytest.raises(PredictionNotFoundError):  # nothing was answered: no label may stand for "abc"
+        loopml.send_feedback("abc", 1)
+    loopml.get_serving_client().store.serving.log_predictions(
+        [PredictionRecord(rid, 1, "iris", 1, "main", "{}", "[0]", 1.0, 200) for rid in ("abc", "d")]
+    )
+    assert loopml.send_feedback("abc", 1) == 1
     assert loopml.send_feedback([{"request_id": "d", "label": None}]) == 1
     with pytest.raises(InvalidValueError):
         loopml.send_feedback([{"request_id": "d"}])

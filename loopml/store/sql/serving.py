@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
+import secrets
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, func, select
 
 from loopml.entities.serving import Deployment, Feedback, PredictionRecord
-from loopml.errors import AliasNotFoundError, DeploymentNotFoundError, InvalidValueError, did_you_mean
+from loopml.errors import (
+    AliasNotFoundError,
+    DeploymentNotFoundError,
+    InvalidValueError,
+    PredictionNotFoundError,
+    did_you_mean,
+)
 from loopml.store.serving import (
     ServingStore,
     check_deployment,
@@ -29,6 +38,9 @@ from loopml.store.sql.registry import SqlRegistryStore
 _MAX_IN = 5_000
 #: Rows per INSERT statement of the prediction log: 9 parameters a row stays under SQLite's 32,766.
 _INSERT_ROWS = 1_000
+#: Unknown request ids a refused feedback batch names (in the error's ``request_ids``).
+_MAX_NAMED = 100
+logger = logging.getLogger("loopml.store")
 _PREDICTION_COLUMNS = ("request_id", "time", "model", "version", "role", "inputs", "outputs", "latency_ms", "status")
 
 
@@ -96,11 +108,13 @@ class SqlServingStore(ServingStore):
         latest = select(func.max(d.deployment_id)).where(d.name == name).scalar_subquery()
         return conn.execute(self._query().where(d.deployment_id == latest)).first()
 
-    def _check_exists(
+    def _check_servable(
         self, conn: Connection, name: str, target: str, canary_version: int | None, shadow_version: int | None
     ) -> None:
+        """Every version the deployment would serve exists, and is approved where the model requires approval."""
         if target.isdigit():
-            self._registry._version(conn, name, int(target))
+            main = int(target)
+            self._registry._version(conn, name, main)
         else:
             a = t.model_aliases.c
             found = conn.execute(select(a.version).where(a.name == name, a.alias == target)).scalar()
@@ -111,9 +125,12 @@ class SqlServingStore(ServingStore):
                 raise AliasNotFoundError(
                     f"Model {name!r} has no alias {target!r} (aliases: {known}).{did_you_mean(target, aliases)}"
                 )
+            main = int(found)
         for version in (canary_version, shadow_version):
             if version is not None:
                 self._registry._version(conn, name, version)
+        served = [main, *(v for v in (canary_version, shadow_version) if v is not None)]
+        self._registry.require_approved(conn, name, served, "be deployed (as target, canary or shadow)")
 
     def _lock(self, conn: Connection, name: str) -> None:
         """Serialise deployments of one model on PostgreSQL (SQLite's BEGIN IMMEDIATE already does)."""
@@ -137,7 +154,7 @@ class SqlServingStore(ServingStore):
         )
         with write_transaction(self._engine) as conn:
             self._lock(conn, name)
-            self._check_exists(conn, name, target, canary_version, shadow_version)
+            self._check_servable(conn, name, target, canary_version, shadow_version)
             current = self._current_row(conn, name)
             return self._insert(
                 conn,
@@ -166,7 +183,7 @@ class SqlServingStore(ServingStore):
                 )
             d = t.deployments.c
             earlier = conn.execute(select(t.deployments).where(d.deployment_id == current.previous_id)).one()
-            self._check_exists(conn, name, earlier.target, earlier.canary_version, earlier.shadow_version)
+            self._check_servable(conn, name, earlier.target, earlier.canary_version, earlier.shadow_version)
             return self._insert(
                 conn,
                 name,
@@ -285,6 +302,7 @@ class SqlServingStore(ServingStore):
         # around every statement it steps, so an executemany of 1,000 rows would wait for the busy event
         # loop 1,000 times where this waits once per chunk; Core's per-row parameter processing is skipped.
         with write_transaction(self._engine) as conn:
+            records = _unique_ids(conn, records)
             for start in range(0, len(records), _INSERT_ROWS):
                 chunk = records[start : start + _INSERT_ROWS]
                 values = [
@@ -337,7 +355,21 @@ class SqlServingStore(ServingStore):
             except (TypeError, ValueError) as exc:
                 raise InvalidValueError(f"A feedback label must be a JSON value, got {item.label!r}.") from exc
             rows.append({"request_id": check_request_id(item.request_id), "label": label, "time": item.time})
+        ids = sorted({row["request_id"] for row in rows})
         with write_transaction(self._engine) as conn:
+            # Checked in the transaction that inserts: prediction rows are never deleted, so a label
+            # stored here always has its prediction.
+            unknown = sorted(set(ids) - _logged_ids(conn, ids))
+            if unknown:
+                named = ", ".join(repr(rid) for rid in unknown[:5]) + (
+                    f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+                )
+                raise PredictionNotFoundError(
+                    f"The prediction log holds no request {named}; feedback is taken only for requests a "
+                    f"prediction service answered and logged (check the id in the answer's request_id). "
+                    f"Nothing was stored.",
+                    request_ids=unknown[:_MAX_NAMED],
+                )
             conn.execute(t.prediction_feedback.insert(), rows)
 
     def read_feedback(
@@ -368,3 +400,52 @@ class SqlServingStore(ServingStore):
         with read_transaction(self._engine) as conn:
             rows = conn.execute(query).all()
         return [Feedback(r.request_id, json.loads(r.label), r.time) for r in rows]
+
+
+def _logged_ids(conn: Connection, ids: Sequence[str]) -> set[str]:
+    """Which of ``ids`` the prediction log holds (any role)."""
+    p = t.predictions.c
+    found: set[str] = set()
+    for start in range(0, len(ids), _INSERT_ROWS):
+        chunk = list(ids[start : start + _INSERT_ROWS])
+        found.update(conn.execute(select(p.request_id).where(p.request_id.in_(chunk)).distinct()).scalars())
+    return found
+
+
+def _unique_ids(conn: Connection, records: Sequence[PredictionRecord]) -> Sequence[PredictionRecord]:
+    """``records``, each whose request id the log (or an earlier record) holds in its place under a new id.
+
+    A request id has one answer row and at most one shadow row. The service already rewrites an id it
+    answered lately (and says so in the answer); this catches what it cannot see: ids from before a
+    restart and ids another replica answered. The first answer keeps the id.
+    """
+    if conn.dialect.name == "postgresql":
+        # Replicas write batches at the same time: one writer at a time reads the ids and inserts (readers
+        # are not blocked). On SQLite the write transaction's BEGIN IMMEDIATE already does this.
+        conn.exec_driver_sql("LOCK TABLE predictions IN SHARE ROW EXCLUSIVE MODE")
+    p = t.predictions.c
+    ids = sorted({r.request_id for r in records})
+    taken: set[tuple[str, bool]] = set()
+    for start in range(0, len(ids), _INSERT_ROWS):
+        chunk = ids[start : start + _INSERT_ROWS]
+        rows = conn.execute(select(p.request_id, p.role).where(p.request_id.in_(chunk)).distinct())
+        taken.update((row.request_id, row.role == "shadow") for row in rows)
+    renamed: dict[str, str] = {}  # an answer's old id -> its new one, for its shadow later in the batch
+    unique: list[PredictionRecord] = []
+    changed = 0
+    for record in records:
+        shadow = record.role == "shadow"
+        rid = renamed.get(record.request_id, record.request_id) if shadow else record.request_id
+        if (rid, shadow) in taken:
+            rid = f"{record.request_id[:47]}.dup.{secrets.token_hex(6)}"
+            if not shadow:
+                renamed[record.request_id] = rid
+        taken.add((rid, shadow))
+        if rid == record.request_id:
+            unique.append(record)
+        else:
+            unique.append(replace(record, request_id=rid))
+            changed += 1
+    if changed:
+        logger.warning("Prediction log: %d record(s) whose request id was logged already stored under new ids", changed)
+    return unique
