@@ -31,6 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from loopml.auth.guard import authorize, needs
+from loopml.auth.headers import SecurityHeadersMiddleware
 from loopml.entities.auth import Role
 from loopml.entities.serving import Feedback
 from loopml.errors import InvalidInputError, PayloadTooLargeError
@@ -168,6 +169,8 @@ def create_serving_app(
     install_error_handlers(app)
     # The prediction routes are answered by the lane before FastAPI routing; the routes below document
     # them in the OpenAPI schema and answer the same way should the lane be bypassed.
+    # added first, so inside the lane: the lane's answers carry the same headers, appended by the lane itself
+    app.add_middleware(SecurityHeadersMiddleware, docs_paths={app.docs_url, f"{app.docs_url}/oauth2-redirect"})
     app.add_middleware(PredictLane, service=service, max_body_bytes=max_body_bytes)
     app.include_router(_guarded_routes(service, max_body_bytes))
     app.include_router(_public_routes(service))
@@ -202,10 +205,12 @@ def _guarded_routes(service: PredictionService, limit: int) -> APIRouter:
     async def answer(request: Request, name: str, version: str | None, *, v2: bool) -> Response:
         body = await read_body(request, limit)
         headers = request.headers
-        content = await service.predict(
+        answer = await service.predict(
             name, version, body, v2=v2, key=headers.get("x-loopml-key"), request_id=headers.get("x-request-id")
         )
-        return Response(content, media_type=JSON)
+        response = Response(answer.content, media_type=JSON)
+        response.raw_headers.extend(answer.headers())
+        return response
 
     @router.post("/v1/models/{name}/predict", tags=["predict"], openapi_extra=_PREDICT_BODY)
     @needs(Role.VIEWER)
@@ -269,9 +274,12 @@ def _guarded_routes(service: PredictionService, limit: int) -> APIRouter:
     @router.post("/v1/feedback", tags=["feedback"], status_code=201)
     @needs(Role.EDITOR)
     async def feedback(request: Request) -> Response:
-        """Ground truth for earlier predictions: ``{"request_id": ..., "label": ...}``, a list of them, or ``{"items": [...]}``."""
+        """Ground truth for earlier predictions: ``{"request_id": ..., "label": ...}``, a list of them, or ``{"items": [...]}``.
+
+        Every request id must be in the prediction log (404 naming the unknown ones, nothing stored).
+        """
         items = _feedback_items(loads(await read_body(request, limit)))
-        await run_in_threadpool(service.store.serving.log_feedback, items)
+        await run_in_threadpool(service.log_feedback, items)
         return _json({"accepted": len(items)}, 201)
 
     return router

@@ -14,16 +14,17 @@ the FastAPI app behind it.
 
 from __future__ import annotations
 
-from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from loopml.auth.headers import JSON_HEADERS
 from loopml.auth.tokens import Authenticator, require_role
 from loopml.entities.auth import Role
 from loopml.errors import InvalidInputError, LoopMLError, PayloadTooLargeError
 from loopml.serving.errors import loopml_error_response, unexpected_error_response
 from loopml.serving.service import PredictionService
 
-_JSON_HEADERS = (b"content-type", b"application/json")
+#: Built once: a prediction answer only appends its content-length (security headers as on every answer).
+_OK_HEADERS = ((b"content-type", b"application/json"), *JSON_HEADERS)
 
 
 def match(path: str) -> tuple[str, str | None, bool] | None:
@@ -80,7 +81,7 @@ class PredictLane:
             body = await self._body(receive, length)
             if body is None:  # the client went away
                 return
-            content = await self.service.predict(
+            answer = await self.service.predict(
                 name,
                 version,
                 body,
@@ -94,8 +95,9 @@ class PredictLane:
         except Exception as exc:  # a fault of the service, never of the client
             await unexpected_error_response(exc)(scope, receive, send)
             return
+        content = answer.content
         await send({"type": "http.response.start", "status": 200,
-                    "headers": [_JSON_HEADERS, (b"content-length", str(len(content)).encode())]})  # fmt: skip
+                    "headers": [*_OK_HEADERS, (b"content-length", str(len(content)).encode()), *answer.headers()]})  # fmt: skip
         await send({"type": "http.response.body", "body": content})
 
     async def _authorize(self, scope: Scope, authorization: bytes | None) -> None:
@@ -104,8 +106,8 @@ class PredictLane:
         if authenticator is None:
             return
         header = None if authorization is None else authorization.decode("latin-1")
-        # off the event loop: a token the cache has not seen costs a database read and a scrypt hash
-        token = await run_in_threadpool(authenticator.authenticate, header)
+        # cached tokens answer inline; one the caches have not seen waits for a bounded check slot (or 429)
+        token = await authenticator.aauthenticate(header)
         require_role(token, Role.VIEWER, f"POST {scope['path']}")
 
     async def _body(self, receive: Receive, length: bytes | None) -> bytes | None:

@@ -40,10 +40,21 @@ def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode("ascii")
 
 
+#: Checked in place of a row's hash when the token id is unknown or revoked, so every well-formed
+#: token costs exactly one scrypt and the time of an answer does not tell whether an id exists.
+#: No secret hashes to an all-zero digest, so it never matches.
+UNKNOWN_ID_HASH = f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${_b64(bytes(16))}${_b64(bytes(_DKLEN))}"
+
+
+def scrypt(secret: bytes, *, salt: bytes, n: int, r: int, p: int, dklen: int) -> bytes:
+    """The one scrypt computation behind every token check (a seam: tests replace it to count or hold checks)."""
+    return hashlib.scrypt(secret, salt=salt, n=n, r=r, p=p, dklen=dklen)
+
+
 def hash_secret(secret: str) -> str:
     """``scrypt$N$r$p$salt$hash`` for ``secret``, with a fresh random salt."""
     salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(secret.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=_DKLEN)
+    digest = scrypt(secret.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=_DKLEN)
     return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${_b64(salt)}${_b64(digest)}"
 
 
@@ -54,9 +65,7 @@ def verify_secret(secret: str, stored: str) -> bool:
         if scheme != "scrypt":
             return False
         expected = base64.b64decode(digest)
-        actual = hashlib.scrypt(
-            secret.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p), dklen=len(expected)
-        )
+        actual = scrypt(secret.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p), dklen=len(expected))
     except ValueError:
         return False
     return hmac.compare_digest(actual, expected)

@@ -26,7 +26,11 @@ class TokenStore(ABC):
 
     @abstractmethod
     def authenticate(self, token: str) -> ApiToken | None:
-        """The active token ``token`` is, or None (unknown, malformed, revoked or wrong secret)."""
+        """The active token ``token`` is, or None (unknown, malformed, revoked or wrong secret).
+
+        A well-formed token costs the same whether its id is known or not (one scrypt hash), so
+        neither the answer nor its time tells a caller which ids exist.
+        """
 
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")

@@ -15,11 +15,16 @@ admin = APIRouter(tags=["tokens"], dependencies=[Depends(authorize)])
 
 
 @router.get("/tokens/me", summary="The token this request carries (401 when it is missing, unknown or revoked)")
-def whoami(request: Request, store: StoreDep) -> ApiTokenOut:
-    authenticator: Authenticator = getattr(request.app.state, "authenticator", None) or Authenticator(
-        store, cache_seconds=0
-    )
-    return ApiTokenOut.model_validate(authenticator.authenticate(request.headers.get("authorization")))
+async def whoami(request: Request, store: StoreDep) -> ApiTokenOut:
+    state = request.app.state
+    authenticator: Authenticator | None = getattr(state, "authenticator", None)
+    if authenticator is None:
+        # auth off: still bounded (slots, remembered rejections), but good tokens are not cached,
+        # so a revocation through any process shows here at once (what RestTokenStore promises)
+        authenticator = getattr(state, "token_checker", None)
+        if authenticator is None:
+            authenticator = state.token_checker = Authenticator(store, cache_seconds=0)
+    return ApiTokenOut.model_validate(await authenticator.aauthenticate(request.headers.get("authorization")))
 
 
 @admin.post("/tokens", status_code=status.HTTP_201_CREATED)

@@ -89,6 +89,8 @@ class SqlTokenStore(TokenStore):
         token_id, secret = parts
         with read_transaction(self._engine) as conn:
             row = conn.execute(select(t.api_tokens).where(t.api_tokens.c.token_id == token_id)).first()
-        if row is None or row.revoked_at is not None or not secrets.verify_secret(secret, row.secret_hash):
+        # One scrypt whatever the row holds: an unknown or revoked id costs what a wrong secret costs.
+        matches = secrets.verify_secret(secret, secrets.UNKNOWN_ID_HASH if row is None else row.secret_hash)
+        if row is None or row.revoked_at is not None or not matches:
             return None
         return _token(row)
