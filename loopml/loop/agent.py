@@ -157,12 +157,10 @@ class Agent:
         return Decision(policy.name, "idle")
 
     def _start(self, policy: Policy, trigger: str, ref: str, info: dict[str, Any]) -> Decision:
-        task = self.store.loop.start_task(policy.name, policy.model, trigger=trigger, trigger_ref=ref, actor=self.actor)
-        if task is None:
-            self.store.audit.log_event(
-                actor=self.actor, action="loop.trigger.skipped", target_type="model", target=policy.model,
-                reason="a retrain of this policy is already in flight", evidence={"trigger": trigger, **info},
-            )  # fmt: skip
+        task = self.store.loop.start_task(
+            policy.name, policy.model, trigger=trigger, trigger_ref=ref, actor=self.actor, evidence=info
+        )
+        if task is None:  # the store audited the skip
             return Decision(policy.name, "skipped", None, "a retrain is already in flight")
         self.on_progress(policy.name, f"{trigger} -> retraining (task {task.task_id})")
         ended = self._execute(policy, task, {"trigger": trigger, **info})
@@ -349,10 +347,9 @@ class Agent:
         verdict = canary_watch.watch(read_window, policy.canary, clock=self.clock, sleep=self.sleep, heartbeat=heartbeat)
         details.setdefault("canary_verdicts", []).append({"percent": share, "passed": verdict.passed,
                                                          "reason": verdict.reason, "figures": verdict.figures})  # fmt: skip
-        self.store.audit.log_event(
-            actor=self.actor, action="loop.canary.pass" if verdict.passed else "loop.canary.fail",
-            target_type="model_version", target=f"{policy.model}/{version}", reason=verdict.reason,
-            evidence={"percent": share, **verdict.figures},
+        self.store.loop.record_canary_verdict(
+            task_id, version=version, passed=verdict.passed, reason=verdict.reason,
+            evidence={"percent": share, **verdict.figures}, actor=self.actor,
         )  # fmt: skip
         if not verdict.passed:
             self._restore_champion(policy.model, f"{policy.name}: canary of version {version} failed: {verdict.reason}")

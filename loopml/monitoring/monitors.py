@@ -216,9 +216,9 @@ def check(
         figures=figures, alerts=found.alerts, actor=who,
     )  # fmt: skip
     outcomes = run_actions(stored.name, spec.actions, alerts)
-    for failed in (o for o in outcomes if not o.ok):
-        store.audit.log_event(actor=who, action="monitor.action.failed", target_type="monitor", target=stored.name,
-                              reason=failed.error, evidence=failed.to_dict())  # fmt: skip
+    failures = [o.to_dict() for o in outcomes if not o.ok]
+    if failures:
+        store.monitoring.record_action_failures(stored.name, failures, actor=who)
     return CheckResult(stored.name, result, tuple(alerts), tuple(outcomes), found.drift, found.quality)
 
 

@@ -3,29 +3,17 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
-from typing import Any
 
 from loopml.entities.audit import AuditEvent
 
 
 class AuditLog(ABC):
-    """Events are appended, never edited or deleted (the SQL backend enforces it with triggers)."""
+    """Reading the append-only log. Events are never edited or deleted (the SQL backend enforces it with triggers).
 
-    @abstractmethod
-    def log_event(
-        self,
-        *,
-        actor: str,
-        action: str,
-        target_type: str,
-        target: str,
-        before: Mapping[str, Any] | None = None,
-        after: Mapping[str, Any] | None = None,
-        reason: str | None = None,
-        evidence: Mapping[str, Any] | None = None,
-    ) -> AuditEvent:
-        """Append one event and return it with its id and time."""
+    There is no free-form write: every event is appended by the store method
+    whose action it records, in that action's transaction, so an event can
+    neither be forged nor recorded for something that did not happen.
+    """
 
     @abstractmethod
     def list_events(

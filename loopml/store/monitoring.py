@@ -48,6 +48,13 @@ class MonitoringStore(ABC):
         """Store a check's result and its alerts in one transaction (each alert also an audit event)."""
 
     @abstractmethod
+    def record_action_failures(self, monitor: str, failures: Sequence[Mapping[str, Any]], *, actor: str) -> None:
+        """Audit each failed alert action of ``monitor`` (webhook down, ...) as ``monitor.action.failed``.
+
+        Each failure is a mapping with at least ``error``; MonitorNotFoundError for an unknown monitor.
+        """
+
+    @abstractmethod
     def list_results(
         self, monitor: str, *, since: int | None = None, until: int | None = None, max_results: int = 1000
     ) -> list[MonitorResult]:
@@ -65,9 +72,29 @@ class LoopStore(ABC):
 
     @abstractmethod
     def start_task(
-        self, policy: str, model: str, *, trigger: str, trigger_ref: str | None, actor: str
+        self,
+        policy: str,
+        model: str,
+        *,
+        trigger: str,
+        trigger_ref: str | None,
+        actor: str,
+        evidence: Mapping[str, Any] | None = None,
     ) -> LoopTask | None:
-        """Start a running task, or return None when the policy already has one running (no duplicates)."""
+        """Start a running task, or return None when the policy already has one running (no duplicates).
+
+        Either way the decision is audited: ``loop.task.start``, or ``loop.trigger.skipped``
+        with ``evidence`` (what fired) when a task was already in flight.
+        """
+
+    @abstractmethod
+    def record_canary_verdict(
+        self, task_id: int, *, version: int, passed: bool, reason: str, evidence: Mapping[str, Any], actor: str
+    ) -> None:
+        """Audit a running task's canary verdict on ``version`` as ``loop.canary.pass`` or ``loop.canary.fail``.
+
+        TaskNotFoundError, or TaskEndedError when the task is no longer running.
+        """
 
     @abstractmethod
     def update_task(self, task_id: int, *, stage: str | None = None, details: Mapping[str, Any] | None = None) -> LoopTask:

@@ -140,6 +140,12 @@ def _register(api, token, name="churn"):
         headers=_auth(token),
     ).json()
     api.post(f"{API}/models", json={"name": name, "actor": "mallory"}, headers=_auth(token))
+    manifest = api.put(f"{API}/artifacts/blobs", content=b"{}", headers=_auth(token)).json()
+    api.post(
+        f"{API}/runs/{run['info']['run_id']}/artifacts",
+        json={"entries": [{"path": "model/loopml-model.json", "digest": manifest["digest"], "size": 2}]},
+        headers=_auth(token),
+    )  # a version pins its manifest, so the run needs one
     created = api.post(
         f"{API}/models/{name}/versions",
         json={"run_id": run["info"]["run_id"], "source": f"runs:/{run['info']['run_id']}/model", "actor": "mallory"},

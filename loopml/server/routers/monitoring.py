@@ -10,7 +10,9 @@ from loopml.auth.guard import actor_for
 from loopml.entities.monitoring import AlertSpec
 from loopml.server.deps import IntPath, IntQuery, StoreDep
 from loopml.server.schemas.monitoring import (
+    ActionFailuresIn,
     AlertOut,
+    CanaryVerdictIn,
     CursorIn,
     FinishTaskIn,
     LoopTaskOut,
@@ -26,6 +28,7 @@ from loopml.server.schemas.monitoring import (
 
 router = APIRouter(tags=["monitoring"])
 MaxResults = Annotated[int, Query(ge=1, le=100_000)]
+NO_CONTENT = {"status_code": status.HTTP_204_NO_CONTENT, "response_class": Response}
 
 
 @router.put("/monitors/{name}")
@@ -66,6 +69,11 @@ def record_result(name: str, body: RecordResultIn, store: StoreDep, request: Req
     )
 
 
+@router.post("/monitors/{name}/action-failures", **NO_CONTENT)
+def record_action_failures(name: str, body: ActionFailuresIn, store: StoreDep, request: Request) -> None:
+    store.monitoring.record_action_failures(name, body.failures, actor=actor_for(request, body.actor))
+
+
 @router.get("/monitors/{name}/results")
 def list_results(
     name: str,
@@ -94,9 +102,18 @@ def list_alerts(
 @router.post("/loop/tasks")
 def start_task(body: StartTaskIn, store: StoreDep, request: Request) -> StartedOut:
     task = store.loop.start_task(
-        body.policy, body.model, trigger=body.trigger, trigger_ref=body.trigger_ref, actor=actor_for(request, body.actor)
-    )
+        body.policy, body.model, trigger=body.trigger, trigger_ref=body.trigger_ref,
+        actor=actor_for(request, body.actor), evidence=body.evidence,
+    )  # fmt: skip
     return StartedOut(task=None if task is None else LoopTaskOut.model_validate(task))
+
+
+@router.post("/loop/tasks/{task_id}/canary-verdicts", **NO_CONTENT)
+def record_canary_verdict(task_id: IntPath, body: CanaryVerdictIn, store: StoreDep, request: Request) -> None:
+    store.loop.record_canary_verdict(
+        task_id, version=body.version, passed=body.passed, reason=body.reason, evidence=body.evidence,
+        actor=actor_for(request, body.actor),
+    )  # fmt: skip
 
 
 @router.post("/loop/tasks/{task_id}/progress")

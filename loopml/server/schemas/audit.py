@@ -17,13 +17,3 @@ class AuditEventOut(Schema):
     reason: str | None
     evidence: JsonObject | None
 
-
-class LogEventIn(Schema):
-    actor: str
-    action: str
-    target_type: str
-    target: str
-    before: JsonObject | None = None
-    after: JsonObject | None = None
-    reason: str | None = None
-    evidence: JsonObject | None = None

@@ -88,6 +88,20 @@ class StartTaskIn(Schema):
     trigger: Literal["alert", "schedule", "manual"]
     trigger_ref: str | None = None
     actor: str
+    evidence: JsonObject | None = None
+
+
+class CanaryVerdictIn(Schema):
+    version: Int64
+    passed: bool
+    reason: str
+    evidence: JsonObject
+    actor: str
+
+
+class ActionFailuresIn(Schema):
+    failures: list[JsonObject]
+    actor: str
 
 
 class StartedOut(Schema):

@@ -23,30 +23,6 @@ class RestAuditLog(AuditLog):
     def __init__(self, session: HttpSession) -> None:
         self._http = session
 
-    def log_event(
-        self,
-        *,
-        actor: str,
-        action: str,
-        target_type: str,
-        target: str,
-        before: Mapping[str, Any] | None = None,
-        after: Mapping[str, Any] | None = None,
-        reason: str | None = None,
-        evidence: Mapping[str, Any] | None = None,
-    ) -> AuditEvent:
-        body = {
-            "actor": actor,
-            "action": action,
-            "target_type": target_type,
-            "target": target,
-            "before": _as_json(before),
-            "after": _as_json(after),
-            "reason": reason,
-            "evidence": _as_json(evidence),
-        }
-        return codec.audit_event_in(self._http.call("POST", "/audit/events", json_body=body))
-
     def list_events(
         self,
         *,

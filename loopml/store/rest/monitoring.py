@@ -98,6 +98,10 @@ class RestMonitoringStore(MonitoringStore):
         data = self._http.call("POST", f"/monitors/{_seg(monitor)}/results", json_body=body)
         return result_in(data["result"]), [alert_in(a) for a in data["alerts"]]
 
+    def record_action_failures(self, monitor: str, failures: Sequence[Mapping[str, Any]], *, actor: str) -> None:
+        body = {"failures": [_json(f) for f in failures], "actor": actor}
+        self._http.call("POST", f"/monitors/{_seg(monitor)}/action-failures", json_body=body)
+
     def list_results(
         self, monitor: str, *, since: int | None = None, until: int | None = None, max_results: int = 1000
     ) -> list[MonitorResult]:
@@ -118,12 +122,25 @@ class RestLoopStore(LoopStore):
         self._http = session
 
     def start_task(
-        self, policy: str, model: str, *, trigger: str, trigger_ref: str | None, actor: str
+        self,
+        policy: str,
+        model: str,
+        *,
+        trigger: str,
+        trigger_ref: str | None,
+        actor: str,
+        evidence: Mapping[str, Any] | None = None,
     ) -> LoopTask | None:
         body = {"policy": policy, "model": model, "trigger": check_trigger(trigger), "trigger_ref": trigger_ref,
-                "actor": actor}  # fmt: skip
+                "actor": actor, "evidence": _json(evidence)}  # fmt: skip
         task = self._http.call("POST", "/loop/tasks", json_body=body)["task"]
         return None if task is None else task_in(task)
+
+    def record_canary_verdict(
+        self, task_id: int, *, version: int, passed: bool, reason: str, evidence: Mapping[str, Any], actor: str
+    ) -> None:
+        body = {"version": version, "passed": passed, "reason": reason, "evidence": _json(evidence), "actor": actor}
+        self._http.call("POST", f"/loop/tasks/{int(task_id)}/canary-verdicts", json_body=body)
 
     def update_task(self, task_id: int, *, stage: str | None = None, details: Mapping[str, Any] | None = None) -> LoopTask:
         body = {"stage": stage, "details": _json(details)}

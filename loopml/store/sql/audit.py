@@ -13,7 +13,7 @@ from loopml.entities.audit import AuditEvent
 from loopml.errors import InvalidValueError
 from loopml.store.audit import AuditLog
 from loopml.store.sql import tables as t
-from loopml.store.sql.engine import read_transaction, write_transaction
+from loopml.store.sql.engine import read_transaction
 from loopml.store.sql.search import like_prefix
 
 
@@ -63,31 +63,6 @@ class SqlAuditLog(AuditLog):
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-
-    def log_event(
-        self,
-        *,
-        actor: str,
-        action: str,
-        target_type: str,
-        target: str,
-        before: Mapping[str, Any] | None = None,
-        after: Mapping[str, Any] | None = None,
-        reason: str | None = None,
-        evidence: Mapping[str, Any] | None = None,
-    ) -> AuditEvent:
-        with write_transaction(self._engine) as conn:
-            return append_event(
-                conn,
-                actor=actor,
-                action=action,
-                target_type=target_type,
-                target=target,
-                before=before,
-                after=after,
-                reason=reason,
-                evidence=evidence,
-            )
 
     def list_events(
         self,

@@ -22,6 +22,7 @@ from loopml.store.monitoring import (
     check_status,
     check_trigger,
 )
+from loopml.store.serving import check_version_number
 from loopml.store.sql import tables as t
 from loopml.store.sql.audit import append_event
 from loopml.store.sql.engine import read_transaction, write_transaction
@@ -214,6 +215,21 @@ class SqlMonitoringStore(MonitoringStore):
         )
         return Alert(alert_id, monitor, result_id, now, model, version, spec.kind, spec.message, json.loads(details))
 
+    def record_action_failures(self, monitor: str, failures: Sequence[Mapping[str, Any]], *, actor: str) -> None:
+        with write_transaction(self._engine) as conn:
+            if conn.execute(select(t.monitors.c.name).where(t.monitors.c.name == monitor)).first() is None:
+                raise MonitorNotFoundError(f"No monitor named {monitor!r}.")
+            for failure in failures:
+                append_event(
+                    conn,
+                    actor=actor,
+                    action="monitor.action.failed",
+                    target_type="monitor",
+                    target=monitor,
+                    reason=str(failure.get("error") or "the action failed"),
+                    evidence=dict(failure),
+                )
+
     def list_results(
         self, monitor: str, *, since: int | None = None, until: int | None = None, max_results: int = 1000
     ) -> list[MonitorResult]:
@@ -249,19 +265,30 @@ class SqlLoopStore(LoopStore):
         self._engine = engine
 
     def start_task(
-        self, policy: str, model: str, *, trigger: str, trigger_ref: str | None, actor: str
+        self,
+        policy: str,
+        model: str,
+        *,
+        trigger: str,
+        trigger_ref: str | None,
+        actor: str,
+        evidence: Mapping[str, Any] | None = None,
     ) -> LoopTask | None:
         _check_name(policy, "policy")
         _check_name(model, "model")
         check_trigger(trigger)
         now = _now()
         stages = _dump([{"stage": "started", "time": now}])
+        skipped = {"actor": actor, "action": "loop.trigger.skipped", "target_type": "model", "target": model,
+                   "reason": "a retrain of this policy is already in flight",
+                   "evidence": {"policy": policy, "trigger": trigger, "trigger_ref": trigger_ref, **(evidence or {})}}  # fmt: skip
         try:
             with write_transaction(self._engine) as conn:
                 running = conn.execute(
                     select(t.loop_tasks.c.task_id).where(t.loop_tasks.c.policy == policy, t.loop_tasks.c.state == "running")
                 ).first()
                 if running is not None:
+                    append_event(conn, **skipped)
                     return None
                 task_id = int(
                     conn.execute(
@@ -283,7 +310,24 @@ class SqlLoopStore(LoopStore):
                 )
                 return _task(conn.execute(select(t.loop_tasks).where(t.loop_tasks.c.task_id == task_id)).one())
         except IntegrityError:  # another agent started one between our check and insert
+            with write_transaction(self._engine) as conn:
+                append_event(conn, **skipped)
             return None
+
+    def record_canary_verdict(
+        self, task_id: int, *, version: int, passed: bool, reason: str, evidence: Mapping[str, Any], actor: str
+    ) -> None:
+        with write_transaction(self._engine) as conn:
+            row = self._running(conn, task_id)
+            append_event(
+                conn,
+                actor=actor,
+                action="loop.canary.pass" if passed else "loop.canary.fail",
+                target_type="model_version",
+                target=f"{row.model}/{check_version_number(version)}",
+                reason=reason,
+                evidence={"task_id": task_id, **evidence},
+            )
 
     def _running(self, conn: Connection, task_id: int) -> Row:
         row = conn.execute(select(t.loop_tasks).where(t.loop_tasks.c.task_id == task_id)).first()

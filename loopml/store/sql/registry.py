@@ -22,6 +22,7 @@ from loopml.entities.registry import (
 from loopml.entities.search import Filter
 from loopml.errors import (
     AliasNotFoundError,
+    ApprovalRequiredError,
     ArtifactNotFoundError,
     InvalidTransitionError,
     InvalidValueError,
@@ -258,6 +259,8 @@ class SqlRegistryStore(RegistryStore):
         check_alias(alias)
         with write_transaction(self._engine) as conn:
             self._version(conn, name, version)
+            if _served_alias(conn, name, alias):
+                self.require_approved(conn, name, [version], f"be served through @{alias}, which a deployment follows")
             a = t.model_aliases.c
             previous = conn.execute(select(a.version).where(a.name == name, a.alias == alias)).scalar()
             if previous is None:
@@ -316,6 +319,8 @@ class SqlRegistryStore(RegistryStore):
                 )
             if request_id is not None:
                 self._apply_request(conn, request_id, name, version, to_stage)
+            elif to_stage is Stage.PRODUCTION:
+                self.require_approved(conn, name, [version], "move to production")
             v = t.model_versions.c
             now = _now()
             if to_stage is Stage.PRODUCTION and archive_existing:
@@ -354,6 +359,32 @@ class SqlRegistryStore(RegistryStore):
                 reason=reason,
             )
         return self.get_version(name, version)
+
+    def require_approved(self, conn: Connection, name: str, versions: Sequence[int], what: str) -> None:
+        """ApprovalRequiredError unless each version may be served: the model needs no approval, or the
+        version has a production request that another person approved (approved or applied)."""
+        if not self._model(conn, name).require_approval:
+            return
+        r = t.transition_requests.c
+        wanted = sorted(set(versions))
+        approved = set(
+            conn.execute(
+                select(r.version).where(
+                    r.name == name,
+                    r.version.in_(wanted),
+                    r.to_stage == Stage.PRODUCTION.value,
+                    r.status.in_([RequestStatus.APPROVED.value, RequestStatus.APPLIED.value]),
+                )
+            ).scalars()
+        )
+        missing = [v for v in wanted if v not in approved]
+        if missing:
+            listed = ", ".join(map(str, missing))
+            raise ApprovalRequiredError(
+                f"Model {name!r} requires approval: version {listed} cannot {what} before a request to move it "
+                f"to production is approved (request_transition({name!r}, {missing[0]}, 'production'), then "
+                "another person approves it)."
+            )
 
     def _apply_request(self, conn: Connection, request_id: int, name: str, version: int, to_stage: Stage) -> None:
         r = t.transition_requests.c
@@ -588,3 +619,11 @@ def _manifest_digest(conn: Connection, run_id: str, source: str) -> str:
     if digest is None:
         raise ArtifactNotFoundError(f"Run {run_id} has no packaged model at {path!r}.")
     return str(digest)
+
+
+def _served_alias(conn: Connection, name: str, alias: str) -> bool:
+    """Whether the model's current deployment follows ``alias`` (moving it changes what is served)."""
+    d = t.deployments.c
+    latest = select(d.deployment_id).where(d.name == name).order_by(d.deployment_id.desc()).limit(1).scalar_subquery()
+    target = conn.execute(select(d.target).where(d.deployment_id == latest)).scalar()
+    return target == alias
