@@ -172,15 +172,15 @@ def worker_loopml(config: dict[str, Any]) -> dict[str, Any]:
     import numpy as np
     import pandas as pd
 
-    from loopml.monitoring.drift import drift
-
     if config.get("data"):
         reference, current = load_frames(config["data"])
     else:
         ref, cur, _ = make_data(config["rows"], config["numeric"], config["categorical"], config["seed"])
         reference, current = pd.DataFrame(ref), pd.DataFrame(cur)
         del ref, cur
-    out = timed(lambda: drift(reference, current).to_frame(), config["reps"])
+    import loopml  # as a user does: the cold run pays whatever loopml.drift imports lazily (numpy, pandas are theirs)
+
+    out = timed(lambda: loopml.drift(reference, current).to_frame(), config["reps"])
     frame = out.pop("result")
     out["drifted"] = frame.loc[frame["drifted"], "column"].tolist()
     out["scores"] = dict(zip(frame["column"], frame["statistic"].astype(float), strict=True))
@@ -292,13 +292,15 @@ def print_report(
         f"≥ {TARGET_RATIO:.0f}{TIMES}, same verdicts",
         ("PASS" if ok else "FAIL") if ev else "—",
     )
+    cold_ok = lm["cold_s"] <= 2 * lm["median_s"]  # issue 17: lazy imports of ours cost at most one more call
+    passed.append(cold_ok)
     table.add_row(
-        "seconds, first (cold) run",
+        "seconds, first call after `import loopml` (cold, lazy imports included)",
         fmt_s(lm["cold_s"]),
         fmt_s(ev["cold_s"]) if ev else "skipped",
         f"{ev['cold_s'] / lm['cold_s']:,.0f}{TIMES}" if ev else "—",
-        "report",
-        "—",
+        f"≤ 2{TIMES} warm ({fmt_s(2 * lm['median_s'])})",
+        "PASS" if cold_ok else "FAIL",
     )
     table.add_row(
         "peak memory growth (RSS)",

@@ -50,7 +50,7 @@ def train_model() -> tuple[Any, Any]:
 def loopml_side(n_models: int, n_versions: int, reps: int, home: Path) -> dict[str, float]:
     os.environ["LOOPML_HOME"] = str(home)
     import loopml
-    from loopml.tracking.fluent import get_client
+    from loopml.tracking.fluent import get_tracking_client
 
     model, X = train_model()
     loopml.set_experiment("registry-bench")
@@ -58,7 +58,7 @@ def loopml_side(n_models: int, n_versions: int, reps: int, home: Path) -> dict[s
         run.log_dataset(X, "breast-cancer", context="train")
         info = run.log_model(model, "model", input_example=X.head())
     registry = loopml.get_registry_client()
-    store = get_client().store
+    store = get_tracking_client().store
     setup = time.perf_counter()
     for m in range(n_models):
         name = f"model-{m:04d}"
@@ -73,7 +73,7 @@ def loopml_side(n_models: int, n_versions: int, reps: int, home: Path) -> dict[s
         "setup_s": setup_s,
         "search_models_ms": median_ms(lambda: registry.search_models("tags.team = 'team-3' and tags.tier = '1'"), reps),
         "resolve_alias_ms": median_ms(lambda: registry.resolve(f"models:/{target}@champion"), reps),
-        "lineage_ms": median_ms(lambda: loopml.lineage(f"models:/{target}/{n_versions}"), reps),
+        "lineage_ms": median_ms(lambda: loopml.get_lineage(f"models:/{target}/{n_versions}"), reps),
         "n_found": len(registry.search_models("tags.team = 'team-3' and tags.tier = '1'")),
     }
     registry.set_alias(target, "champion", 1)

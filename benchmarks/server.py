@@ -342,7 +342,7 @@ def search_breakdown(url: str, loopml: Any, experiment_id: int, reps: int) -> di
         out["raw_http_ms"], _ = median_ms(lambda: http.post(target, content=body, headers=headers).content, reps)
         out["raw_http_bytes"] = len(http.post(target, content=body, headers=headers).content)
         out["health_ms"], _ = median_ms(lambda: http.get(f"{url}/api/v1/health").content, max(reps, 20))
-    tracking = loopml.get_client().store.tracking
+    tracking = loopml.get_tracking_client().store.tracking
     parsed = (parse_filter(FILTER), parse_order_by(list(ORDER_BY)))
     out["store_call_ms"], _ = median_ms(
         lambda: tracking.search_runs([experiment_id], parsed[0], parsed[1], MAX_RESULTS, None), reps
@@ -398,7 +398,7 @@ def bench_loopml(args: argparse.Namespace, base: Path) -> dict[str, Any]:
     os.environ["LOOPML_HOME"] = str(home)
     loopml.set_tracking_uri(None)
     out.update(search_figures(loopml, experiment_id, args.reps, "floor_search_"))
-    loopml.get_client().close()
+    loopml.get_tracking_client().close()
     return out
 
 

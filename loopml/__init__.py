@@ -6,8 +6,9 @@ Every public name is re-exported here and imported on first use, so that
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from loopml._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -18,7 +19,7 @@ _EXPORTS: dict[str, str] = {
     "active_run": "loopml.tracking.fluent",
     "download_artifacts": "loopml.tracking.fluent",
     "flush": "loopml.tracking.fluent",
-    "get_client": "loopml.tracking.fluent",
+    "get_tracking_client": "loopml.tracking.fluent",
     "get_dataset": "loopml.tracking.fluent",
     "get_metric_history": "loopml.tracking.fluent",
     "get_run": "loopml.tracking.fluent",
@@ -41,14 +42,14 @@ _EXPORTS: dict[str, str] = {
     "start_run": "loopml.tracking.fluent",
     # registry
     "approve": "loopml.registry.fluent",
-    "audit_log": "loopml.registry.fluent",
+    "search_audit_events": "loopml.registry.fluent",
     "create_registered_model": "loopml.registry.fluent",
     "delete_alias": "loopml.registry.fluent",
     "delete_model_version": "loopml.registry.fluent",
     "get_model_version": "loopml.registry.fluent",
     "get_registered_model": "loopml.registry.fluent",
-    "lineage": "loopml.registry.fluent",
-    "list_model_versions": "loopml.registry.fluent",
+    "get_lineage": "loopml.registry.fluent",
+    "search_model_versions": "loopml.registry.fluent",
     "load_model": "loopml.registry.fluent",
     "register_model": "loopml.registry.fluent",
     "reject": "loopml.registry.fluent",
@@ -58,6 +59,7 @@ _EXPORTS: dict[str, str] = {
     "set_evidence": "loopml.registry.fluent",
     "transition": "loopml.registry.fluent",
     "get_registry_client": "loopml.registry.fluent",
+    "RegistryClient": "loopml.registry.client",
     "ModelVersion": "loopml.entities.registry",
     "RegisteredModel": "loopml.entities.registry",
     "Stage": "loopml.entities.registry",
@@ -68,22 +70,22 @@ _EXPORTS: dict[str, str] = {
     "Run": "loopml.entities.tracking",
     "RunStatus": "loopml.entities.tracking",
     # monitoring
-    "CheckResult": "loopml.monitoring.monitors",
+    "MonitorRunResult": "loopml.monitoring.monitors",
     "DriftReport": "loopml.monitoring.drift",
     "QualityReport": "loopml.monitoring.quality",
-    "check": "loopml.monitoring.monitors",
+    "run_monitor": "loopml.monitoring.monitors",
     "drift": "loopml.monitoring.drift",
     "list_monitors": "loopml.monitoring.monitors",
     "monitor": "loopml.monitoring.monitors",
-    "monitor_report": "loopml.monitoring.results",
-    "monitor_results": "loopml.monitoring.results",
+    "write_monitor_report": "loopml.monitoring.results",
+    "search_monitor_results": "loopml.monitoring.results",
     "quality": "loopml.monitoring.quality",
     "webhook": "loopml.monitoring.actions",
     # pipelines and validation
     "DataContract": "loopml.validation.contracts",
-    "check_metrics": "loopml.validation.gates",
+    "validate_model": "loopml.validation.gates",
     "compare_models": "loopml.validation.gates",
-    "expect": "loopml.validation.checks",
+    "validate_data": "loopml.validation.checks",
     "pipeline": "loopml.pipelines.dag",
     "step": "loopml.pipelines.steps",
     # continuous training
@@ -96,7 +98,7 @@ _EXPORTS: dict[str, str] = {
     "get_deployment": "loopml.serving.fluent",
     "get_serving_client": "loopml.serving.fluent",
     "list_deployments": "loopml.serving.fluent",
-    "predictions": "loopml.serving.fluent",
+    "search_predictions": "loopml.serving.fluent",
     "rollback": "loopml.serving.fluent",
     "send_feedback": "loopml.serving.fluent",
     # store
@@ -108,7 +110,6 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = [
     "ActiveRun",
-    "CheckResult",
     "DataContract",
     "Dataset",
     "Deployment",
@@ -117,8 +118,10 @@ __all__ = [
     "LoopMLError",
     "Metric",
     "ModelVersion",
+    "MonitorRunResult",
     "QualityReport",
     "RegisteredModel",
+    "RegistryClient",
     "Run",
     "RunStatus",
     "ServingClient",
@@ -128,9 +131,6 @@ __all__ = [
     "__version__",
     "active_run",
     "approve",
-    "audit_log",
-    "check",
-    "check_metrics",
     "compare_models",
     "create_registered_model",
     "delete_alias",
@@ -138,21 +138,19 @@ __all__ = [
     "deploy",
     "download_artifacts",
     "drift",
-    "expect",
     "flush",
-    "get_client",
     "get_dataset",
     "get_deployment",
+    "get_lineage",
     "get_metric_history",
     "get_model_version",
     "get_registered_model",
     "get_registry_client",
     "get_run",
     "get_serving_client",
-    "lineage",
+    "get_tracking_client",
     "list_deployments",
     "list_experiments",
-    "list_model_versions",
     "list_monitors",
     "load_dataset",
     "load_model",
@@ -166,19 +164,21 @@ __all__ = [
     "log_params",
     "log_text",
     "monitor",
-    "monitor_report",
-    "monitor_results",
     "open_store",
     "pipeline",
     "policy",
-    "predictions",
     "quality",
     "register_model",
     "reject",
     "reproduce",
     "request_transition",
     "rollback",
+    "run_monitor",
+    "search_audit_events",
+    "search_model_versions",
     "search_models",
+    "search_monitor_results",
+    "search_predictions",
     "search_runs",
     "send_feedback",
     "set_alias",
@@ -190,7 +190,10 @@ __all__ = [
     "start_run",
     "step",
     "transition",
+    "validate_data",
+    "validate_model",
     "webhook",
+    "write_monitor_report",
 ]
 
 if TYPE_CHECKING:
@@ -199,26 +202,31 @@ if TYPE_CHECKING:
     from loopml.entities.serving import Deployment
     from loopml.entities.tracking import Experiment, Metric, Run, RunStatus
     from loopml.errors import LoopMLError
+    from loopml.loop.policy import policy
     from loopml.monitoring.actions import webhook
     from loopml.monitoring.drift import DriftReport, drift
-    from loopml.monitoring.monitors import CheckResult, check, list_monitors, monitor
+    from loopml.monitoring.monitors import MonitorRunResult, list_monitors, monitor, run_monitor
     from loopml.monitoring.quality import QualityReport, quality
-    from loopml.monitoring.results import monitor_report, monitor_results
+    from loopml.monitoring.results import search_monitor_results, write_monitor_report
+    from loopml.pipelines.dag import pipeline
+    from loopml.pipelines.reproduce import reproduce
+    from loopml.pipelines.steps import step
+    from loopml.registry.client import RegistryClient
     from loopml.registry.fluent import (
         approve,
-        audit_log,
         create_registered_model,
         delete_alias,
         delete_model_version,
+        get_lineage,
         get_model_version,
         get_registered_model,
         get_registry_client,
-        lineage,
-        list_model_versions,
         load_model,
         register_model,
         reject,
         request_transition,
+        search_audit_events,
+        search_model_versions,
         search_models,
         set_alias,
         set_evidence,
@@ -230,8 +238,8 @@ if TYPE_CHECKING:
         get_deployment,
         get_serving_client,
         list_deployments,
-        predictions,
         rollback,
+        search_predictions,
         send_feedback,
     )
     from loopml.store import Store, open_store
@@ -240,10 +248,10 @@ if TYPE_CHECKING:
         active_run,
         download_artifacts,
         flush,
-        get_client,
         get_dataset,
         get_metric_history,
         get_run,
+        get_tracking_client,
         list_experiments,
         load_dataset,
         log_artifact,
@@ -263,16 +271,23 @@ if TYPE_CHECKING:
         start_run,
     )
     from loopml.tracking.runs import ActiveRun
+    from loopml.validation.checks import validate_data
+    from loopml.validation.contracts import DataContract
+    from loopml.validation.gates import compare_models, validate_model
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'loopml' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+_DEPRECATED: dict[str, str] = {
+    "CheckResult": "MonitorRunResult",
+    "audit_log": "search_audit_events",
+    "check": "run_monitor",
+    "check_metrics": "validate_model",
+    "expect": "validate_data",
+    "get_client": "get_tracking_client",
+    "lineage": "get_lineage",
+    "list_model_versions": "search_model_versions",
+    "monitor_report": "write_monitor_report",
+    "monitor_results": "search_monitor_results",
+    "predictions": "search_predictions",
+}
 
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, __all__, _DEPRECATED)

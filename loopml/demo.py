@@ -31,6 +31,7 @@ from rich.table import Table
 from rich.text import Text
 
 from loopml.config import hide_password
+from loopml.timestamps import now_ms
 
 if TYPE_CHECKING:
     from loopml.demo_loop import LoopResult
@@ -162,7 +163,7 @@ def run_demo(
     )
     labels = [str(name) for name in data.target_names]
     sweep = candidates()
-    client = loopml.get_client()
+    client = loopml.get_tracking_client()
     fitted: dict[str, Any] = {}
 
     progress = Progress(
@@ -211,7 +212,7 @@ def run_demo(
     console.print(_ranking_table(ranked, experiment))
     registered = _register_best(console, ranked, parent.run_id, fitted[best.run_id], X_test)
     served = _serve_champion(console, fitted[best.run_id], X_test) if registered.promoted else None
-    lineage = loopml.lineage(f"models:/{MODEL_NAME}/{registered.version}")
+    lineage = loopml.get_lineage(f"models:/{MODEL_NAME}/{registered.version}")
     events = [e for e in _model_events(registered.window_start) if e.event_id not in registered.seen]
     elapsed = time.perf_counter() - started
     result = DemoResult(
@@ -282,7 +283,7 @@ def _register_best(console: Console, ranked: list[Any], sweep_id: str, model: An
     # The demo's events are those that appear from here on. Reading by time alone would trust
     # this machine's clock to match the store's (a tracking server's may be off), so read a
     # generous window now and again at the end, and keep what is new.
-    window_start = time.time_ns() // 1_000_000 - _AUDIT_WINDOW_MS
+    window_start = now_ms() - _AUDIT_WINDOW_MS
     seen = {event.event_id for event in _model_events(window_start)}
     previous: int | None = None
     with contextlib.suppress(AliasNotFoundError, ModelNotFoundError):
@@ -339,7 +340,7 @@ def _register_best(console: Console, ranked: list[Any], sweep_id: str, model: An
     else:
         console.print(Text.assemble(tick, f"Gate {gate} passed; evidence stored with the version"), soft_wrap=True)
         reason = f"best of {len(ranked)} by test {GATE_METRIC}; gate {gate} passed"
-        in_production = [v.version for v in loopml.list_model_versions(MODEL_NAME, stage="production")]
+        in_production = [v.version for v in loopml.search_model_versions(MODEL_NAME, stage="production")]
         loopml.set_alias(MODEL_NAME, CHAMPION, version.version, reason=reason)
         loopml.transition(MODEL_NAME, version.version, "production", reason=reason)
         line = Text.assemble(tick, (f"@{CHAMPION}", "magenta"), f" → v{version.version}")
@@ -395,10 +396,10 @@ def _serve_champion(console: Console, model: Any, X_test: Any) -> Served:
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])
     url = f"http://127.0.0.1:{port}"
-    app = create_serving_app(loopml.get_client().store, models=[MODEL_NAME], poll_interval_s=0.5)
+    app = create_serving_app(loopml.get_tracking_client().store, models=[MODEL_NAME], poll_interval_s=0.5)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
     thread = threading.Thread(target=server.run, name="loopml-demo-serve", daemon=True)
-    started = time.time_ns() // 1_000_000
+    started = now_ms()
     thread.start()
     rows = X_test.to_dict(orient="records")
     path = f"/v1/models/{MODEL_NAME}/predict"
@@ -413,22 +414,22 @@ def _serve_champion(console: Console, model: Any, X_test: Any) -> Served:
             latencies, answers = [], []
             began = time.perf_counter()
             for row in rows:
-                tick = time.perf_counter()
+                sent = time.perf_counter()
                 response = http.post(path, json={"inputs": row})
-                latencies.append((time.perf_counter() - tick) * 1000)
+                latencies.append((time.perf_counter() - sent) * 1000)
                 response.raise_for_status()
                 answers.extend(response.json()["predictions"])
             elapsed = time.perf_counter() - began
-            tick = time.perf_counter()
+            sent = time.perf_counter()
             batch = http.post(path, json={"records": rows})
-            batch_ms = (time.perf_counter() - tick) * 1000
+            batch_ms = (time.perf_counter() - sent) * 1000
             batch.raise_for_status()
     finally:
         server.should_exit = True
         thread.join(timeout=30)  # the app's shutdown writes the prediction log out
     expected = np.asarray(model.predict(X_test)).tolist()
     match = answers == expected and batch.json()["predictions"] == expected
-    logged = len(loopml.predictions(MODEL_NAME, since=started))
+    logged = len(loopml.search_predictions(MODEL_NAME, since=started))
     ordered = sorted(latencies)
     served = Served(
         url=url,
@@ -461,7 +462,7 @@ _AUDIT_WINDOW_MS = 10 * 60 * 1000
 def _model_events(since_ms: int) -> list[AuditEvent]:
     import loopml
 
-    return cast("list[AuditEvent]", loopml.audit_log(target=MODEL_NAME, since=since_ms, max_results=100_000))
+    return cast("list[AuditEvent]", loopml.search_audit_events(target=MODEL_NAME, since=since_ms, max_results=100_000))
 
 
 def _train_one(

@@ -44,7 +44,8 @@ def breast_cancer_frame() -> pd.DataFrame:
     """The 30 measurements and ``target`` (1 = benign) of scikit-learn's bundled data set."""
     from sklearn.datasets import load_breast_cancer
 
-    return load_breast_cancer(as_frame=True).frame
+    frame: pd.DataFrame = load_breast_cancer(as_frame=True).frame
+    return frame
 
 
 def shifted(frame: pd.DataFrame) -> pd.DataFrame:
@@ -66,7 +67,7 @@ def labelled_traffic(model: str, since_ms: int, until_ms: int, seed: int) -> tup
     from sklearn.datasets import load_breast_cancer
 
     features = list(load_breast_cancer().feature_names)
-    log = loopml.predictions(model, since=since_ms, until=until_ms, role="main", flatten=True, with_feedback=True)
+    log = loopml.search_predictions(model, since=since_ms, until=until_ms, role="main", flatten=True, with_feedback=True)
     log = log[log["label"].notna()]
     frame = log[features].assign(target=log["label"].astype(int)).sample(frac=1.0, random_state=seed)
     cut = int(len(frame) * (1 - HOLDOUT_SHARE))
@@ -82,7 +83,8 @@ def champion_training_data(seed: int) -> pd.DataFrame:
 
     frame = breast_cancer_frame()
     train, _ = train_test_split(frame, test_size=TEST_SIZE, random_state=RANDOM_STATE, stratify=frame["target"])
-    return train.reset_index(drop=True)
+    rows: pd.DataFrame = train.reset_index(drop=True)
+    return rows
 
 
 @loopml.step
@@ -103,7 +105,7 @@ def fit(train: pd.DataFrame) -> Any:
 
 
 @loopml.pipeline(experiment="breast-cancer-retrain")
-def retrain_on_recent(model: str, since_ms: int, until_ms: int, seed: int = SEED):
+def retrain_on_recent(model: str, since_ms: int, until_ms: int, seed: int = SEED) -> dict[str, Any]:
     recent, holdout = labelled_traffic(model, since_ms, until_ms, seed)
     train = combined(champion_training_data(seed), recent)
     # ``train`` becomes the new version's training dataset: its monitors' reference once it is champion
@@ -124,7 +126,7 @@ def live_service(model: str) -> Iterator[str]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])
-    app = create_serving_app(loopml.get_client().store, models=[model], poll_interval_s=0.2)
+    app = create_serving_app(loopml.get_tracking_client().store, models=[model], poll_interval_s=0.2)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
     thread = threading.Thread(target=server.run, name="loopml-demo-loop-serve", daemon=True)
     thread.start()
@@ -161,7 +163,7 @@ def send(http: Any, model: str, frame: pd.DataFrame) -> list[str]:
 def wait_logged(model: str, since_ms: int, count: int, timeout_s: float = 30.0) -> None:
     """Until the prediction log holds ``count`` requests of ``model`` since ``since_ms`` (its writer is batched)."""
     deadline = time.monotonic() + timeout_s
-    while len(loopml.predictions(model, since=since_ms)) < count:
+    while len(loopml.search_predictions(model, since=since_ms)) < count:
         if time.monotonic() > deadline:
             raise RuntimeError(f"the prediction log did not reach {count} requests in {timeout_s:.0f} s")
         time.sleep(0.1)
@@ -222,7 +224,7 @@ def run_loop(console: Any, model: str, *, report_path: str, progress: Any = None
     import httpx
 
     from loopml.loop import Agent, CanaryRules, beats_champion, policy, thresholds
-    from loopml.monitoring.results import monitor_report
+    from loopml.monitoring.results import write_monitor_report
 
     registry = loopml.get_registry_client()
     champion_before = registry.get_model_version(model, "champion").version
@@ -241,19 +243,19 @@ def run_loop(console: Any, model: str, *, report_path: str, progress: Any = None
     with live_service(model) as url, httpx.Client(base_url=url, timeout=30) as http:
         send(http, model, normal)
         wait_logged(model, started_ms, BASELINE_REQUESTS)
-        baseline = loopml.check(MONITOR)
+        baseline = loopml.run_monitor(MONITOR)
         console.print(f"  monitor [bold]{MONITOR}[/]: {BASELINE_REQUESTS} normal requests -> {baseline.status}")
 
         shift_ms = int(time.time() * 1000)
         send(http, model, drifted)
         wait_logged(model, shift_ms, SHIFTED_REQUESTS)
-        after = loopml.check(MONITOR)
+        after = loopml.run_monitor(MONITOR)
         columns = list(after.drift.drifted_columns) if after.drift is not None else []
         console.print(
             f"  monitor [bold]{MONITOR}[/]: {SHIFTED_REQUESTS} requests from a miscalibrated instrument -> "
             f"[red]{after.status}[/] ({', '.join(a.kind for a in after.alerts)}); drifted columns: {columns}"
         )
-        report = monitor_report(MONITOR, report_path)
+        report = write_monitor_report(MONITOR, report_path)
         console.print(f"  drift report: [cyan]{report}[/]")
 
         retrain = policy(
@@ -270,7 +272,7 @@ def run_loop(console: Any, model: str, *, report_path: str, progress: Any = None
             decisions = agent.tick()
         task = next((d.task for d in decisions if d.task is not None), None)
     champion_after = registry.get_model_version(model, "champion").version
-    events = loopml.audit_log(target=model, since=started_ms)
+    events = loopml.search_audit_events(target=model, since=started_ms)
     return LoopResult(
         baseline_status=baseline.status,
         shifted_status=after.status,

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from loopml.config import default_actor
 from loopml.entities.audit import AuditEvent
-from loopml.errors import InvalidValueError
+from loopml.timestamps import to_ms
 
 __all__ = ["audit_log", "default_actor", "to_ms"]
 
@@ -15,22 +15,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from loopml.store import Store
-
-
-def to_ms(moment: datetime | int | float | str | None) -> int | None:
-    """Milliseconds since the epoch from a datetime, an ISO string or a number of ms."""
-    if moment is None:
-        return None
-    if isinstance(moment, datetime):
-        return int(moment.timestamp() * 1000)
-    if isinstance(moment, str):
-        try:
-            return int(datetime.fromisoformat(moment).timestamp() * 1000)
-        except ValueError as exc:
-            raise InvalidValueError(f"Not an ISO date or time: {moment!r} (e.g. 2026-11-23T09:00).") from exc
-    if isinstance(moment, int | float) and not isinstance(moment, bool):
-        return int(moment)
-    raise InvalidValueError(f"Expected a datetime, an ISO string or milliseconds, got {type(moment).__name__}.")
 
 
 def audit_log(

@@ -10,7 +10,7 @@ app (auth off) every request passes and the principal is None.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, overload
 
 from fastapi import Depends, Request
 
@@ -59,6 +59,10 @@ def principal(request: Request) -> ApiToken | None:
     return getattr(request.state, "principal", None)
 
 
+@overload
+def actor_for(request: Request, claimed: str) -> str: ...
+@overload
+def actor_for(request: Request, claimed: str | None) -> str | None: ...
 def actor_for(request: Request, claimed: str | None) -> str | None:
     """The actor to record: the token's name when auth is on (a client cannot claim another), else ``claimed``."""
     token = principal(request)

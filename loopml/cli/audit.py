@@ -48,7 +48,7 @@ def audit(
 
     events = cast(
         "list[AuditEvent]",
-        loopml.audit_log(
+        loopml.search_audit_events(
             target=target, action=action, actor=actor, since=since, until=until, max_results=_READ_AT_MOST
         ),
     )

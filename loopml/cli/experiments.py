@@ -15,7 +15,7 @@ app = typer.Typer(help="List experiments (named groups of runs).", no_args_is_he
 def list_experiments() -> None:
     import loopml
 
-    experiments = loopml.get_client().list_experiments()
+    experiments = loopml.get_tracking_client().list_experiments()
     out = output.console()
     if not experiments:
         out.print("No experiments yet. Start one with [bold]loopml demo[/bold] or loopml.start_run().")

@@ -33,7 +33,7 @@ def lineage(
 ) -> None:
     import loopml
 
-    node = loopml.lineage(None if uri is None else _normalise(uri), dataset=dataset)
+    node = loopml.get_lineage(None if uri is None else _normalise(uri), dataset=dataset)
     if as_json:
         import json
 

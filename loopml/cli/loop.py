@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
 from loopml.cli import output
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from loopml.entities.monitoring import LoopTask
+    from loopml.loop.agent import Decision
+    from loopml.loop.policy import Policy
 
 app = typer.Typer(
     help=(
@@ -21,7 +28,7 @@ app = typer.Typer(
 STATE_STYLES = {"running": "yellow", "succeeded": "green", "rejected": "magenta", "failed": "red"}
 
 
-def _load_policies(module: str) -> list:  # type: ignore[type-arg]
+def _load_policies(module: str) -> list[Policy]:
     from loopml.cli.modules import import_user_module
     from loopml.errors import InvalidValueError
     from loopml.loop import clear_policies, registered_policies
@@ -67,7 +74,7 @@ def run(
         agent.sleep(interval)
 
 
-def _print_decision(out, decision) -> None:  # type: ignore[no-untyped-def]
+def _print_decision(out: Console, decision: Decision) -> None:
     task = decision.task
     if task is None:
         out.print(Text.assemble((decision.policy, "bold"), f": {decision.action} ({decision.detail})"))
@@ -78,7 +85,7 @@ def _print_decision(out, decision) -> None:  # type: ignore[no-untyped-def]
     )
 
 
-def _trigger(task) -> str:  # type: ignore[no-untyped-def]
+def _trigger(task: LoopTask) -> str:
     """``alert 12``, ``schedule 2026-11-23 09:00:00`` (the ref is epoch ms), ``manual`` or ``manual: REASON``."""
     ref = task.trigger_ref or ""
     if task.trigger == "schedule" and ref.isdigit():
@@ -95,7 +102,7 @@ def status(
 ) -> None:
     import loopml
 
-    store = loopml.get_client().store
+    store = loopml.get_tracking_client().store
     tasks = store.loop.list_tasks(policy=policy, max_results=limit)
     out = output.console()
     if not tasks:

@@ -196,7 +196,7 @@ def transition(
     import loopml
 
     before = loopml.get_model_version(name, version)
-    in_production = [v.version for v in loopml.list_model_versions(name, stage="production")]
+    in_production = [v.version for v in loopml.search_model_versions(name, stage="production")]
     after = loopml.transition(name, version, stage, reason=reason, actor=actor, archive_existing=not keep_existing)
     out = output.console()
     out.print(
@@ -299,7 +299,7 @@ def _show_model(name: str) -> None:
     import loopml
 
     model = loopml.get_registered_model(name)
-    versions = loopml.list_model_versions(name)
+    versions = loopml.search_model_versions(name)
     pending = loopml.get_registry_client().list_transition_requests(name, status="pending")
     rows: list[tuple[str, Any]] = [
         ("name", Text(model.name, style="bold")),
@@ -332,7 +332,7 @@ def _show_version(version: Any) -> None:
     run: Any = Text(version.run_id, style=output.ID_STYLE)
     with contextlib.suppress(NotFoundError):  # the run may have been deleted
         found = loopml.get_run(version.run_id)
-        experiment = loopml.get_client().get_experiment(found.info.experiment_id)
+        experiment = loopml.get_tracking_client().get_experiment(found.info.experiment_id)
         run.append(f"  ({found.info.name} in {experiment.name})", style="")
     rows: list[tuple[str, Any]] = [
         ("model", Text(version.name, style="bold")),

@@ -1,8 +1,8 @@
 """``loopml monitor``: list monitors, run a check now, show recent results, write the HTML report.
 
 Monitors are defined in Python (``loopml.monitor(...)``); these commands are
-thin shells over ``loopml.check``, ``loopml.monitor_results`` and
-``loopml.monitor_report``.
+thin shells over ``loopml.run_monitor``, ``loopml.search_monitor_results`` and
+``loopml.write_monitor_report``.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def list_monitors(
     if not found:
         out.print('No monitors yet. Define one in Python: [bold]loopml.monitor("name", "model", ...)[/].')
         return
-    store = loopml.get_client().store
+    store = loopml.get_tracking_client().store
     table = Table(header_style="bold")
     for column in ("Monitor", "Model", "Checks", "Window", "Thresholds", "Schedule", "Last check", "Status"):
         table.add_column(column, no_wrap=column in ("Monitor", "Last check"))
@@ -80,7 +80,7 @@ def check(
         bool, typer.Option("--fail-on-alert", help="Exit 1 when the check is not ok (for cron and CI).")
     ] = False,
 ) -> None:
-    from loopml.monitoring.monitors import check as run_check
+    from loopml.monitoring.monitors import run_monitor as run_check
     from loopml.monitoring.terminal import drift_table, quality_table
 
     result = run_check(name, reference=reference)
@@ -119,7 +119,7 @@ def show(
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=10_000, help="How many recent results.")] = 20,
 ) -> None:
     from loopml.monitoring.monitors import get_monitor
-    from loopml.monitoring.results import monitor_results
+    from loopml.monitoring.results import search_monitor_results
 
     monitor = get_monitor(name)
     spec = monitor.spec
@@ -135,7 +135,7 @@ def show(
         ("actions", ", ".join(_action(a) for a in spec.get("actions", [])) or "—"),
         ("defined", f"{output.fmt_time(monitor.updated_at)} by {monitor.created_by}"),
     ]))  # fmt: skip
-    frame = monitor_results(name, max_results=limit)
+    frame = search_monitor_results(name, max_results=limit)
     if frame.empty:
         out.print(f"No results yet: run [bold]loopml monitor check {name}[/].")
         return
@@ -149,7 +149,7 @@ def show(
     for _, header in shown:
         table.add_column(header, justify="left" if header == "drifted" else "right")
     for row in frame.itertuples(index=False):
-        values = row._asdict()
+        values = row._asdict()  # type: ignore[operator, misc]  # pandas-stubs give the rows no namedtuple methods
         table.add_row(
             str(values["result_id"]),
             output.fmt_time(int(values["time"].timestamp() * 1000)),
@@ -172,10 +172,10 @@ def report(
     ] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=100_000, help="At most this many results.")] = 1000,
 ) -> None:
-    from loopml.monitoring.results import monitor_report
+    from loopml.monitoring.results import write_monitor_report
 
     try:
-        written = monitor_report(name, out_path, since=since, max_results=limit)
+        written = write_monitor_report(name, out_path, since=since, max_results=limit)
     except OSError as exc:  # a folder, a missing or read-only place: one line, not a traceback
         where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(out_path) else ""
         raise typer.BadParameter(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich import box
@@ -12,6 +12,9 @@ from rich.table import Table
 from rich.text import Text
 
 from loopml.cli import output
+
+if TYPE_CHECKING:
+    from rich.console import JustifyMethod
 
 app = typer.Typer(help="List, run and inspect pipelines (@loopml.pipeline).", no_args_is_help=True)
 
@@ -30,7 +33,7 @@ def list_pipelines(
 ) -> None:
     import loopml
 
-    client = loopml.get_client()
+    client = loopml.get_tracking_client()
     page = client.search_runs(experiment, filter=f"tags.{PIPELINE_TAG} is not null", max_results=limit, as_frame=False)
     out = output.console()
     runs = list(page)
@@ -44,9 +47,12 @@ def list_pipelines(
         counts[name] = counts.get(name, 0) + 1
         latest.setdefault(name, run)
     table = Table(header_style="bold", box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0), show_edge=False)
-    for column, justify in (("Pipeline", "left"), ("Runs", "right"), ("Last run", "left"), ("Status", "left"),
-                            ("Steps", "right"), ("Cached", "right"), ("Duration", "right"), ("Last run ID", "left")):  # fmt: skip
-        table.add_column(column, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    columns: list[tuple[str, JustifyMethod]] = [
+        ("Pipeline", "left"), ("Runs", "right"), ("Last run", "left"), ("Status", "left"),
+        ("Steps", "right"), ("Cached", "right"), ("Duration", "right"), ("Last run ID", "left"),
+    ]  # fmt: skip
+    for column, justify in columns:
+        table.add_column(column, justify=justify, no_wrap=True)
     for name in sorted(latest):
         run = latest[name]
         tags = run.tags
@@ -116,7 +122,7 @@ def run_pipeline(
     import loopml
 
     out = output.console()
-    run = loopml.get_client().get_run(result.run_id)
+    run = loopml.get_tracking_client().get_run(result.run_id)
     out.print(
         Text.assemble(
             ("Pipeline ", ""),
@@ -141,7 +147,7 @@ def show_pipeline(
     import loopml
     from loopml.errors import ArtifactNotFoundError, RunNotFoundError
 
-    client = loopml.get_client()
+    client = loopml.get_tracking_client()
     target = run.strip()
     if _RUN_ID.match(target):
         found = client.get_run(target)
@@ -246,9 +252,12 @@ def _child_row(run: Any) -> dict[str, Any]:
 
 def _steps_table(rows: list[dict[str, Any]]) -> Table:
     table = Table(title="Steps", title_justify="left", title_style="bold", header_style="bold", box=box.SIMPLE_HEAD)
-    for column, justify in (("Step", "left"), ("Status", "left"), ("Cached", "left"), ("Duration", "right"),
-                            ("Attempts", "right"), ("Run ID", "left"), ("Outputs (sha256)", "left")):  # fmt: skip
-        table.add_column(column, justify=justify, no_wrap=column != "Outputs (sha256)")  # type: ignore[arg-type]
+    columns: list[tuple[str, JustifyMethod]] = [
+        ("Step", "left"), ("Status", "left"), ("Cached", "left"), ("Duration", "right"),
+        ("Attempts", "right"), ("Run ID", "left"), ("Outputs (sha256)", "left"),
+    ]  # fmt: skip
+    for column, justify in columns:
+        table.add_column(column, justify=justify, no_wrap=column != "Outputs (sha256)")
     for row in rows:
         label = Text(row["node"], style="bold")
         if row.get("step") and row["step"] != row["node"]:

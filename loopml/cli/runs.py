@@ -39,7 +39,7 @@ def list_runs(
 ) -> None:
     import loopml
 
-    client = loopml.get_client()
+    client = loopml.get_tracking_client()
     page = client.search_runs(experiment, filter=filter, order_by=order_by or None, max_results=limit, as_frame=False)
     out = output.console()
     runs = list(page)
@@ -74,7 +74,7 @@ def show_run(
     import loopml
     from loopml.errors import NotFoundError
 
-    client = loopml.get_client()
+    client = loopml.get_tracking_client()
     run = client.get_run(run_id.strip())
     info = run.info
     experiment = client.get_experiment(info.experiment_id)
@@ -137,7 +137,7 @@ def compare_runs(
 
     if len(run_ids) < 2:
         raise typer.BadParameter("give at least two run ids to compare.", param_hint="RUN_ID")
-    client = loopml.get_client()
+    client = loopml.get_tracking_client()
     runs = [client.get_run(run_id.strip()) for run_id in run_ids]
     out = output.console()
     out.print(output.compare_table(runs))

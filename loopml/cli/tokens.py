@@ -7,13 +7,16 @@ against a server (``LOOPML_TRACKING_URI=http://…``) it takes an admin token.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
 from loopml.cli import output
+
+if TYPE_CHECKING:
+    from loopml.store import Store
 
 app = typer.Typer(
     help=(
@@ -26,10 +29,10 @@ app = typer.Typer(
 ROLE_STYLES = {"viewer": "cyan", "editor": "green", "admin": "bold magenta"}
 
 
-def _store():  # type: ignore[no-untyped-def]
+def _store() -> Store:
     import loopml
 
-    return loopml.get_client().store
+    return loopml.get_tracking_client().store
 
 
 @app.command("create", help="Create a token and print it once; only its scrypt hash is stored.")

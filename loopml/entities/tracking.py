@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -95,7 +95,7 @@ class RunPage:
     def __len__(self) -> int:
         return len(self.runs)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Run]:
         return iter(self.runs)
 
     def __getitem__(self, index: int) -> Run:

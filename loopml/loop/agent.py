@@ -28,9 +28,10 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loopml.entities.monitoring import LoopTask
+from loopml.entities.registry import ModelVersion
 from loopml.errors import (
     AliasNotFoundError,
     DeploymentNotFoundError,
@@ -45,6 +46,11 @@ from loopml.registry.client import RegistryClient
 from loopml.serving.client import ServingClient
 from loopml.tracking.client import TrackingClient
 from loopml.tracking.runs import ActiveRun
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from loopml.store import Store
 
 CHAMPION = "champion"
 ACTOR = "loopml-loop"
@@ -87,7 +93,7 @@ class Agent:
         from loopml.tracking import fluent
 
         self.policies = list(policies)
-        self.tracking = client or fluent.get_client()
+        self.tracking = client or fluent.get_tracking_client()
         self.registry = RegistryClient(self.tracking)
         self.serving = ServingClient(self.tracking)
         self.actor = actor or os.environ.get("LOOPML_ACTOR") or ACTOR
@@ -98,7 +104,7 @@ class Agent:
         self.on_progress = on_progress or (lambda _policy, _message: None)
 
     @property
-    def store(self) -> Any:
+    def store(self) -> Store:
         return self.tracking.store
 
     # -- the loop ------------------------------------------------------------------------------
@@ -119,11 +125,11 @@ class Agent:
         """Start ``policy`` now (``loopml loop run --now``), unless a task of it is running."""
         return self._start(policy, "manual", reason, {"reason": reason})
 
-    def _check_when_due(self, policy: Policy, cursor: dict[str, int]) -> None:
+    def _check_when_due(self, policy: Policy, monitor: str, cursor: dict[str, int]) -> None:
         """Run the policy's monitor when the monitor's own ``schedule`` says a check is due."""
-        from loopml.monitoring.monitors import check
+        from loopml.monitoring.monitors import run_monitor
 
-        spec = self.store.monitoring.get_monitor(policy.monitor).spec
+        spec = self.store.monitoring.get_monitor(monitor).spec
         schedule = spec.get("schedule")
         if not schedule:
             return
@@ -131,13 +137,13 @@ class Agent:
         fired = Cron.parse(schedule).fires_between(cursor.get("check_ms", now_ms - 60_000), now_ms)
         if fired is not None:
             self.store.loop.set_cursor(policy.name, {"check_ms": fired})
-            result = check(policy.monitor, client=self.tracking, actor=self.actor)
-            self.on_progress(policy.name, f"checked {policy.monitor}: {result.status}")
+            result = run_monitor(monitor, client=self.tracking, actor=self.actor)
+            self.on_progress(policy.name, f"checked {monitor}: {result.status}")
 
     def _tick_policy(self, policy: Policy) -> Decision:
         cursor = dict(self.store.loop.get_cursor(policy.name))
         if policy.monitor is not None:
-            self._check_when_due(policy, cursor)
+            self._check_when_due(policy, policy.monitor, cursor)
             alerts = self.store.monitoring.list_alerts(monitor=policy.monitor, after_id=cursor.get("alert_id", 0))
             if alerts:
                 newest = alerts[-1]
@@ -148,7 +154,7 @@ class Agent:
         if policy.schedule is not None:
             now_ms = int(self.clock() * 1000)
             last = cursor.get("schedule_ms", now_ms - 60_000)
-            fired = Cron.parse(policy.schedule).fires_between(last, now_ms)
+            fired = Cron.parse(policy.schedule, policy.timezone).fires_between(last, now_ms)
             if fired is not None:
                 self.store.loop.set_cursor(policy.name, {"schedule_ms": fired})
                 return self._start(policy, "schedule", str(fired), {"scheduled_ms": fired})
@@ -300,7 +306,7 @@ class Agent:
         )
         return details
 
-    def _register(self, policy: Policy, candidate: Candidate, pipeline_run_id: str, task_id: int) -> Any:
+    def _register(self, policy: Policy, candidate: Candidate, pipeline_run_id: str, task_id: int) -> ModelVersion:
         parent = self.tracking.get_run(pipeline_run_id)
         run = self.tracking.create_run(
             parent.info.experiment_id, name=f"{policy.name}-candidate", parent_run_id=pipeline_run_id,
@@ -335,9 +341,9 @@ class Agent:
             reason=f"{policy.name}: canary of version {version} at {share:g}%", actor=self.actor,
         )  # fmt: skip
 
-        def read_window() -> Any:
+        def read_window() -> pd.DataFrame:
             # failed requests kept (one row each, no prediction): else a canary answering 500 shows no errors
-            return self.serving.predictions(
+            return self.serving.search_predictions(
                 policy.model, since=started_ms, flatten=True, with_feedback=True, keep_failed=True
             )
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from statistics import NormalDist
+from typing import TYPE_CHECKING, Any
 
 from loopml.loop.policy import CanaryRules
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -19,7 +23,7 @@ class CanaryVerdict:
     figures: dict[str, Any] = field(default_factory=dict)
 
 
-def _side(frame: Any, role: str) -> dict[str, Any]:
+def _side(frame: pd.DataFrame, role: str) -> dict[str, Any]:
     rows = frame[frame["role"] == role]
     requests = int(rows["request_id"].nunique()) if len(rows) else 0
     errors = int((rows.drop_duplicates("request_id")["status"] >= 500).sum()) if len(rows) else 0
@@ -40,7 +44,23 @@ def _side(frame: Any, role: str) -> dict[str, Any]:
     return figures
 
 
-def judge(frame: Any, rules: CanaryRules) -> CanaryVerdict:
+def _significantly_worse(main: dict[str, Any], canary: dict[str, Any], rules: CanaryRules) -> bool:
+    """Whether the canary's accuracy is below the champion's by more than ``max_accuracy_drop``, beyond noise.
+
+    One-sided two-proportion z-test of ``drop > max_accuracy_drop`` at ``rules.confidence``; when
+    both accuracies are exact (0 or 1) there is no noise and the drop is compared as it is.
+    """
+    drop = main["accuracy"] - canary["accuracy"]
+    if drop <= rules.max_accuracy_drop:
+        return False
+    variance = sum(side["accuracy"] * (1 - side["accuracy"]) / side["labelled"] for side in (main, canary))
+    if variance == 0:
+        return True
+    z = (drop - rules.max_accuracy_drop) / math.sqrt(variance)
+    return z > NormalDist().inv_cdf(rules.confidence)
+
+
+def judge(frame: pd.DataFrame, rules: CanaryRules) -> CanaryVerdict:
     """The verdict on a prediction-log frame (flattened, with feedback) of the canary's window."""
     main, canary = _side(frame, "main"), _side(frame, "canary")
     figures = {"main": main, "canary": canary}
@@ -52,8 +72,7 @@ def judge(frame: Any, rules: CanaryRules) -> CanaryVerdict:
             False, f"canary error rate {canary['error_rate']:.2%} vs champion {main_errors:.2%}", figures
         )
     if min(main["labelled"], canary["labelled"]) >= rules.min_labelled:
-        drop = main["accuracy"] - canary["accuracy"]
-        if drop > rules.max_accuracy_drop:
+        if _significantly_worse(main, canary, rules):
             return CanaryVerdict(
                 False, f"canary accuracy {canary['accuracy']:.3f} vs champion {main['accuracy']:.3f}", figures
             )
@@ -64,7 +83,7 @@ def judge(frame: Any, rules: CanaryRules) -> CanaryVerdict:
 
 
 def watch(
-    read_window: Callable[[], Any],
+    read_window: Callable[[], pd.DataFrame],
     rules: CanaryRules,
     *,
     clock: Callable[[], float],

@@ -1,106 +1,146 @@
-"""Five-field cron expressions (minute hour day-of-month month day-of-week), matched minute by minute.
+"""Cron schedules (minute hour day-of-month month day-of-week) in a time zone, read by ``cronsim``.
 
-Supports ``*``, numbers, ranges ``a-b``, lists ``a,b`` and steps ``*/n`` or
-``a-b/n``; day-of-week 0 or 7 is Sunday. When both day fields are restricted
-a day matches either, as in classic cron. That covers what schedules of
-retraining jobs use; names (``MON``, ``JAN``) and ``@daily`` are not supported.
+The library reads the fields: numbers, ``*``, ranges ``a-b``, lists ``a,b``,
+steps ``*/n``, ``a/n`` and ``a-b/n``, the names ``JAN``-``DEC`` and
+``SUN``-``SAT`` (day of week 0 or 7 is Sunday), ``L`` (last day of the
+month), ``LW``, ``5L`` and ``1#2``. When both day fields are restricted a day
+matches either, as in Debian's cron. We add the macros ``@hourly``,
+``@daily`` (``@midnight``), ``@weekly``, ``@monthly`` and ``@yearly``
+(``@annually``), refuse the six-field form with seconds, and turn the
+library's terse errors into ones that say what each field accepts.
+
+A schedule runs in UTC unless given an IANA zone (``timezone="Europe/Berlin"``).
+Across daylight-saving changes it behaves as Debian's cron and cronsim do:
+a job at a fixed time that falls into the skipped hour runs once, when the
+clock jumps forward (02:30 becomes 03:00), and one in the repeated hour runs
+once, the first time round; ``*`` hours (``0 * * * *``) follow real time, so
+the repeated hour fires twice and the skipped one not at all.
+
+Why cronsim and not croniter: both are kept up (croniter by Pallets-Eco since
+its maintainer stepped back in 2024), but croniter 7.0 fires ``30 2 * * *``
+twice on the night the clocks go back, and it needs python-dateutil and ships
+no type hints; cronsim has no dependencies, ships ``py.typed``, is what
+Healthchecks.io checks cron schedules with, and lacks only the ``@`` macros,
+which are five fixed strings below.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from loopml.errors import InvalidValueError
+from cronsim import CronSim, CronSimError
 
-_MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)  # the most each month has (leap years)
-_LOOKBACK_MS = 5 * 366 * 86_400_000  # Feb 29 comes round every 4 years
-_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 7))
+from loopml.errors import InvalidValueError, did_you_mean
+
+MACROS = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+# cronsim names the field it refuses ("Bad day-of-week"); what each accepts, for our message
+_FIELDS = {
+    "minute": (0, "from 0 to 59"),
+    "hour": (1, "from 0 to 23"),
+    "day-of-month": (2, "from 1 to 31 (or L, LW)"),
+    "month": (3, "from 1 to 12 or JAN-DEC"),
+    "day-of-week": (4, "from 0 to 7 (0 and 7 are Sunday) or SUN-SAT (or 5L, 1#2)"),
+}
 
 
-def _parse_field(text: str, name: str, low: int, high: int) -> frozenset[int]:
-    values: set[int] = set()
-    for part in text.split(","):
-        body, _, step_text = part.partition("/")
+def zone(name: str | None) -> tzinfo:
+    """The IANA time zone ``name`` (UTC for None); InvalidValueError naming it when there is no such zone."""
+    if name is None or name == "UTC":
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        hint = did_you_mean(name, available_timezones()) if isinstance(name, str) else ""
+        raise InvalidValueError(
+            f"Unknown time zone {name!r}: use an IANA name such as 'Europe/Berlin' or 'UTC'.{hint}"
+        ) from None
+
+
+def _refusal(expression: str, fields: list[str], error: CronSimError) -> InvalidValueError:
+    field_name = str(error).removeprefix("Bad ")
+    if field_name not in _FIELDS:  # "Wrong number of fields" cannot happen: we pass exactly five
+        return InvalidValueError(f"Bad cron schedule {expression!r}: {error}.")
+    index, values = _FIELDS[field_name]
+    if field_name == "day-of-month":
         try:
-            step = int(step_text) if step_text else 1
-            if body == "*":
-                start, end = low, high
-            elif "-" in body:
-                start, end = (int(x) for x in body.split("-", 1))
-            else:
-                start = int(body)
-                end = high if step_text else start  # "a/n": from a to the top, every n (as croniter reads it)
-        except ValueError:
-            raise InvalidValueError(f"Bad cron {name} field {text!r}: use numbers, '*', 'a-b', 'a,b' or '/n'.") from None
-        if step < 1:
-            raise InvalidValueError(f"Bad cron {name} field {text!r}: a step '/n' must be 1 or more.")
-        if not low <= start <= end <= high:
-            raise InvalidValueError(
-                f"Bad cron {name} field {text!r}: values run from {low} to {high}, and a range 'a-b' needs a <= b."
-            )
-        values.update(range(start, end + 1, step))
-    return frozenset(values)
+            CronSim(f"0 0 {fields[2]} * *", datetime(2000, 1, 1, tzinfo=UTC))
+        except CronSimError:
+            pass
+        else:  # the day is fine on its own: no month named has it (Feb 30)
+            return InvalidValueError(f"The cron schedule {expression!r} never fires: no month it names has that day.")
+    return InvalidValueError(
+        f"Bad cron {field_name.replace('-', ' ')} field {fields[index]!r}: use values {values}, '*', "
+        "ranges 'a-b' with a <= b, lists 'a,b' and steps '/n' of 1 or more."
+    )
 
 
 @dataclass(frozen=True)
 class Cron:
-    """A parsed cron expression; ``matches(moment)`` and ``fires_between(after, until)``."""
+    """A parsed cron schedule in a time zone: ``fires_between(after, until)`` and ``next_after(after)``.
+
+    Example:
+        >>> Cron.parse("0 6 * * MON", timezone="Europe/Berlin").next_after(0)  # Monday 5 January 1970, 05:00 UTC
+        363600000
+    """
 
     expression: str
-    minutes: frozenset[int]
-    hours: frozenset[int]
-    days: frozenset[int]
-    months: frozenset[int]
-    weekdays: frozenset[int]
-    any_day: bool
-    any_weekday: bool
+    timezone: str | None = None
 
     @classmethod
-    def parse(cls, expression: str) -> Cron:
-        parts = expression.split() if isinstance(expression, str) else []
-        if len(parts) != 5:
-            raise InvalidValueError(f"A cron schedule has 5 fields (minute hour day month weekday), got {expression!r}.")
-        fields = [_parse_field(p, name, low, high) for p, (name, low, high) in zip(parts, _FIELDS, strict=True)]
-        weekdays = frozenset(d % 7 for d in fields[4])
-        cron = cls(expression, *fields[:4], weekdays, parts[2] == "*", parts[4] == "*")
-        if cron.any_weekday and not any(day <= _MONTH_DAYS[month - 1] for month in cron.months for day in cron.days):
-            raise InvalidValueError(f"The cron schedule {expression!r} never fires: no month it names has that day.")
+    def parse(cls, expression: str, timezone: str | None = None) -> Cron:
+        """Check ``expression`` (five fields or an ``@`` macro) and ``timezone`` (an IANA name, None for UTC).
+
+        Raises InvalidValueError saying which field is wrong and what it accepts, or naming the unknown zone.
+        """
+        cron = cls(" ".join(expression.split()) if isinstance(expression, str) else expression, timezone)
+        zone(timezone)
+        cron._sim(datetime(2000, 1, 1, tzinfo=UTC))
         return cron
 
-    def matches(self, moment: datetime) -> bool:
-        if moment.minute not in self.minutes or moment.hour not in self.hours:
-            return False
-        return self._day_matches(moment)
+    def _sim(self, start: datetime, *, reverse: bool = False) -> CronSim:
+        text = MACROS.get(self.expression.lower(), self.expression) if isinstance(self.expression, str) else ""
+        fields = text.split()
+        if len(fields) != 5:
+            raise InvalidValueError(
+                "A cron schedule has 5 fields (minute hour day month weekday) or is one of "
+                f"{', '.join(MACROS)}; got {self.expression!r}."
+            )
+        try:
+            return CronSim(text, start, reverse=reverse)
+        except CronSimError as exc:
+            raise _refusal(self.expression, fields, exc) from None
 
-    def _day_matches(self, moment: datetime) -> bool:
-        if moment.month not in self.months:
-            return False
-        day_ok = moment.day in self.days
-        weekday_ok = (moment.isoweekday() % 7) in self.weekdays
-        if self.any_day or self.any_weekday:
-            return day_ok and weekday_ok
-        return day_ok or weekday_ok
+    def _moment(self, ms: int) -> datetime:
+        return datetime.fromtimestamp(ms / 1000, tz=UTC).astimezone(zone(self.timezone))
 
     def fires_between(self, after_ms: int, until_ms: int) -> int | None:
         """The latest minute (ms) in ``(after_ms, until_ms]`` the schedule fires at, or None.
 
         However long the gap (an agent that was down for a week), this is one
-        firing, so missed runs are caught up once. The search walks back day by
-        day, then through that day's times, and looks back about 5 years at most.
+        firing, so missed runs are caught up once.
         """
-        until = datetime.fromtimestamp(until_ms / 1000, tz=UTC).replace(second=0, microsecond=0)
-        floor = max(after_ms, until_ms - _LOOKBACK_MS)
-        times = sorted(((h, m) for h in self.hours for m in self.minutes), reverse=True)
-        day = until.replace(hour=0, minute=0)
-        while (day.timestamp() + 86_400) * 1000 > floor:
-            if self._day_matches(day):
-                for hour, minute in times:
-                    moment = day.replace(hour=hour, minute=minute)
-                    moment_ms = int(moment.timestamp() * 1000)
-                    if moment_ms <= floor:
-                        return None  # every earlier time is at or before the floor too
-                    if moment <= until:
-                        return moment_ms
-            day -= timedelta(days=1)
-        return None
+        until = self._moment(until_ms).replace(second=0, microsecond=0)
+        # reverse iteration starts one second back, so start one second on to include ``until`` itself
+        try:
+            fired = next(self._sim(until + timedelta(seconds=1), reverse=True))
+        except StopIteration:  # nothing in the last 50 years
+            return None
+        fired_ms = int(fired.timestamp() * 1000)
+        return fired_ms if after_ms < fired_ms <= until_ms else None
+
+    def next_after(self, after_ms: int) -> int | None:
+        """The first minute (ms) after ``after_ms`` the schedule fires at, or None if not within 50 years."""
+        try:
+            return int(next(self._sim(self._moment(after_ms))).timestamp() * 1000)
+        except StopIteration:
+            return None

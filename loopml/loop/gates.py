@@ -11,12 +11,12 @@ Gate = Callable[[Candidate, Any], Any]  # (challenger candidate, champion model 
 
 
 def thresholds(bounds: Mapping[str, float | str]) -> Gate:
-    """The challenger's holdout metrics must meet ``bounds`` (see ``loopml.validation.check_metrics``)."""
+    """The challenger's holdout metrics must meet ``bounds`` (see ``loopml.validation.validate_model``)."""
 
     def gate(candidate: Candidate, champion: Any) -> Any:
-        from loopml.validation.gates import check_metrics
+        from loopml.validation.gates import validate_model
 
-        return check_metrics(candidate.model, candidate.X, candidate.y, bounds)
+        return validate_model(candidate.model, candidate.X, candidate.y, bounds)
 
     gate.__name__ = "thresholds"
     return gate

@@ -79,7 +79,10 @@ class CanaryRules:
 
     ``max_error_rate_increase`` compares the share of 5xx answers;
     ``max_accuracy_drop`` compares accuracy on requests whose labels came back
-    (skipped while fewer than ``min_labelled`` of each side have labels).
+    (skipped while fewer than ``min_labelled`` of each side have labels). A drop
+    beyond it fails the canary only when it is significant at ``confidence``
+    (a one-sided two-proportion z-test): with 25 labelled canary rows one
+    wrong answer moves accuracy by 4 points, which is noise, not a verdict.
     """
 
     window_s: float = 60.0
@@ -87,6 +90,7 @@ class CanaryRules:
     max_error_rate_increase: float = 0.01
     max_accuracy_drop: float = 0.02
     min_labelled: int = 30
+    confidence: float = 0.95
     timeout_s: float | None = None  # give up waiting for traffic after this long (default: 10 windows)
 
 
@@ -105,6 +109,7 @@ class Policy:
     canary: CanaryRules = field(default_factory=CanaryRules)
     name: str = ""
     experiment: str | None = None
+    timezone: str | None = None  # the IANA zone the schedule's times are in ("Europe/Berlin"); None is UTC
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model:
@@ -116,7 +121,11 @@ class Policy:
         if self.monitor is None and self.schedule is None:
             raise InvalidValueError(f"Policy for {self.model!r} needs a monitor, a schedule, or both to trigger it.")
         if self.schedule is not None:
-            Cron.parse(self.schedule)
+            Cron.parse(self.schedule, self.timezone)
+        elif self.timezone is not None:
+            raise InvalidValueError(
+                f"Policy for {self.model!r} has timezone={self.timezone!r} but no schedule for it to apply to."
+            )
         parse_rollout(self.rollout)
         if not self.name:
             object.__setattr__(self, "name", f"retrain-{self.model}")

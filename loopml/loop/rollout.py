@@ -14,7 +14,7 @@ def parse_rollout(text: str) -> tuple[float, ...]:
     if text == "direct":
         return ()
     kind, _, plan = text.partition(":") if isinstance(text, str) else ("", "", "")
-    steps = []
+    steps: list[float] = []
     for part in plan.split("->") if kind == "canary" else []:
         match = _STEP.match(part.strip())
         if not match:  # one bad part makes the whole plan bad, wherever it stands

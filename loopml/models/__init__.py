@@ -9,8 +9,9 @@ so ``import loopml.models`` loads neither pandas nor any model library.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from loopml._lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "ColumnSpec": "loopml.models.signature",
@@ -43,14 +44,4 @@ if TYPE_CHECKING:
     from loopml.models.signature import ColumnSpec, Signature, infer_signature
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'loopml.models' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, __all__)

@@ -50,7 +50,7 @@ def to_onnx(model: Any, signature: Signature, *, target_opset: int | None = None
 
     options = {id(model): {"zipmap": False}} if is_classifier(model) else None
     try:
-        return convert_sklearn(
+        proto: onnx.ModelProto = convert_sklearn(
             model,
             initial_types=[("input", FloatTensorType([None, len(signature.inputs)]))],
             options=options,
@@ -58,3 +58,4 @@ def to_onnx(model: Any, signature: Signature, *, target_opset: int | None = None
         )
     except RuntimeError as exc:  # skl2onnx's MissingShapeCalculator/NotImplementedError for unsupported models
         raise UnsupportedModelError(f"skl2onnx cannot convert {type(model).__name__}: {exc}") from exc
+    return proto

@@ -20,7 +20,6 @@ import os
 import platform
 import stat
 import tempfile
-import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -53,6 +52,7 @@ from loopml.models.signature import (
     infer_signature,
 )
 from loopml.paths import check_artifact_path, join_inside
+from loopml.timestamps import now_ms
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -217,7 +217,7 @@ def log_model(
         "loopml_version": _loopml_version(),
         "python_version": platform.python_version(),
         "files": {relpath: hashlib.sha256(data).hexdigest() for relpath, data in files.items()},
-        "created_at": time.time_ns() // 1_000_000,
+        "created_at": now_ms(),
     }
     payload = {f"{name}/{relpath}": data for relpath, data in files.items()}
     payload[f"{name}/{MANIFEST}"] = json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8")

@@ -23,9 +23,9 @@ Modules, one job each:
 * :mod:`~loopml.monitoring.shift`: a real, known shift of the breast-cancer data, for demos and tests.
 
 The entry points are re-exported at the top: ``loopml.drift``, ``loopml.quality``,
-``loopml.DriftReport``, ``loopml.QualityReport``, ``loopml.monitor``, ``loopml.check``,
-``loopml.list_monitors``, ``loopml.monitor_results``, ``loopml.monitor_report``,
-``loopml.webhook``, ``loopml.CheckResult``; everything else is imported
+``loopml.DriftReport``, ``loopml.QualityReport``, ``loopml.monitor``, ``loopml.run_monitor``,
+``loopml.list_monitors``, ``loopml.search_monitor_results``, ``loopml.write_monitor_report``,
+``loopml.webhook``, ``loopml.MonitorRunResult``; everything else is imported
 from its module (``from loopml.monitoring.report import render_report``). This
 package itself re-exports nothing, since several functions share their module's
 name (``loopml.monitoring.drift.drift``), and importing it stays free of numpy,

@@ -13,7 +13,7 @@ Actions run after the result and its alerts are stored, so each one sees the
 alert's id. An action that fails (a webhook that does not answer, a function
 that raises) never fails the check: it is logged on the ``loopml.monitoring``
 logger, recorded as a ``monitor.action.failed`` audit event, and returned in
-:attr:`CheckResult.actions <loopml.monitoring.monitors.CheckResult.actions>`.
+:attr:`MonitorRunResult.actions <loopml.monitoring.monitors.MonitorRunResult.actions>`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, cast
 
 from loopml.entities.monitoring import Alert
 from loopml.errors import InvalidValueError
@@ -133,7 +133,9 @@ def as_action(value: Any) -> Action:
         kind = value.get("type")
         if kind == "webhook":
             return webhook(
-                value.get("url"), timeout=value.get("timeout", DEFAULT_TIMEOUT_S), headers=value.get("headers")
+                cast(str, value.get("url")),  # webhook() checks the URL and refuses anything else, None included
+                timeout=value.get("timeout", DEFAULT_TIMEOUT_S),
+                headers=value.get("headers"),
             )
         if kind == "log":
             return log(value.get("level", "warning"))
@@ -225,7 +227,8 @@ def _import(target: str) -> Callable[[Alert], Any]:
         except AttributeError:
             break
         if callable(value):
-            return value  # type: ignore[no-any-return]
+            found: Callable[[Alert], Any] = value  # the user's function; that it takes an alert is their promise
+            return found
         break
     raise LookupError(
         f"{target} is not registered in this process and cannot be imported (a lambda or a local function "

@@ -104,11 +104,12 @@ def figures_of(found: Evaluation) -> dict[str, Any]:
         figures["performance"] = found.performance
     if found.operations is not None:
         figures["operations"] = found.operations
-    return jsonable(figures)
+    plain: dict[str, Any] = jsonable(figures)  # a mapping comes back as a dict
+    return plain
 
 
 def summary_of(found: Evaluation) -> dict[str, Any]:
-    """The headline figures of the check, flat (one row of ``loopml.monitor_results``)."""
+    """The headline figures of the check, flat (one row of ``loopml.search_monitor_results``)."""
     summary: dict[str, Any] = {"alerts": [a.kind for a in found.alerts]}
     if found.drift is not None and found.drift.columns:
         summary.update(share_drifted=found.drift.share_drifted, drifted_columns=found.drift.drifted_columns,
@@ -128,7 +129,8 @@ def summary_of(found: Evaluation) -> dict[str, Any]:
         summary["notes"] = found.notes
     if found.errors:
         summary["errors"] = found.errors
-    return jsonable(summary)
+    plain: dict[str, Any] = jsonable(summary)  # a mapping comes back as a dict
+    return plain
 
 
 def column_figures(result: ColumnDrift) -> dict[str, Any]:
@@ -261,7 +263,10 @@ def _performance(spec: MonitorSpec, current: Current, found: Evaluation) -> dict
         found.errors.append(f"performance failed: {exc}")
         return {"n": len(labelled)}
     metrics = [m for m in (*CLASSIFICATION_METRICS, *REGRESSION_METRICS) if m in table.columns]
-    figures = {"task": "classification" if "accuracy" in table.columns else "regression", "n": int(table["n"].iloc[0])}
+    figures: dict[str, Any] = {
+        "task": "classification" if "accuracy" in table.columns else "regression",
+        "n": int(table["n"].iloc[0]),
+    }
     figures.update({m: _number(table[m].iloc[0]) for m in metrics})
     minimum = int(spec.threshold("min_labels") or 1)
     if figures["n"] < minimum:
@@ -275,7 +280,7 @@ def _performance(spec: MonitorSpec, current: Current, found: Evaluation) -> dict
             f"performance threshold(s) {', '.join(unmeasured)} not judged: not measured on these {figures['task']} "
             "labels (ROC AUC and log loss need scores and both classes)"
         )
-    crossed = {}
+    crossed: dict[str, dict[str, float]] = {}
     for metric in HIGHER_IS_BETTER:
         bound = spec.thresholds.get(f"{metric}_min")
         if bound is not None and figures.get(metric) is not None and figures[metric] < bound:

@@ -157,7 +157,8 @@ class DriftReport:
         return self.prediction is not None and self.prediction.drifted
 
     def __getitem__(self, column: str) -> ColumnDrift:
-        for result in (*self.columns, *(() if self.prediction is None else (self.prediction,))):
+        results: tuple[ColumnDrift, ...] = (*self.columns, *(() if self.prediction is None else (self.prediction,)))
+        for result in results:
             if result.column == column:
                 return result
         names = [c.column for c in self.columns]
@@ -329,7 +330,7 @@ def _as_series(values: Any, name: Any, which: str) -> pd.Series:
         values = pd.Series(array, name=name)
     if len(values) == 0:
         raise InvalidValueError(f"The {which} predictions are empty.")
-    series = values
+    series: pd.Series = values
     return series.reset_index(drop=True)
 
 
@@ -358,9 +359,9 @@ def _forced_tests(tests: Mapping[str, TestSpec] | TestSpec | None, names: list[s
     if tests is None:
         return {}
     if not isinstance(tests, Mapping):
-        spec = _as_test(tests, "every column")
-        return dict.fromkeys(names, spec)
-    forced = {}
+        test = _as_test(tests, "every column")
+        return dict.fromkeys(names, test)
+    forced: dict[str, DriftTest] = {}
     for column, spec in tests.items():
         if column not in names:
             raise ColumnNotFoundError(

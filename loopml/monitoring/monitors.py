@@ -13,13 +13,13 @@ dataset, else the version's training data found through lineage), computes
 every figure (:mod:`.checks`), stores one result with every figure and the
 alerts in one transaction (each alert is also an audited ``monitor.alert``
 event, which is what the continuous-training agent reacts to), then runs the
-actions. Stored results read back with :func:`loopml.monitor_results`.
+actions. Stored results read back with :func:`loopml.search_monitor_results`.
 
 Example:
     >>> loopml.monitor("churn-drift", "churn", window={"last": 1000},
     ...                thresholds={"drift_share": 0.3, "accuracy_min": 0.9, "error_rate_max": 0.05},
     ...                actions=[loopml.webhook("http://alerts.internal/ml"), "log"])   # doctest: +SKIP
-    >>> result = loopml.check("churn-drift")                                          # doctest: +SKIP
+    >>> result = loopml.run_monitor("churn-drift")                                          # doctest: +SKIP
     >>> result.status, [a.kind for a in result.alerts]                                # doctest: +SKIP
     ('alert', ['data_drift'])
 """
@@ -49,7 +49,7 @@ ActionLike = Action | str | Callable[..., Any] | Mapping[str, Any]  # an action,
 
 
 @dataclass(frozen=True)
-class CheckResult:
+class MonitorRunResult:
     """What one check found and stored: the stored result and alerts, the reports, and how the actions went."""
 
     monitor: str
@@ -77,7 +77,7 @@ class CheckResult:
         return self.result.figures
 
     def to_frame(self) -> pd.DataFrame:
-        """This result as one row of :func:`loopml.monitor_results`."""
+        """This result as one row of :func:`loopml.search_monitor_results`."""
         from loopml.monitoring.results import results_frame
 
         return results_frame([self.result])
@@ -157,14 +157,14 @@ def delete_monitor(name: str, *, client: TrackingClient | None = None, actor: st
     forget_callables(name)
 
 
-def check(
+def run_monitor(
     monitor: str | Monitor,
     *,
     reference: Any = None,
     current: Any = None,
     client: TrackingClient | None = None,
     actor: str | None = None,
-) -> CheckResult:
+) -> MonitorRunResult:
     """Run the monitor now: compute every configured check, store the result and its alerts, run the actions.
 
     Args:
@@ -185,7 +185,7 @@ def check(
     """
     from loopml.monitoring.checks import evaluate, figures_of, summary_of
     from loopml.monitoring.windows import from_frame, read_window
-    from loopml.tracking.client import now_ms
+    from loopml.timestamps import now_ms
 
     tracking = _tracking(client)
     store = tracking.store
@@ -204,7 +204,7 @@ def check(
             summary={"alerts": [], "errors": [text]}, figures={"window": data.describe(), "errors": [text]},
             alerts=[], actor=who,
         )  # fmt: skip
-        return CheckResult(stored.name, result, ())
+        return MonitorRunResult(stored.name, result, ())
     ref, watched = _reference(tracking, stored.model, spec, version if version is not None else data.version, reference)
     scored, problem = _scored(tracking, stored.model, spec, watched, ref, data)
     found = evaluate(spec, ref, data, reference_predictions=scored)
@@ -219,7 +219,7 @@ def check(
     failures = [o.to_dict() for o in outcomes if not o.ok]
     if failures:
         store.monitoring.record_action_failures(stored.name, failures, actor=who)
-    return CheckResult(stored.name, result, tuple(alerts), tuple(outcomes), found.drift, found.quality)
+    return MonitorRunResult(stored.name, result, tuple(alerts), tuple(outcomes), found.drift, found.quality)
 
 
 # -- internals ------------------------------------------------------------------------------------------------
@@ -228,9 +228,9 @@ def check(
 def _tracking(client: TrackingClient | None) -> TrackingClient:
     if client is not None:
         return client
-    from loopml.tracking.fluent import get_client
+    from loopml.tracking.fluent import get_tracking_client
 
-    return get_client()
+    return get_tracking_client()
 
 
 def _actor(actor: str | None) -> str:
@@ -273,7 +273,7 @@ def _deployed_version(tracking: TrackingClient, model: str) -> int:
         raise NotFoundError(
             f"Cannot tell which version of {model} to take the reference from: the current data names no version "
             f"and {model} has no deployment. Give the monitor version=..., reference='name@sha', or pass "
-            "loopml.check(monitor, reference=dataframe)."
+            "loopml.run_monitor(monitor, reference=dataframe)."
         )
     return deployed
 

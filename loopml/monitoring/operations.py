@@ -60,7 +60,8 @@ def operations(
     table["error_rate"] = (errors["_client"] + errors["_server"]) / table["n"].where(table["n"] > 0)
     table["latency_mean_ms"] = grouped["_latency"].mean()
     # reindexed: an empty log has no group, and unstacking nothing yields no quantile columns at all
-    quantiles = grouped["_latency"].quantile([0.5, 0.95, 0.99]).unstack().reindex(columns=[0.5, 0.95, 0.99])
+    levels = [0.5, 0.95, 0.99]
+    quantiles = grouped["_latency"].quantile(levels).unstack().reindex(columns=levels)  # type: ignore[arg-type]  # pandas-stubs omit list q
     table["latency_p50_ms"] = quantiles[0.5]
     table["latency_p95_ms"] = quantiles[0.95]
     table["latency_p99_ms"] = quantiles[0.99]

@@ -30,7 +30,7 @@ perfect fit and 0 otherwise; MAPE divides by ``max(|label|, eps)``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -39,6 +39,9 @@ from pandas.api.types import is_bool_dtype, is_float_dtype
 from loopml.errors import InvalidValueError
 from loopml.monitoring.frames import as_frame, require_columns
 from loopml.monitoring.grouping import finish, group_keys
+
+if TYPE_CHECKING:
+    from pandas.api.extensions import ExtensionArray
 
 EPS = float(np.finfo(np.float64).eps)
 CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
@@ -230,7 +233,7 @@ def _comparable(labels: pd.Series, label: str, predictions: pd.Series, predictio
         ) from exc
 
 
-def _positive_label(classes: np.ndarray, pos_label: Any) -> Any:
+def _positive_label(classes: np.ndarray | ExtensionArray, pos_label: Any) -> Any:
     """The positive class for binary metrics, or None for a multiclass (macro-averaged) task."""
     if pos_label is not None:
         return pos_label

@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from loopml.monitoring.samples import Distribution
 
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
+
 REFERENCE_COLOR = "#4c72b0"
 CURRENT_COLOR = "#dd8452"
 LINE_COLORS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c")
 MAX_LEGEND = 12  # more lines than this get no legend: it would cover the plot
-_RC = {
+_RC: dict[RcKeyType, Any] = {
     "svg.fonttype": "none",
     "font.size": 8,
     "axes.spines.top": False,
@@ -128,7 +131,8 @@ def lines_svg(
 
 def _naive(values: pd.Series) -> pd.Series:
     if isinstance(values.dtype, pd.DatetimeTZDtype):
-        return values.dt.tz_convert("UTC").dt.tz_localize(None)
+        naive: pd.Series = values.dt.tz_convert("UTC").dt.tz_localize(None)
+        return naive
     return values
 
 

@@ -3,20 +3,24 @@
 The file holds everything it shows: CSS in a ``<style>`` element, figures as
 inline SVG (:mod:`loopml.monitoring.plots`), no scripts and no link to anything
 outside it, so it opens offline, can be mailed or stored as a run artifact, and
-cannot leak what it shows to a third-party server. Every string taken from the
-data (column names, categories) is HTML-escaped.
+cannot leak what it shows to a third-party server.
+
+The page is ``loopml/templates/monitoring/report.html`` on the shared
+``base.html`` (:mod:`loopml.templates`); this module turns the reports into
+rows of text for it. The template escapes every string, so column names and
+categories from the data stay text; only the SVG drawn here is passed as markup.
 """
 
 from __future__ import annotations
 
-import html
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from markupsafe import Markup
 
 from loopml.errors import InvalidValueError
 from loopml.monitoring.drift import ColumnDrift, DriftReport
@@ -25,24 +29,9 @@ from loopml.monitoring.operations import OPERATIONS_COLUMNS
 from loopml.monitoring.performance import CLASSIFICATION_METRICS, REGRESSION_METRICS
 from loopml.monitoring.plots import distribution_svg, lines_svg
 from loopml.monitoring.quality import QualityReport
+from loopml.templates import environment
 
-STYLE = """
-body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2rem auto; max-width: 1200px;
-       padding: 0 1rem; color: #1f2328; line-height: 1.4; }
-h1 { font-size: 1.6rem; margin-bottom: .2rem; } h2 { font-size: 1.2rem; margin-top: 2rem; border-bottom: 1px solid #d0d7de; }
-.meta { color: #656d76; font-size: .85rem; }
-.cards { display: flex; gap: 1rem; flex-wrap: wrap; margin: 1rem 0; }
-.card { border: 1px solid #d0d7de; border-radius: 6px; padding: .6rem 1rem; min-width: 10rem; }
-.card .value { font-size: 1.3rem; font-weight: 600; }
-.bad { color: #b42318; } .good { color: #1a7f37; }
-table { border-collapse: collapse; font-size: .85rem; margin: .5rem 0; }
-th, td { border-bottom: 1px solid #d0d7de; padding: .25rem .6rem; text-align: right; }
-th { background: #f6f8fa; } td.text, th.text { text-align: left; }
-tr.flag td { background: #fff1f0; }
-.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(380px, 1fr)); gap: 1rem; }
-figure { margin: 0; } figure svg { max-width: 100%; height: auto; }
-.wide svg { max-width: 100%; height: auto; }
-"""
+Row = tuple[list[str], bool]  # a table row's cells, and whether it is flagged
 
 
 def render_report(
@@ -69,23 +58,28 @@ def render_report(
     """
     if drift is None and quality is None and performance is None and history is None and operations is None:
         raise InvalidValueError("Nothing to report: pass drift=, quality=, performance=, history= or operations=.")
-    sections = [_header(title, drift, quality)]
-    if drift is not None:
-        sections.append(_drift_section(drift))
-    if quality is not None:
-        sections.append(_quality_section(quality))
-    if performance is not None:
-        sections.append(_over_time("Performance over time", performance, "performance"))
-    if operations is not None:
-        sections.append(_over_time("Traffic, errors and latency", operations, "operations"))
-    if history is not None:
-        sections.append(_history_section(history))
+    from loopml import __version__
+
     page = (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{_e(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
-        + "\n".join(sections)
-        + "\n</body>\n</html>\n"
+        environment()
+        .get_template("monitoring/report.html")
+        .render(
+            title=title,
+            generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            version=__version__,
+            cards=_cards(drift, quality),
+            drift=None if drift is None else _drift_section(drift),
+            quality=None if quality is None else _quality_section(quality),
+            over_time=[
+                _over_time(heading, frame, what)
+                for heading, frame, what in (
+                    ("Performance over time", performance, "performance"),
+                    ("Traffic, errors and latency", operations, "operations"),
+                )
+                if frame is not None
+            ],
+            history=None if history is None else _history_section(history),
+        )
     )
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -109,58 +103,39 @@ def drift_history(reports: Mapping[Any, DriftReport]) -> pd.DataFrame:
 # -- sections ----------------------------------------------------------------------------------------------
 
 
-def _header(title: str, drift: DriftReport | None, quality: QualityReport | None) -> str:
-    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+def _cards(drift: DriftReport | None, quality: QualityReport | None) -> list[tuple[str, str, bool]]:
     cards = []
     if drift is not None:
-        verdict = "drift" if drift.dataset_drift else "no drift"
-        cards.append(_card("Dataset", verdict, drift.dataset_drift))
+        cards.append(("Dataset", "drift" if drift.dataset_drift else "no drift", drift.dataset_drift))
         cards.append(
-            _card(
+            (
                 "Drifted columns",
                 f"{len(drift.drifted_columns)} of {len(drift.columns)} ({drift.share_drifted:.0%})",
                 drift.dataset_drift,
             )
         )
         if drift.prediction is not None:
-            cards.append(
-                _card("Prediction", "drift" if drift.prediction.drifted else "no drift", drift.prediction.drifted)
-            )
+            cards.append(("Prediction", "drift" if drift.prediction.drifted else "no drift", drift.prediction.drifted))
     if quality is not None:
-        cards.append(_card("Quality problems", str(len(quality.problems)), not quality.ok))
-    from loopml import __version__
-
-    return (
-        f'<h1>{_e(title)}</h1>\n<p class="meta">Generated {now} by loopml {_e(__version__)}.</p>\n'
-        f'<div class="cards">{"".join(cards)}</div>'
-    )
+        cards.append(("Quality problems", str(len(quality.problems)), not quality.ok))
+    return cards
 
 
-def _card(label: str, value: str, bad: bool) -> str:
-    return (
-        f'<div class="card"><div>{_e(label)}</div><div class="value {"bad" if bad else "good"}">{_e(value)}</div></div>'
-    )
+def _drift_section(report: DriftReport) -> dict[str, Any]:
+    return {
+        "drift_share": f"{report.drift_share:.0%}",
+        "share_drifted": f"{report.share_drifted:.0%}",
+        "head": ["column", "kind", "test", "statistic", "p-value", "threshold", "drifted", "n reference", "n current"],
+        "rows": [_drift_row(result, result is report.prediction) for result in report.results],
+        "figures": [
+            Markup(distribution_svg(r.distribution, _figure_title(r)))
+            for r in report.results
+            if r.distribution is not None
+        ],
+    }
 
 
-def _drift_section(report: DriftReport) -> str:
-    rows = [_drift_row(result, result is report.prediction) for result in report.results]
-    head = ["column", "kind", "test", "statistic", "p-value", "threshold", "drifted", "n reference", "n current"]
-    figures = [
-        f"<figure>{distribution_svg(r.distribution, _figure_title(r))}</figure>"
-        for r in report.results
-        if r.distribution is not None
-    ]
-    return (
-        "<h2>Drift</h2>\n"
-        f"<p>The dataset drifts when at least {report.drift_share:.0%} of the columns drift "
-        f"({report.share_drifted:.0%} did). p-value tests flag drift below their threshold, distances at or above it.</p>\n"
-        + _table(head, rows, text_columns=3)
-        + "\n<h2>Distributions: reference against current</h2>\n"
-        + f'<div class="grid">{"".join(figures)}</div>'
-    )
-
-
-def _drift_row(result: ColumnDrift, is_prediction: bool) -> tuple[list[str], bool]:
+def _drift_row(result: ColumnDrift, is_prediction: bool) -> Row:
     name = f"{result.column} (prediction)" if is_prediction else result.column
     cells = [
         name,
@@ -181,7 +156,7 @@ def _figure_title(result: ColumnDrift) -> str:
     return f"{result.column} — {result.test} {_number(result.statistic)} ({verdict})"
 
 
-def _quality_section(report: QualityReport) -> str:
+def _quality_section(report: QualityReport) -> dict[str, Any]:
     head = [
         "column",
         "expected",
@@ -214,20 +189,17 @@ def _quality_section(report: QualityReport) -> str:
         for c in report.columns
     ]
     problems = [([p.column, p.check, f"{p.count:,}", f"{p.share:.1%}", p.message], True) for p in report.problems]
-    problem_table = (
-        _table(["column", "check", "count", "share", "what"], problems, text_columns=2, last_text=True)
-        if problems
-        else '<p class="good">No problems found.</p>'
-    )
-    return (
-        f"<h2>Data quality</h2>\n<p>{report.n_current:,} current rows checked against {report.n_reference:,} reference rows.</p>\n"
-        + problem_table
-        + "\n"
-        + _table(head, rows, text_columns=2)
-    )
+    return {
+        "n_current": f"{report.n_current:,}",
+        "n_reference": f"{report.n_reference:,}",
+        "problem_head": ["column", "check", "count", "share", "what"],
+        "problems": problems,
+        "head": head,
+        "rows": rows,
+    }
 
 
-def _over_time(heading: str, frame: pd.DataFrame, what: str) -> str:
+def _over_time(heading: str, frame: pd.DataFrame, what: str) -> dict[str, Any]:
     if BUCKET not in frame.columns:
         raise InvalidValueError(
             f"The {what} frame needs a {BUCKET!r} column: compute it with bucket='1h' (or another offset)."
@@ -248,12 +220,16 @@ def _over_time(heading: str, frame: pd.DataFrame, what: str) -> str:
         shown[BUCKET] = shown[BUCKET].dt.strftime("%Y-%m-%d %H:%M")  # the bucket start, UTC when the times were
     shown[BUCKET] = shown[BUCKET].astype(str)
     rows = [([_cell(v) for v in row], False) for row in shown.itertuples(index=False)]
-    return f'<h2>{_e(heading)}</h2>\n<div class="wide">{figure}</div>\n' + _table(
-        list(shown.columns), rows, text_columns=1 + len(keys)
-    )
+    return {
+        "heading": heading,
+        "figure": Markup(figure),
+        "head": [str(c) for c in shown.columns],
+        "rows": rows,
+        "text_columns": 1 + len(keys),
+    }
 
 
-def _history_section(history: pd.DataFrame | Mapping[Any, DriftReport]) -> str:
+def _history_section(history: pd.DataFrame | Mapping[Any, DriftReport]) -> dict[str, Markup]:
     frame = drift_history(history) if isinstance(history, Mapping) else history
     missing = {"time", "column", "statistic"} - set(frame.columns)
     if missing:
@@ -264,27 +240,12 @@ def _history_section(history: pd.DataFrame | Mapping[Any, DriftReport]) -> str:
     figure = lines_svg(long, "time", [("drift statistic per column", ["statistic"])], ["column"])
     share = ""
     if "share_drifted" in frame.columns:
-        per_time = frame.groupby("time", as_index=False)["share_drifted"].last()
+        per_time = frame.groupby("time", as_index=False)[["share_drifted"]].last()
         share = lines_svg(per_time, "time", [("share of drifted columns", ["share_drifted"])])
-    return f'<h2>Drift over time</h2>\n<div class="wide">{figure}</div>\n<div class="wide">{share}</div>'
+    return {"figure": Markup(figure), "share": Markup(share)}
 
 
-# -- HTML helpers ------------------------------------------------------------------------------------------
-
-
-def _table(
-    head: Sequence[str], rows: Sequence[tuple[list[str], bool]], *, text_columns: int, last_text: bool = False
-) -> str:
-    def cls(i: int) -> str:
-        return ' class="text"' if i < text_columns or (last_text and i == len(head) - 1) else ""
-
-    header = "".join(f"<th{cls(i)}>{_e(h)}</th>" for i, h in enumerate(head))
-    flagged = '<tr class="flag">'
-    body = "".join(
-        (flagged if flag else "<tr>") + "".join(f"<td{cls(i)}>{_e(v)}</td>" for i, v in enumerate(cells)) + "</tr>"
-        for cells, flag in rows
-    )
-    return f"<table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>"
+# -- cells ----------------------------------------------------------------------------------------------------
 
 
 def _number(value: float) -> str:
@@ -299,7 +260,3 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         return _number(value)
     return str(value)
-
-
-def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)

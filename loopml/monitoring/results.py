@@ -38,7 +38,7 @@ NUMERIC = ("share_drifted", "prediction_statistic", *CLASSIFICATION_METRICS, *RE
 HISTORY_COLUMNS = ("time", "column", "test", "statistic", "p_value", "drifted", "share_drifted")
 
 
-def monitor_results(
+def search_monitor_results(
     name: str,
     since: Moment = None,
     until: Moment = None,
@@ -68,7 +68,7 @@ def monitor_history(
     return history_frame(_results(name, since, until, max_results, client))
 
 
-def monitor_report(
+def write_monitor_report(
     name: str,
     path: str | Path,
     since: Moment = None,
@@ -119,7 +119,7 @@ def monitor_report(
 
 
 def results_frame(results: Sequence[MonitorResult]) -> pd.DataFrame:
-    """Stored results as the frame of :func:`monitor_results`."""
+    """Stored results as the frame of :func:`search_monitor_results`."""
     rows = []
     for r in results:
         row: dict[str, Any] = {"time": r.time, "result_id": r.result_id, "monitor": r.monitor, "model": r.model,
@@ -224,8 +224,8 @@ def _over_time(frame: pd.DataFrame, metrics: Sequence[str], count: str) -> pd.Da
 def _results(
     name: str, since: Moment, until: Moment, max_results: int, client: TrackingClient | None
 ) -> list[MonitorResult]:
-    from loopml.auth.audit import to_ms
     from loopml.monitoring.monitors import _tracking
+    from loopml.timestamps import to_ms
 
     store = _tracking(client).store
     store.monitoring.get_monitor(name)  # MonitorNotFoundError with a suggestion, rather than an empty frame

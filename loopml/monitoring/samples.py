@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -187,13 +187,13 @@ def _per_value(sorted_values: np.ndarray, values: np.ndarray) -> np.ndarray:
     return np.searchsorted(sorted_values, values, side="right") - np.searchsorted(sorted_values, values, side="left")
 
 
-def _binned(sorted_values: np.ndarray, inner_edges: np.ndarray, side: str) -> np.ndarray:
+def _binned(sorted_values: np.ndarray, inner_edges: np.ndarray, side: Literal["left", "right"]) -> np.ndarray:
     """Counts between consecutive inner edges, the first and last bins open-ended.
 
     ``side="left"`` gives bins closed on the left, like ``numpy.histogram``; ``"right"`` closes them
     on the right, so a bin edge taken from a quantile keeps its tied values in the lower bin.
     """
-    cuts = np.searchsorted(sorted_values, inner_edges, side=side)  # type: ignore[call-overload]
+    cuts = np.searchsorted(sorted_values, inner_edges, side=side)
     return np.diff(np.concatenate(([0], cuts, [sorted_values.size])))
 
 

@@ -36,7 +36,8 @@ def breast_cancer(*, target: bool = False) -> pd.DataFrame:
     from sklearn.datasets import load_breast_cancer
 
     data = load_breast_cancer(as_frame=True)
-    return data.frame.copy() if target else data.data.copy()
+    frame: pd.DataFrame = data.frame.copy() if target else data.data.copy()
+    return frame
 
 
 def shifted_breast_cancer(

@@ -33,9 +33,9 @@ from __future__ import annotations
 import math
 import numbers
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 from loopml.errors import InvalidValueError, did_you_mean
 
@@ -77,14 +77,15 @@ class Threshold:
     def validate(self, value: Any) -> float:
         # numbers.Real, not (int, float): a threshold computed with numpy is an np.int64, which is no int
         bad = isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value)
-        ok = not bad and {
+        accepts: dict[str, Callable[[float], bool]] = {
             "share": lambda v: 0 < v <= 1,
             "rate": lambda v: 0 <= v <= 1,
             "count": lambda v: v >= 0 and float(v).is_integer(),
             "labels": lambda v: v >= 1 and float(v).is_integer(),
             "positive": lambda v: v > 0,
             "number": lambda v: True,
-        }[self.kind](value)
+        }
+        ok = not bad and accepts[self.kind](value)
         if not ok:
             wanted = {
                 "share": "a number in (0, 1]",
@@ -264,7 +265,7 @@ def parse_window(window: Mapping[str, Any] | None) -> Window:
         )
     last = window.get("last")
     if last is not None and (
-        isinstance(last, bool) or not isinstance(last, numbers.Integral) or not 1 <= last <= MAX_WINDOW
+        isinstance(last, bool) or not isinstance(last, numbers.Integral) or not 1 <= int(last) <= MAX_WINDOW
     ):
         raise InvalidValueError(
             f"window last must be a whole number of requests from 1 to {MAX_WINDOW:,}, got {last!r}."
@@ -291,6 +292,12 @@ def _is_duration(value: Any) -> bool:
     return isinstance(value, str) and _DURATION.match(value) is not None
 
 
+@overload
+def _moment(value: None, now_ms: int, key: str) -> None: ...
+@overload
+def _moment(value: str | int, now_ms: int, key: str) -> int: ...
+@overload
+def _moment(value: str | int | None, now_ms: int, key: str) -> int | None: ...
 def _moment(value: str | int | None, now_ms: int, key: str) -> int | None:
     """Milliseconds since the epoch: a duration back from now ("1h", "30min", "2d"), an ISO time, or ms."""
     if value is None:
@@ -408,7 +415,7 @@ def _reference(reference: str | None) -> str | None:
     if not isinstance(reference, str) or not reference.strip():
         raise InvalidValueError(
             f"reference must be a dataset reference 'name@<sha256 prefix>' (or None: the training data found "
-            f"through lineage), got {reference!r}. Pass a DataFrame to loopml.check(..., reference=df) instead."
+            f"through lineage), got {reference!r}. Pass a DataFrame to loopml.run_monitor(..., reference=df) instead."
         )
     return reference
 

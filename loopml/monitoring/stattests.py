@@ -25,8 +25,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special
-from scipy import stats as scipy_stats
 
 from loopml.errors import InvalidValueError, did_you_mean
 
@@ -98,7 +96,11 @@ def ks(reference: np.ndarray, current: np.ndarray) -> tuple[float, float]:
 
     Delegates to ``scipy.stats.ks_2samp`` (exact p-values for small samples, asymptotic for large),
     which is itself vectorised; the inputs are sorted already, which its own sort finds cheap.
+    ``scipy.stats`` is imported here, on first use: it costs about 0.5 s, several times a whole
+    ``drift`` call, and the default tests of large samples never need it.
     """
+    from scipy import stats as scipy_stats
+
     result = scipy_stats.ks_2samp(reference, current)
     return float(result.statistic), float(result.pvalue)
 
@@ -153,7 +155,9 @@ def chisquare(reference_counts: np.ndarray, current_counts: np.ndarray) -> tuple
         return 0.0, 1.0
     expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
     statistic = float(np.sum((table - expected) ** 2 / expected))
-    return statistic, float(scipy_stats.chi2.sf(statistic, dof))
+    from scipy.special import chdtrc  # the chi-square survival function; imported on first use
+
+    return statistic, float(chdtrc(dof, statistic))
 
 
 def jensenshannon(reference_counts: np.ndarray, current_counts: np.ndarray) -> tuple[float, float]:
@@ -166,8 +170,14 @@ def jensenshannon(reference_counts: np.ndarray, current_counts: np.ndarray) -> t
     p = reference_counts / reference_counts.sum()
     q = current_counts / current_counts.sum()
     m = (p + q) / 2.0
-    divergence = (np.sum(special.rel_entr(p, m)) + np.sum(special.rel_entr(q, m))) / 2.0
+    divergence = (np.sum(_rel_entr(p, m)) + np.sum(_rel_entr(q, m))) / 2.0
     return math.sqrt(max(float(divergence), 0.0)), math.nan
+
+
+def _rel_entr(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``scipy.special.rel_entr`` for shares, where y > 0 wherever x > 0: x * ln(x / y), and 0 where x is 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(x > 0, x * np.log(x / y), 0.0)
 
 
 def psi(reference_counts: np.ndarray, current_counts: np.ndarray) -> tuple[float, float]:

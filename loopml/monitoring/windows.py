@@ -224,7 +224,7 @@ def lineage_reference(tracking: TrackingClient, model: str, version: int) -> Ref
         f"No training dataset found for {model} version {version}: neither its run {run.run_id[:8]} nor its parent "
         f"runs logged a dataset with context 'train' and its data.{found} Log one in the training run "
         "(run.log_dataset(X_train, 'train-data', context='train')), give the monitor reference='name@sha', or pass "
-        "loopml.check(monitor, reference=dataframe)."
+        "loopml.run_monitor(monitor, reference=dataframe)."
     )
 
 

@@ -108,7 +108,7 @@ class Node:
     def call(self, resolve: Callable[[Key], Any]) -> Any:
         """Call the step's function with every handle and constant replaced by ``resolve(key)``."""
         values = {name: substitute(template, resolve) for name, template in self.arguments.items()}
-        bound = inspect.BoundArguments(self.step.signature, values)  # type: ignore[arg-type]
+        bound = inspect.BoundArguments(self.step.signature, values)
         return self.step.fn(*bound.args, **bound.kwargs)
 
     def params(self) -> dict[str, Any]:
@@ -320,11 +320,12 @@ class Pipeline:
         if not callable(fn) or isinstance(fn, Step | Pipeline):
             raise PipelineDefinitionError(f"@pipeline needs a function, got {type(fn).__name__}.")
         self.fn = fn
-        self.name = name or getattr(fn, "__name__", "")
-        if not isinstance(self.name, str) or not self.name.strip() or len(self.name) > 200:
+        pipeline_name = name or getattr(fn, "__name__", "")
+        if not isinstance(pipeline_name, str) or not pipeline_name.strip() or len(pipeline_name) > 200:
             raise PipelineDefinitionError(
-                f"Pipeline name {self.name!r} must be a non-empty string of <= 200 characters."
+                f"Pipeline name {pipeline_name!r} must be a non-empty string of <= 200 characters."
             )
+        self.name: str = pipeline_name
         self.experiment = experiment
         self.cache = bool(cache)
         self.signature = inspect.signature(fn)

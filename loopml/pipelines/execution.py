@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import copy
+import dataclasses
 import hashlib
 import json
 import logging
@@ -27,7 +28,7 @@ import threading
 import time
 import traceback
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,7 +45,9 @@ from loopml.pipelines.materializers import (
     tree_digest,
 )
 from loopml.pipelines.steps import Step, should_retry
+from loopml.timestamps import now_ms
 from loopml.tracking.client import TrackingClient
+from loopml.tracking.fluent import activated
 from loopml.tracking.runs import ERROR_TAG, TRACEBACK_TAG, ActiveRun
 from loopml.tracking.validation import MAX_KEY_LENGTH, MAX_PARAM_LENGTH
 
@@ -71,7 +74,7 @@ class StepTask:
     shared: frozenset[Key] = frozenset()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class StepResult:
     """What running a step produced; ``values`` (the in-memory outputs) only when it ran in-process."""
 
@@ -123,7 +126,7 @@ def execute_step(client: TrackingClient, task: StepTask, memo: dict[Key, Any] | 
     KeyboardInterrupt and SystemExit end the run as KILLED and propagate.
     """
     node, step = task.node, task.node.step
-    start = time.time_ns() // 1_000_000
+    start = now_ms()
     run = client.create_run(
         task.experiment_id,
         name=node.id,
@@ -135,7 +138,7 @@ def execute_step(client: TrackingClient, task: StepTask, memo: dict[Key, Any] | 
     handle = ActiveRun(client, run)
     attempts = [0]
     try:
-        with _active(handle):
+        with activated(handle):
             inputs = {key: _input(client, task, key, memo) for key in node.refs}
             _log_frame_inputs(handle, task, inputs)
             value = call_with_retries(step, lambda: node.call(inputs.__getitem__), attempts)
@@ -158,21 +161,22 @@ def execute_step(client: TrackingClient, task: StepTask, memo: dict[Key, Any] | 
         if not isinstance(exc, Exception):
             raise
         return StepResult(
-            node.id,
-            run.run_id,
-            False,
-            {},
-            max(attempts[0], 1),
-            start,
-            time.time_ns() // 1_000_000,
+            node=node.id,
+            run_id=run.run_id,
+            ok=False,
+            outputs={},
+            attempts=max(attempts[0], 1),
+            start_ms=start,
+            end_ms=now_ms(),
             error=str(exc),
             error_type=type(exc).__name__,
             traceback=text,
             cause=exc,
         )
     return StepResult(
-        node.id, run.run_id, True, outputs, attempts[0], start, time.time_ns() // 1_000_000, values=values
-    )
+        node=node.id, run_id=run.run_id, ok=True, outputs=outputs, attempts=attempts[0], start_ms=start,
+        end_ms=now_ms(), values=values,
+    )  # fmt: skip
 
 
 def _input(client: TrackingClient, task: StepTask, key: Key, memo: dict[Key, Any] | None) -> Any:
@@ -321,18 +325,6 @@ def materialise(
     return outputs
 
 
-@contextlib.contextmanager
-def _active(handle: ActiveRun) -> Iterator[None]:
-    """Make ``handle`` the active run of this context, so ``loopml.log_metric`` in a step logs to it."""
-    from loopml.tracking import fluent
-
-    token = fluent._active.set((*fluent._active.get(), handle))
-    try:
-        yield
-    finally:
-        fluent._active.reset(token)
-
-
 # -- workers ------------------------------------------------------------------------------------
 
 _clients: OrderedDict[tuple[str, str | None], TrackingClient] = OrderedDict()
@@ -362,15 +354,4 @@ def execute_remote(urls: tuple[str, str | None], task: StepTask) -> StepResult:
         os.environ["LOOPML_ARTIFACTS_URL"] = urls[1]
     result = execute_step(worker_client(urls), task)
     # Values and the exception object stay here: they may not pickle, and the store has the outputs.
-    return StepResult(
-        result.node,
-        result.run_id,
-        result.ok,
-        result.outputs,
-        result.attempts,
-        result.start_ms,
-        result.end_ms,
-        result.error,
-        result.error_type,
-        result.traceback,
-    )
+    return dataclasses.replace(result, values=None, cause=None)

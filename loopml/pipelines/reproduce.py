@@ -99,7 +99,7 @@ def reproduce(
 
     if not isinstance(tolerance, int | float) or isinstance(tolerance, bool) or not tolerance >= 0:
         raise InvalidValueError(f"tolerance must be a number >= 0, got {tolerance!r}.")
-    client = client or fluent.get_client()
+    client = client or fluent.get_tracking_client()
     run_id = RegistryClient(client).resolve(uri).run_id if uri.startswith("models:/") else uri
     if run_id is None:
         raise ReproductionError(f"{uri} has no run recorded, so there is nothing to re-run.")
@@ -233,7 +233,7 @@ def _main(spec_text: str) -> None:
         target = importlib.import_module(module_name)
     for part in filter(None, qualname.split(".")):
         target = getattr(target, part)
-    client = fluent.get_client()
+    client = fluent.get_tracking_client()
     experiment = client.store.tracking.get_experiment(spec["experiment_id"]).name
     from loopml.pipelines.run import run_pipeline
 

@@ -30,7 +30,8 @@ from loopml.pipelines.execution import (
 )
 from loopml.pipelines.materializers import StoredOutput
 from loopml.pipelines.runners import Runner, make_runner
-from loopml.tracking.client import TrackingClient, now_ms
+from loopml.timestamps import now_ms
+from loopml.tracking.client import TrackingClient
 from loopml.tracking.runs import ERROR_TAG, TRACEBACK_TAG
 from loopml.tracking.validation import MAX_PARAM_LENGTH
 
@@ -46,7 +47,7 @@ CACHED_COUNT_TAG = "loopml.pipeline.steps_cached"
 EXECUTED_COUNT_TAG = "loopml.pipeline.steps_executed"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StepRecord:
     """How one step of a pipeline run went: its run, whether it was a cache hit, its outputs."""
 
@@ -157,7 +158,7 @@ def run_pipeline(
     from loopml.tracking import fluent
 
     graph = pipeline.trace(params)  # before any run is created: a definition error leaves nothing behind
-    client = client or fluent.get_client()
+    client = client or fluent.get_tracking_client()
     memo: dict[Key, Any] = {}
     # the runner first: an unknown runner or a missing Ray also leaves no run behind
     backend = make_runner(runner, client, memo, parallel=parallel, max_workers=max_workers, address=address)
@@ -310,15 +311,15 @@ class _Driver:
                 in_flight -= 1
                 node = self.graph.nodes[result.node]
                 self.records[node.id] = StepRecord(
-                    node.id,
-                    node.step.name,
-                    result.run_id,
-                    RunStatus.FINISHED if result.ok else RunStatus.FAILED,
-                    False,
-                    self.keys[node.id],
-                    result.attempts,
-                    result.end_ms - result.start_ms,
-                    dict(result.outputs),
+                    node=node.id,
+                    step=node.step.name,
+                    run_id=result.run_id,
+                    status=RunStatus.FINISHED if result.ok else RunStatus.FAILED,
+                    cached=False,
+                    cache_key=self.keys[node.id],
+                    attempts=result.attempts,
+                    duration_ms=result.end_ms - result.start_ms,
+                    outputs=dict(result.outputs),
                 )
                 if result.ok:
                     ready.extend(self._finish(node, result.outputs, result.values))
@@ -359,8 +360,9 @@ class _Driver:
             found = (hit.run_id, step_cache.stored_outputs(self.client, hit)[0])
         run_id, outputs = found
         return StepRecord(
-            node.id, node.step.name, run_id, RunStatus.FINISHED, True, key, 0, now_ms() - start, outputs, run_id
-        )
+            node=node.id, step=node.step.name, run_id=run_id, status=RunStatus.FINISHED, cached=True, cache_key=key,
+            attempts=0, duration_ms=now_ms() - start, outputs=outputs, cached_from=run_id,
+        )  # fmt: skip
 
 
 def _store_constants(client: TrackingClient, run_id: str, graph: Graph) -> dict[Key, StoredOutput]:

@@ -187,17 +187,20 @@ def step(
 def step(fn: Callable[..., Any] | None = None, /, **options: Any) -> Step | Callable[[Callable[..., Any]], Step]:
     """Mark a function as a pipeline step: ``@step`` or ``@step(retries=2, timeout=30, cpus=2)``.
 
-    Args:
-        name: the step's name (default: the function's name).
-        outputs: how many values the function returns (a tuple of that length), or their
+    Keyword Args:
+        name (str | None): the step's name (default: the function's name).
+        outputs (int | Sequence[str]): how many values the function returns (a tuple of that length), or their
             names; one output is named ``"output"``.
-        cache: reuse the outputs of an earlier run with the same code, inputs and params.
-        retries: how many times to run the function again after it raised.
-        retry_delay: seconds before the first retry; ``retry_backoff`` multiplies it each time.
-        retry_on: the exception types that are retried (a failed validation never is).
-        timeout: seconds one attempt may take; a longer one fails with StepTimeoutError.
-        cpus, gpus, memory: resources for the Ray runner (``memory`` as bytes or "4G").
-        version: part of the cache key; change it to invalidate cached outputs by hand.
+        cache (bool): reuse the outputs of an earlier run with the same code, inputs and params.
+        retries (int): how many times to run the function again after it raised.
+        retry_delay (float): seconds before the first retry; ``retry_backoff`` multiplies it each time.
+        retry_on (type[BaseException] | Sequence[type[BaseException]]): the exception types that are
+            retried (a failed validation never is).
+        timeout (float | None): seconds one attempt may take; a longer one fails with StepTimeoutError.
+        cpus (float | None): CPUs the Ray runner reserves for the step.
+        gpus (float | None): GPUs the Ray runner reserves for the step.
+        memory (int | str | None): memory the Ray runner reserves for the step, as bytes or "4G".
+        version (str | None): part of the cache key; change it to invalidate cached outputs by hand.
     """
     if fn is not None:
         return Step(fn, make_options(fn, **options))
@@ -238,9 +241,9 @@ def make_options(
             raise InvalidValueError(f"{label} must be a number >= 0, got {value!r}.")
     if timeout is not None and (not _number(timeout) or timeout <= 0):
         raise InvalidValueError(f"timeout must be a number of seconds > 0, got {timeout!r}.")
-    for label, value in (("cpus", cpus), ("gpus", gpus)):
-        if value is not None and (not _number(value) or value < 0):
-            raise InvalidValueError(f"{label} must be a number >= 0, got {value!r}.")
+    for label, resource in (("cpus", cpus), ("gpus", gpus)):
+        if resource is not None and (not _number(resource) or resource < 0):
+            raise InvalidValueError(f"{label} must be a number >= 0, got {resource!r}.")
     if version is not None and not isinstance(version, str):
         raise InvalidValueError(f"version must be a string, got {version!r}.")
     return StepOptions(

@@ -8,8 +8,9 @@ and the reason.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from loopml._lazy import deprecated_alias
 from loopml.auth.audit import default_actor
 from loopml.entities.registry import MANIFEST_FILE as MANIFEST
 from loopml.entities.registry import ModelVersion, RegisteredModel, RequestStatus, Stage, TransitionRequest
@@ -25,6 +26,9 @@ from loopml.tracking.client import TrackingClient
 from loopml.tracking.validation import check_mapping
 from loopml.uris import ModelUri, check_alias, check_model_name, parse_models_uri, parse_runs_uri
 
+if TYPE_CHECKING:
+    from loopml.store.registry import RegistryStore
+
 
 def _stage(value: Stage | str) -> Stage:
     try:
@@ -34,7 +38,7 @@ def _stage(value: Stage | str) -> Stage:
         raise InvalidValueError(f"Unknown stage {value!r}; stages are {stages}.") from exc
 
 
-def _version_number(version: Any) -> int:
+def _version_number(version: object) -> int:
     if isinstance(version, bool) or not isinstance(version, int | str):
         raise InvalidValueError(f"Version must be a whole number, got {version!r}.")
     if isinstance(version, str):
@@ -53,7 +57,7 @@ class RegistryClient:
         self.tracking = tracking or TrackingClient()
 
     @property
-    def _registry(self):  # type: ignore[no-untyped-def]
+    def _registry(self) -> RegistryStore:
         return self.tracking.store.registry
 
     # -- models and versions ------------------------------------------------------------
@@ -154,7 +158,7 @@ class RegistryClient:
             return self._registry.get_version(parsed.name, parsed.version)
         return self.get_model_version(parsed.name, parsed.alias or "latest")
 
-    def list_model_versions(
+    def search_model_versions(
         self, name: str, filter: str | None = None, *, stage: Stage | str | None = None
     ) -> list[ModelVersion]:
         """Versions newest first; ``filter`` on ``tags.<key>`` and ``run_id``."""
@@ -163,6 +167,8 @@ class RegistryClient:
         return self._registry.list_versions(
             name, stage=None if stage is None else _stage(stage), filter=parse_filter(filter)
         )
+
+    list_model_versions = deprecated_alias(search_model_versions, "list_model_versions", "RegistryClient")
 
     def search_models(self, filter: str | None = None, max_results: int = 1000) -> list[RegisteredModel]:
         """Registered models by name; ``filter`` on ``name`` and ``tags.<key>``."""

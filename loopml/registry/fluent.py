@@ -17,9 +17,9 @@ if TYPE_CHECKING:
 
 def get_registry_client() -> RegistryClient:
     """A RegistryClient over the process-wide tracking client (follows the LOOPML_* settings)."""
-    from loopml.tracking.fluent import get_client
+    from loopml.tracking.fluent import get_tracking_client
 
-    return RegistryClient(get_client())
+    return RegistryClient(get_tracking_client())
 
 
 def create_registered_model(
@@ -58,8 +58,8 @@ def get_model_version(name: str, version_or_alias: int | str) -> ModelVersion:
     return get_registry_client().get_model_version(name, version_or_alias)
 
 
-def list_model_versions(name: str, filter: str | None = None, *, stage: Stage | str | None = None) -> list[ModelVersion]:
-    return get_registry_client().list_model_versions(name, filter, stage=stage)
+def search_model_versions(name: str, filter: str | None = None, *, stage: Stage | str | None = None) -> list[ModelVersion]:
+    return get_registry_client().search_model_versions(name, filter, stage=stage)
 
 
 def search_models(filter: str | None = None, max_results: int = 1000) -> list[RegisteredModel]:
@@ -121,13 +121,13 @@ def load_model(uri: str, *, trusted: list[str] | None = None, unsafe_pickle: boo
     return get_registry_client().load_model(uri, trusted=trusted, unsafe_pickle=unsafe_pickle)
 
 
-def lineage(uri: str | None = None, *, dataset: str | None = None) -> LineageNode:
+def get_lineage(uri: str | None = None, *, dataset: str | None = None) -> LineageNode:
     from loopml.registry.lineage import lineage as build
 
     return build(get_registry_client(), uri, dataset=dataset)
 
 
-def audit_log(
+def search_audit_events(
     filter: str | None = None,
     *,
     since: datetime | int | str | None = None,

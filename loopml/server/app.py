@@ -85,7 +85,8 @@ def create_app(
         path_limits={f"{API_PREFIX}/artifacts/blobs": max_upload_bytes},
     )
     # outermost, so 413s and every error answer carry the headers too (500s get them in server.errors)
-    app.add_middleware(SecurityHeadersMiddleware, docs_paths={app.docs_url, f"{app.docs_url}/oauth2-redirect"})
+    docs_paths = () if app.docs_url is None else (app.docs_url, f"{app.docs_url}/oauth2-redirect")
+    app.add_middleware(SecurityHeadersMiddleware, docs_paths=docs_paths)
     guarded = [Depends(authorize)]
     for module in (tracking, registry, audit, artifacts, serving, monitoring):
         app.include_router(module.router, prefix=API_PREFIX, dependencies=guarded)

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, TypedDict
 
-from fastapi import Depends, Path, Query, Request
+from fastapi import Depends, Path, Query, Request, Response
 
 from loopml.store import Store
 
 INT64_MAX = 2**63 - 1
+
+
+class NoContent(TypedDict):
+    """Route options for an answer of 204 with no body: ``@router.post(path, **NO_CONTENT)``."""
+
+    status_code: int
+    response_class: type[Response]
 
 
 async def get_store(request: Request) -> Store:

@@ -8,8 +8,9 @@ loads neither FastAPI nor numpy.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from loopml._lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "ServingClient": "loopml.serving.client",
@@ -17,7 +18,7 @@ _EXPORTS: dict[str, str] = {
     "deploy": "loopml.serving.fluent",
     "get_deployment": "loopml.serving.fluent",
     "list_deployments": "loopml.serving.fluent",
-    "predictions": "loopml.serving.fluent",
+    "search_predictions": "loopml.serving.fluent",
     "rollback": "loopml.serving.fluent",
     "send_feedback": "loopml.serving.fluent",
     "serve": "loopml.serving.main",
@@ -29,8 +30,8 @@ __all__ = [
     "deploy",
     "get_deployment",
     "list_deployments",
-    "predictions",
     "rollback",
+    "search_predictions",
     "send_feedback",
     "serve",
 ]
@@ -38,18 +39,19 @@ __all__ = [
 if TYPE_CHECKING:
     from loopml.serving.app import create_serving_app
     from loopml.serving.client import ServingClient
-    from loopml.serving.fluent import deploy, get_deployment, list_deployments, predictions, rollback, send_feedback
+    from loopml.serving.fluent import (
+        deploy,
+        get_deployment,
+        list_deployments,
+        rollback,
+        search_predictions,
+        send_feedback,
+    )
     from loopml.serving.main import serve
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'loopml.serving' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+_DEPRECATED: dict[str, str] = {
+    "predictions": "search_predictions",
+}
 
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, __all__, _DEPRECATED)

@@ -21,7 +21,6 @@ With ``auth`` the same API tokens as the control plane are required:
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -45,6 +44,7 @@ from loopml.serving.service import PredictionService
 from loopml.serving.watcher import DEFAULT_POLL_INTERVAL_S
 from loopml.store import Store
 from loopml.store.serving import check_request_id
+from loopml.timestamps import now_ms
 
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 MAX_FEEDBACK_ITEMS = 10_000
@@ -170,7 +170,8 @@ def create_serving_app(
     # The prediction routes are answered by the lane before FastAPI routing; the routes below document
     # them in the OpenAPI schema and answer the same way should the lane be bypassed.
     # added first, so inside the lane: the lane's answers carry the same headers, appended by the lane itself
-    app.add_middleware(SecurityHeadersMiddleware, docs_paths={app.docs_url, f"{app.docs_url}/oauth2-redirect"})
+    docs_paths = () if app.docs_url is None else (app.docs_url, f"{app.docs_url}/oauth2-redirect")
+    app.add_middleware(SecurityHeadersMiddleware, docs_paths=docs_paths)
     app.add_middleware(PredictLane, service=service, max_body_bytes=max_body_bytes)
     app.include_router(_guarded_routes(service, max_body_bytes))
     app.include_router(_public_routes(service))
@@ -291,7 +292,7 @@ def _feedback_items(data: Any) -> list[Feedback]:
     entries = data if isinstance(data, list) else [data]
     if not entries or len(entries) > MAX_FEEDBACK_ITEMS:
         raise InvalidInputError(f"Send 1 to {MAX_FEEDBACK_ITEMS} feedback items at a time.")
-    now = time.time_ns() // 1_000_000
+    now = now_ms()
     items, problems = [], {}
     for index, entry in enumerate(entries):
         if not isinstance(entry, dict) or set(entry) != {"request_id", "label"}:

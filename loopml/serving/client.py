@@ -14,11 +14,13 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from loopml.auth.audit import default_actor, to_ms
+from loopml._lazy import deprecated_alias
+from loopml.auth.audit import default_actor
 from loopml.entities.serving import Deployment, Feedback, PredictionRecord
 from loopml.errors import InvalidValueError
 from loopml.store.serving import check_percent, check_request_id, check_version_number
-from loopml.tracking.client import TrackingClient, now_ms
+from loopml.timestamps import now_ms, to_ms
+from loopml.tracking.client import TrackingClient
 from loopml.uris import check_alias, check_model_name
 
 if TYPE_CHECKING:
@@ -37,7 +39,7 @@ class ServingClient:
     Example:
         >>> client = ServingClient()
         >>> client.deploy("churn", "champion", canary={"version": 7, "percent": 10})  # doctest: +SKIP
-        >>> client.predictions("churn", since="2026-01-01").head()  # doctest: +SKIP
+        >>> client.search_predictions("churn", since="2026-01-01").head()  # doctest: +SKIP
     """
 
     def __init__(self, tracking: TrackingClient | None = None) -> None:
@@ -111,7 +113,7 @@ class ServingClient:
         return self.store.serving.list_deployments(name, max_results=max_results)
 
     # -- the prediction log ------------------------------------------------------------------------
-    def predictions(
+    def search_predictions(
         self,
         name: str,
         *,
@@ -143,6 +145,8 @@ class ServingClient:
         )
         labels = self._labels(name) if with_feedback else None
         return predictions_frame(records, flatten=flatten, labels=labels, keep_failed=keep_failed)
+
+    predictions = deprecated_alias(search_predictions, "predictions", "ServingClient")
 
     def _labels(self, name: str) -> dict[str, Any]:
         return {f.request_id: f.label for f in self.store.serving.read_feedback(name=name, max_results=1_000_000)}

@@ -1,4 +1,4 @@
-"""Module-level serving one-liners (``loopml.deploy``, ``loopml.predictions``) over the default client."""
+"""Module-level serving one-liners (``loopml.deploy``, ``loopml.search_predictions``) over the default client."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ if TYPE_CHECKING:
 
 def get_serving_client() -> ServingClient:
     """A ServingClient over the process-wide tracking client (follows the LOOPML_* settings)."""
-    from loopml.tracking.fluent import get_client
+    from loopml.tracking.fluent import get_tracking_client
 
-    return ServingClient(get_client())
+    return ServingClient(get_tracking_client())
 
 
 def deploy(
@@ -51,7 +51,7 @@ def list_deployments(name: str | None = None, *, current: bool = False, max_resu
     return get_serving_client().list_deployments(name, current=current, max_results=max_results)
 
 
-def predictions(
+def search_predictions(
     name: str,
     since: Moment = None,
     until: Moment = None,
@@ -64,7 +64,7 @@ def predictions(
     keep_failed: bool = False,
 ) -> pd.DataFrame:
     """The prediction log of ``name`` as a DataFrame (see ``ServingClient.predictions``)."""
-    return get_serving_client().predictions(
+    return get_serving_client().search_predictions(
         name,
         since=since,
         until=until,

@@ -226,6 +226,7 @@ def bind_v2(payload: Payload, names: Sequence[str] | None) -> Payload:
 def _rows(tensor: dict[str, Any]) -> list[Any]:
     n, k = tensor["shape"]
     data = tensor["data"]
+    rows: list[Any]
     if len(data) == n and all(isinstance(row, list) for row in data):
         rows = data
     elif len(data) == n * k and not any(isinstance(v, list) for v in data):

@@ -221,7 +221,7 @@ def build_fast_path(loaded: LoadedModel) -> FastPath | None:
     fast = FastPath(
         model=model,
         order=order,
-        getter=itemgetter(*order) if len(order) > 1 else (lambda row, key=order[0]: (row[key],)),
+        getter=itemgetter(*order) if len(order) > 1 else _one_getter(order[0]),
         dtype=np.int64 if len(ints) == len(order) else np.float64,
         int_columns=np.array(ints) if ints else None,
         low=np.array([-np.inf if specs[n].min is None else specs[n].min for n in order]) if ranged else None,
@@ -240,6 +240,11 @@ def build_fast_path(loaded: LoadedModel) -> FastPath | None:
         return None
     fast.batchable = _batch_invariant(model, array)
     return fast
+
+
+def _one_getter(key: str) -> Callable[[Any], tuple[Any]]:
+    """itemgetter for one key that still answers a tuple, as itemgetter(*keys) does for several."""
+    return lambda row: (row[key],)
 
 
 def _batch_invariant(model: Any, array: np.ndarray) -> bool:

@@ -42,6 +42,7 @@ from loopml.serving.routing import MAIN, SHADOW, Route
 from loopml.serving.watcher import DEFAULT_POLL_INTERVAL_S, DeploymentWatcher, parse_model_spec
 from loopml.store import Store
 from loopml.store.serving import check_request_id
+from loopml.timestamps import now_ms
 from loopml.uris import check_alias, check_model_name
 
 logger = logging.getLogger("loopml.serving")
@@ -197,7 +198,7 @@ class PredictionService:
             answer = v1_response(predictions, predictor.name_json, version, rid, replaced)
         self._finish(rid, name, version, role, body, predictions, start, 200)
         if route is not None and route.shadow_version is not None:
-            self._shadow(route, payload, body, rid)
+            self._shadow(route.name, route.shadow_version, payload, body, rid)
         return Answer(answer, rid, replaced)
 
     async def _run(self, predictor: Predictor, payload: Payload) -> np.ndarray:
@@ -262,7 +263,7 @@ class PredictionService:
             self.log.offer(
                 PredictionRecord(
                     request_id,
-                    time.time_ns() // 1_000_000,
+                    now_ms(),
                     name,
                     version,
                     role,
@@ -274,7 +275,7 @@ class PredictionService:
             )
 
     # -- shadow ----------------------------------------------------------------------------------
-    def _shadow(self, route: Route, payload: Payload, body: bytes, request_id: str) -> None:
+    def _shadow(self, name: str, version: int, payload: Payload, body: bytes, request_id: str) -> None:
         """Run the shadow version on a copy of the request in the shadow thread, if it keeps up."""
         with self._shadow_lock:
             if self._shadow_pending >= SHADOW_QUEUE:
@@ -283,7 +284,7 @@ class PredictionService:
             self._shadow_pending += 1
         copy = replace(payload, columns=None, matrix=None) if payload.tensors is not None else payload
         try:
-            self._shadow_pool.submit(self._run_shadow, route.name, route.shadow_version, copy, body, request_id)
+            self._shadow_pool.submit(self._run_shadow, name, version, copy, body, request_id)
         except RuntimeError:  # shutting down
             with self._shadow_lock:
                 self._shadow_pending -= 1

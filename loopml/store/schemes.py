@@ -10,9 +10,15 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from importlib.metadata import entry_points
-from typing import Any
+from typing import TYPE_CHECKING, TypeAlias, cast
 
 from loopml.errors import UnsupportedSchemeError
+
+if TYPE_CHECKING:
+    from loopml.store import Store
+
+#: what a backend's opener is called with: (uri, artifacts_url)
+Opener: TypeAlias = "Callable[[str, str], Store]"
 
 #: scheme -> "module:function" taking (uri, artifacts_url) and returning a Store.
 BACKENDS: dict[str, str] = {
@@ -32,15 +38,15 @@ def scheme_of(uri: str) -> str:
     return head.split("+", 1)[0].lower() if sep else ""
 
 
-def resolve(uri: str) -> Callable[[str, str], Any]:
+def resolve(uri: str) -> Opener:
     """The opener for ``uri``'s scheme; UnsupportedSchemeError listing the known ones."""
     scheme = scheme_of(uri)
     target = BACKENDS.get(scheme)
     if target is None:
         for entry in entry_points(group="loopml.stores"):
             if entry.name == scheme:
-                return entry.load()  # type: ignore[no-any-return]
+                return cast("Opener", entry.load())  # entry points are untyped; the group's contract says so
         known = ", ".join(sorted(BACKENDS))
         raise UnsupportedSchemeError(f"No loopml store for {uri!r} (scheme {scheme!r}). Supported schemes: {known}.")
     module, _, name = target.partition(":")
-    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+    return cast("Opener", getattr(importlib.import_module(module), name))  # BACKENDS names only openers

@@ -47,8 +47,10 @@ def check_token_name(name: object) -> str:
 
 def check_role(role: object) -> Role:
     """``role`` as a Role, or InvalidValueError naming the roles there are."""
-    try:
-        return Role(role)
-    except ValueError:
-        choices = ", ".join(r.value for r in Role)
-        raise InvalidValueError(f"Unknown role {role!r}; choose one of {choices}.") from None
+    if isinstance(role, str):  # a role's value is a str, so nothing else can name one
+        try:
+            return Role(role)
+        except ValueError:
+            pass
+    choices = ", ".join(r.value for r in Role)
+    raise InvalidValueError(f"Unknown role {role!r}; choose one of {choices}.")

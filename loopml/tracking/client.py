@@ -11,11 +11,10 @@ from __future__ import annotations
 import io
 import json
 import os
-import time
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from loopml.config import default_actor, os_user
 from loopml.entities.artifacts import ArtifactEntry
@@ -25,6 +24,7 @@ from loopml.errors import ExperimentNotFoundError, InvalidValueError, SymlinkSki
 from loopml.names import check_run_name
 from loopml.paths import check_artifact_path, join_inside
 from loopml.store import Store, open_store
+from loopml.timestamps import now_ms
 from loopml.tracking.names import random_run_name
 from loopml.tracking.validation import check_key, check_mapping
 
@@ -33,10 +33,6 @@ if TYPE_CHECKING:
 
 DEFAULT_EXPERIMENT = "Default"
 SYSTEM_TAG_PREFIX = "loopml."
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class TrackingClient:
@@ -105,7 +101,7 @@ class TrackingClient:
         if isinstance(experiment, int) and not isinstance(experiment, bool):
             experiment_id = self.store.tracking.get_experiment(experiment).experiment_id
         else:
-            experiment_id = self.get_or_create_experiment(experiment).experiment_id
+            experiment_id = self.get_or_create_experiment(_experiment_name(experiment)).experiment_id
         if name is not None:
             check_run_name(name)
         clean_params = check_mapping(params, "Param")
@@ -146,6 +142,37 @@ class TrackingClient:
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         return self.store.tracking.get_metric_history(_run_id(run_id), check_key(key, "Metric"))
 
+    @overload
+    def search_runs(
+        self,
+        experiment: str | int | Sequence[str | int] | None = None,
+        filter: str | None = None,
+        order_by: Sequence[str] | str | None = None,
+        max_results: int = 100,
+        page_token: str | None = None,
+        as_frame: Literal[True] = True,
+    ) -> pd.DataFrame: ...
+    @overload
+    def search_runs(
+        self,
+        experiment: str | int | Sequence[str | int] | None = None,
+        filter: str | None = None,
+        order_by: Sequence[str] | str | None = None,
+        max_results: int = 100,
+        page_token: str | None = None,
+        *,
+        as_frame: Literal[False],
+    ) -> RunPage: ...
+    @overload
+    def search_runs(
+        self,
+        experiment: str | int | Sequence[str | int] | None = None,
+        filter: str | None = None,
+        order_by: Sequence[str] | str | None = None,
+        max_results: int = 100,
+        page_token: str | None = None,
+        as_frame: bool = True,
+    ) -> pd.DataFrame | RunPage: ...
     def search_runs(
         self,
         experiment: str | int | Sequence[str | int] | None = None,

@@ -8,17 +8,20 @@ sweeps are recorded without passing ``parent=`` around.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import os
 import threading
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loopml.config import Settings, get_settings
 from loopml.entities.artifacts import ArtifactEntry
 from loopml.entities.datasets import Dataset
 from loopml.entities.tracking import Experiment, Metric, Run, RunPage
-from loopml.errors import NoActiveRunError
+from loopml.errors import InvalidValueError, NoActiveRunError
 from loopml.tracking.client import DEFAULT_EXPERIMENT, TrackingClient
 from loopml.tracking.runs import ActiveRun
 
@@ -33,7 +36,7 @@ _experiment: str | None = None
 _active: contextvars.ContextVar[tuple[ActiveRun, ...]] = contextvars.ContextVar("loopml_active_runs", default=())
 
 
-def get_client() -> TrackingClient:
+def get_tracking_client() -> TrackingClient:
     """The process-wide client for the current settings (reopened when they change)."""
     global _client, _client_key
     settings: Settings = get_settings()
@@ -56,7 +59,7 @@ def set_tracking_uri(uri: str | None) -> None:
 def set_experiment(name: str) -> Experiment:
     """Make ``name`` the experiment new runs go to, creating it if needed."""
     global _experiment
-    experiment = get_client().get_or_create_experiment(name)
+    experiment = get_tracking_client().get_or_create_experiment(name)
     _experiment = experiment.name
     return experiment
 
@@ -75,7 +78,7 @@ def start_run(
     ``parent`` defaults to the run active in this context, if any; a child
     run goes to its parent's experiment unless ``experiment`` says otherwise.
     """
-    client = get_client()
+    client = get_tracking_client()
     if parent is None:
         stack = _active.get()
         parent = stack[-1] if stack else None
@@ -98,6 +101,20 @@ def start_run(
 
 def _forget(handle: ActiveRun) -> None:
     _active.set(tuple(h for h in _active.get() if h is not handle))
+
+
+@contextlib.contextmanager
+def activated(handle: ActiveRun) -> Iterator[ActiveRun]:
+    """Make ``handle`` the active run inside the ``with`` block (``loopml.log_metric`` logs to it), then restore.
+
+    For code that runs work under a run it did not start with ``start_run``: a pipeline step
+    executes under its step run this way. The run is not ended on exit.
+    """
+    token = _active.set((*_active.get(), handle))
+    try:
+        yield handle
+    finally:
+        _active.reset(token)
 
 
 def active_run() -> ActiveRun | None:
@@ -169,15 +186,15 @@ def flush() -> None:
 
 
 def get_run(run_id: str) -> Run:
-    return get_client().get_run(run_id)
+    return get_tracking_client().get_run(run_id)
 
 
 def get_metric_history(run_id: str, key: str) -> list[Metric]:
-    return get_client().get_metric_history(run_id, key)
+    return get_tracking_client().get_metric_history(run_id, key)
 
 
 def list_experiments() -> list[Experiment]:
-    return get_client().list_experiments()
+    return get_tracking_client().list_experiments()
 
 
 def search_runs(
@@ -191,20 +208,37 @@ def search_runs(
     """Search runs; see TrackingClient.search_runs. Defaults to the experiment set by set_experiment."""
     if experiment is None and _experiment is not None:
         experiment = _experiment
-    return get_client().search_runs(experiment, filter, order_by, max_results, page_token, as_frame)
+    return get_tracking_client().search_runs(experiment, filter, order_by, max_results, page_token, as_frame)
 
 
-def download_artifacts(uri: str, dest: str | os.PathLike[str] = ".") -> os.PathLike[str]:
-    """Copy ``runs:/<run_id>/<path>`` to ``dest``; return the local path."""
-    from loopml.uris import parse_runs_uri
+def download_artifacts(run_id: str, path: str = "", dest: str | os.PathLike[str] = ".") -> Path:
+    """Copy the run's file or folder ``path`` (the whole run when empty) to ``dest``; return the local path.
 
-    parsed = parse_runs_uri(uri)
-    return get_client().download_artifacts(parsed.run_id, parsed.path, dest)
+    The same call as :meth:`TrackingClient.download_artifacts`. ``run_id`` may also be a
+    ``runs:/<run_id>/<path>`` URI, with ``path`` left empty.
+    """
+    if isinstance(run_id, str) and run_id.startswith("runs:/"):
+        from loopml.uris import parse_runs_uri
+
+        parsed = parse_runs_uri(run_id)
+        if path and dest == ".":
+            # the 0.1 form download_artifacts(uri, dest): a run id never starts with runs:/, so this is unambiguous
+            warnings.warn(
+                "download_artifacts(uri, dest) is deprecated and will be removed in loopml 0.3; "
+                "use download_artifacts(uri, dest=dest) or download_artifacts(run_id, path, dest).",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            path, dest = "", path
+        if path:
+            raise InvalidValueError(f"Give the path inside the URI or as path=, not both: {run_id!r} and {path!r}.")
+        return get_tracking_client().download_artifacts(parsed.run_id, parsed.path, dest)
+    return get_tracking_client().download_artifacts(run_id, path, dest)
 
 
 def get_dataset(ref: str) -> Dataset:
-    return get_client().get_dataset(ref)
+    return get_tracking_client().get_dataset(ref)
 
 
 def load_dataset(ref: str) -> Any:
-    return get_client().load_dataset(ref)
+    return get_tracking_client().load_dataset(ref)

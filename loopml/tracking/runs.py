@@ -18,8 +18,9 @@ from loopml.entities.artifacts import ArtifactEntry
 from loopml.entities.datasets import Dataset
 from loopml.entities.tracking import Metric, Run, RunInfo, RunStatus
 from loopml.errors import InvalidValueError, RunNotActiveError
+from loopml.timestamps import now_ms
 from loopml.tracking.buffer import MetricBuffer
-from loopml.tracking.client import TrackingClient, now_ms
+from loopml.tracking.client import TrackingClient
 from loopml.tracking.validation import check_key, check_metric_value, check_step
 
 TRACEBACK_TAG = "loopml.traceback"

@@ -1,7 +1,7 @@
 """Validation gates: data checks and contracts, metric thresholds, and challenger vs champion.
 
-``expect(frame, [checks...])`` and ``DataContract.validate(frame)`` report every
-violation of a dataset at once; ``check_metrics`` and ``compare_models`` return
+``validate_data(frame, [checks...])`` and ``DataContract.validate(frame)`` report every
+violation of a dataset at once; ``validate_model`` and ``compare_models`` return
 a :class:`GateResult` whose ``to_evidence()`` is stored on a model version.
 See ``docs/validation.md``. Names are imported on first use, so
 ``import loopml.validation`` loads neither pandas nor scipy.
@@ -9,22 +9,23 @@ See ``docs/validation.md``. Names are imported on first use, so
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from loopml._lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "BootstrapResult": "loopml.validation.gates",
     "Check": "loopml.validation.checks",
-    "CheckResult": "loopml.validation.checks",
+    "DataCheckResult": "loopml.validation.checks",
     "ColumnContract": "loopml.validation.contracts",
     "DataContract": "loopml.validation.contracts",
     "GateCheck": "loopml.validation.gates",
     "GateResult": "loopml.validation.gates",
     "McNemarResult": "loopml.validation.gates",
     "ValidationReport": "loopml.validation.checks",
-    "check_metrics": "loopml.validation.gates",
+    "validate_model": "loopml.validation.gates",
     "compare_models": "loopml.validation.gates",
-    "expect": "loopml.validation.checks",
+    "validate_data": "loopml.validation.checks",
     "mcnemar": "loopml.validation.gates",
     "paired_bootstrap": "loopml.validation.gates",
 }
@@ -32,43 +33,39 @@ _EXPORTS: dict[str, str] = {
 __all__ = [
     "BootstrapResult",
     "Check",
-    "CheckResult",
     "ColumnContract",
+    "DataCheckResult",
     "DataContract",
     "GateCheck",
     "GateResult",
     "McNemarResult",
     "ValidationReport",
-    "check_metrics",
     "compare_models",
-    "expect",
     "mcnemar",
     "paired_bootstrap",
+    "validate_data",
+    "validate_model",
 ]
 
 if TYPE_CHECKING:
-    from loopml.validation.checks import Check, CheckResult, ValidationReport, expect
+    from loopml.validation.checks import Check, DataCheckResult, ValidationReport, validate_data
     from loopml.validation.contracts import ColumnContract, DataContract
     from loopml.validation.gates import (
         BootstrapResult,
         GateCheck,
         GateResult,
         McNemarResult,
-        check_metrics,
         compare_models,
         mcnemar,
         paired_bootstrap,
+        validate_model,
     )
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'loopml.validation' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+_DEPRECATED: dict[str, str] = {
+    "CheckResult": "DataCheckResult",
+    "check_metrics": "validate_model",
+    "expect": "validate_data",
+}
 
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, __all__, _DEPRECATED)

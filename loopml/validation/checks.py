@@ -1,15 +1,15 @@
-"""Data checks: ``expect(frame, [...])`` runs every check and reports every violation.
+"""Data checks: ``validate_data(frame, [...])`` runs every check and reports every violation.
 
 Each check is a small frozen value with one method, ``check(frame) ->
-CheckResult``; it never raises for bad data (a missing column is a violation
-like any other), so one report lists all that is wrong at once. ``expect``
+DataCheckResult``; it never raises for bad data (a missing column is a violation
+like any other), so one report lists all that is wrong at once. ``validate_data``
 raises :class:`~loopml.errors.ValidationFailedError` carrying that report
 unless told not to, and records the report on the active run (the step's run
 inside a pipeline).
 
 Example:
     >>> from loopml.validation import checks as c
-    >>> report = expect(frame, [                                 # doctest: +SKIP
+    >>> report = validate_data(frame, [                                 # doctest: +SKIP
     ...     c.schema({"age": "int", "country": "text"}),
     ...     c.in_range("age", 0, 120),
     ...     c.allowed_values("country", ["FR", "DE"]),
@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -42,7 +42,7 @@ KINDS = ("any", "int", "float", "number", "bool", "text", "datetime", "timedelta
 
 
 @dataclass(frozen=True, slots=True)
-class CheckResult:
+class DataCheckResult:
     """The outcome of one check: what was checked, whether it passed, and the figures behind it."""
 
     check: str
@@ -67,7 +67,7 @@ class ValidationReport:
 
     name: str
     n_rows: int
-    results: tuple[CheckResult, ...]
+    results: tuple[DataCheckResult, ...]
     contract: str | None = None
 
     @property
@@ -75,7 +75,7 @@ class ValidationReport:
         return all(result.passed for result in self.results)
 
     @property
-    def violations(self) -> tuple[CheckResult, ...]:
+    def violations(self) -> tuple[DataCheckResult, ...]:
         return tuple(result for result in self.results if not result.passed)
 
     def __bool__(self) -> bool:
@@ -124,13 +124,13 @@ class Check(ABC):
     name: ClassVar[str]
 
     @abstractmethod
-    def check(self, frame: pd.DataFrame) -> CheckResult:
+    def check(self, frame: pd.DataFrame) -> DataCheckResult:
         """Evaluate on ``frame``; a violation is a failed result, never an exception."""
 
-    def _result(self, column: str | None, passed: bool, message: str, **details: Any) -> CheckResult:
-        return CheckResult(self.name, column, passed, message, details)
+    def _result(self, column: str | None, passed: bool, message: str, **details: Any) -> DataCheckResult:
+        return DataCheckResult(self.name, column, passed, message, details)
 
-    def _missing(self, frame: pd.DataFrame, columns: Iterable[str]) -> CheckResult | None:
+    def _missing(self, frame: pd.DataFrame, columns: Iterable[str]) -> DataCheckResult | None:
         """A failed result when a column is absent, or named more than once (``frame[name]`` is then a frame)."""
         wanted = list(columns)
         absent = [c for c in wanted if c not in frame.columns]
@@ -156,7 +156,7 @@ class Schema(Check):
     allow_extra: bool = True
     name: ClassVar[str] = "schema"
 
-    def check(self, frame: pd.DataFrame) -> CheckResult:
+    def check(self, frame: pd.DataFrame) -> DataCheckResult:
         missing = [c for c in self.columns if c not in frame.columns]
         names = _repeated(frame)
         repeated = [c for c in self.columns if c in names]
@@ -193,7 +193,7 @@ class InRange(Check):
     inclusive: bool = True
     name: ClassVar[str] = "in_range"
 
-    def check(self, frame: pd.DataFrame) -> CheckResult:
+    def check(self, frame: pd.DataFrame) -> DataCheckResult:
         if (missing := self._missing(frame, [self.column])) is not None:
             return missing
         import pandas as pd
@@ -240,7 +240,7 @@ class AllowedValues(Check):
     values: tuple[Any, ...]
     name: ClassVar[str] = "allowed_values"
 
-    def check(self, frame: pd.DataFrame) -> CheckResult:
+    def check(self, frame: pd.DataFrame) -> DataCheckResult:
         if (missing := self._missing(frame, [self.column])) is not None:
             return missing
         values = frame[self.column]
@@ -268,7 +268,7 @@ class Unique(Check):
     columns: tuple[str, ...]
     name: ClassVar[str] = "unique"
 
-    def check(self, frame: pd.DataFrame) -> CheckResult:
+    def check(self, frame: pd.DataFrame) -> DataCheckResult:
         if (missing := self._missing(frame, self.columns)) is not None:
             return missing
         duplicated = frame.duplicated(subset=list(self.columns), keep=False)
@@ -299,7 +299,7 @@ class MissingShare(Check):
     max_share: float = 0.0
     name: ClassVar[str] = "missing_share"
 
-    def check(self, frame: pd.DataFrame) -> CheckResult:
+    def check(self, frame: pd.DataFrame) -> DataCheckResult:
         if (missing := self._missing(frame, [self.column])) is not None:
             return missing
         n_missing = int(frame[self.column].isna().sum())
@@ -317,7 +317,7 @@ class RowCount(Check):
     max: int | None = None
     name: ClassVar[str] = "row_count"
 
-    def check(self, frame: pd.DataFrame) -> CheckResult:
+    def check(self, frame: pd.DataFrame) -> DataCheckResult:
         n = len(frame)
         passed = (self.min is None or n >= self.min) and (self.max is None or n <= self.max)
         bounds = _bounds(self.min, self.max, True)
@@ -334,7 +334,7 @@ class Freshness(Check):
     now: datetime | None = None
     name: ClassVar[str] = "freshness"
 
-    def check(self, frame: pd.DataFrame) -> CheckResult:
+    def check(self, frame: pd.DataFrame) -> DataCheckResult:
         if (missing := self._missing(frame, [self.column])) is not None:
             return missing
         import pandas as pd
@@ -448,7 +448,7 @@ def parse_age(value: timedelta | str | float) -> timedelta:
 # -- running them ---------------------------------------------------------------------------------
 
 
-def expect(
+def validate_data(
     data: Any,
     checks: Sequence[Check],
     *,
@@ -471,7 +471,7 @@ def expect(
 
     frame = data if isinstance(data, pd.DataFrame) else pd.DataFrame(data)
     if not isinstance(checks, Sequence) or not all(isinstance(c, Check) for c in checks):
-        raise InvalidValueError("expect needs a list of checks, e.g. [checks.not_null('id'), checks.row_count(min=1)].")
+        raise InvalidValueError("validate_data needs a list of checks, e.g. [checks.not_null('id'), checks.row_count(min=1)].")
     report = ValidationReport(name, len(frame), tuple(check.check(frame) for check in checks), contract)
     if log:
         log_report(name, report.to_evidence(), report.passed)
@@ -527,7 +527,7 @@ def dtype_matches(series: pd.Series, kind: str) -> bool:
     from pandas.api import types as t
 
     categorical = isinstance(series.dtype, pd.CategoricalDtype)
-    checks = {
+    checks: dict[str, Callable[[pd.Series], bool]] = {
         "any": lambda s: True,
         "int": lambda s: t.is_integer_dtype(s) and not t.is_bool_dtype(s),
         "float": t.is_float_dtype,

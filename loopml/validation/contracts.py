@@ -41,7 +41,6 @@ from loopml.validation.checks import (
     ValidationReport,
     allowed_values,
     check_kind,
-    expect,
     freshness,
     in_range,
     missing_share,
@@ -49,6 +48,7 @@ from loopml.validation.checks import (
     row_count,
     schema,
     unique,
+    validate_data,
 )
 
 _COLUMN_KEYS = {"dtype", "nullable", "max_missing_share", "min", "max", "allowed", "unique", "description"}
@@ -257,8 +257,8 @@ class DataContract:
     def validate(
         self, data: Any, *, raise_on_failure: bool = True, log: bool = True, now: datetime | None = None
     ) -> ValidationReport:
-        """Check ``data`` against every promise; see :func:`loopml.validation.checks.expect`."""
-        return expect(
+        """Check ``data`` against every promise; see :func:`loopml.validation.checks.validate_data`."""
+        return validate_data(
             data,
             self.checks(now=now),
             name=self.name,

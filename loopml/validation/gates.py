@@ -222,7 +222,7 @@ def mcnemar(y: np.ndarray, challenger: np.ndarray, champion: np.ndarray, *, exac
 # -- gates ----------------------------------------------------------------------------------------
 
 
-def check_metrics(
+def validate_model(
     model: Any,
     X: Any,
     y: Any,
@@ -239,7 +239,7 @@ def check_metrics(
     ``models:/`` or ``runs:/`` URI, or an array of its predictions.
     """
     if not isinstance(thresholds, Mapping) or not thresholds:
-        raise InvalidValueError("check_metrics needs thresholds, e.g. {'roc_auc': 0.8, 'log_loss': '<= 0.4'}.")
+        raise InvalidValueError("validate_model needs thresholds, e.g. {'roc_auc': 0.8, 'log_loss': '<= 0.4'}.")
     y_arr = _array(y, "y")
     scored = _Scorer(_resolve(model), X, y_arr, threshold)
     checks, values = [], {}
@@ -276,16 +276,20 @@ def compare_models(
     """Challenger vs champion on the same holdout (see the module docstring for the tests).
 
     Args:
-        challenger, champion: fitted models (anything with ``predict`` / ``predict_proba``,
-            including loaded packages), ``models:/`` or ``runs:/`` URIs, or arrays of predictions.
-        X, y: the holdout.
+        challenger: a fitted model (anything with ``predict`` / ``predict_proba``, including
+            loaded packages), a ``models:/`` or ``runs:/`` URI, or an array of predictions.
+        champion: the same kinds as ``challenger``.
+        X: the holdout's features.
+        y: the holdout's labels.
         metric: one of ``loopml.validation.metrics.METRICS``.
         segments: None, a column name of ``X``, an array of segment labels (one per row)
             or a mapping of segment name to boolean mask.
         margin: how much worse (in metric units) the challenger may be: the gate wants the
             lower end of the interval above ``-margin``; 0 asks for a significant improvement.
         segment_tolerance: how much worse the challenger may be in any one segment.
-        n_boot, alpha, seed: resamples, interval level ``1 - alpha``, and the generator seed.
+        n_boot: bootstrap resamples.
+        alpha: the interval's level is ``1 - alpha``.
+        seed: the seed of the resampling generator.
         mcnemar_test: run McNemar's test (default: for classification metrics).
         threshold: turns probabilities given as arrays into labels for McNemar's test.
     """
@@ -426,22 +430,26 @@ class _Scorer:
     def labels(self) -> np.ndarray:
         """Predicted labels, comparable with y (array probabilities are cut at ``threshold``)."""
         out = self._output("label")
+        labels: np.ndarray
         if isinstance(self.model, np.ndarray) and out.ndim == 2:  # probabilities per class, as predict_proba gives
             if out.shape[1] == 2:
-                return np.where(out[:, 1] >= self.threshold, self.positive(), _negative(self.y, self.positive()))
+                labels = np.where(out[:, 1] >= self.threshold, self.positive(), _negative(self.y, self.positive()))
+                return labels
             classes = self.classes if self.classes is not None else np.unique(self.y)
             if len(classes) != out.shape[1]:
                 raise InvalidValueError(
                     f"The predictions have {out.shape[1]} columns of probabilities but y has {len(classes)} classes."
                 )
-            return classes[np.argmax(out, axis=1)]
+            labels = classes[np.argmax(out, axis=1)]
+            return labels
         if (
             isinstance(self.model, np.ndarray)
             and out.dtype.kind == "f"
             and out.ndim == 1
             and np.any((out > 0) & (out < 1))
         ):
-            return np.where(out >= self.threshold, self.positive(), _negative(self.y, self.positive()))
+            labels = np.where(out >= self.threshold, self.positive(), _negative(self.y, self.positive()))
+            return labels
         return out
 
     def prepare(self, metric: ModelMetric) -> tuple[np.ndarray, np.ndarray]:

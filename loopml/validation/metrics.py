@@ -51,7 +51,8 @@ class ModelMetric:
 
 
 def _mean(weights: np.ndarray, per_row: np.ndarray) -> np.ndarray:
-    return (weights @ per_row) / weights.sum(axis=1)
+    mean: np.ndarray = (weights @ per_row) / weights.sum(axis=1)
+    return mean
 
 
 def _accuracy(y: np.ndarray, pred: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -104,7 +105,8 @@ def _roc_auc(y: np.ndarray, score: np.ndarray, w: np.ndarray) -> np.ndarray:
     neg = np.asarray((negatives.T @ w.T).T)
     # sum of pos * (negatives strictly below + half the tied ones) = pos . cumsum(neg) - pos . neg / 2
     wins = np.einsum("bg,bg->b", pos, np.cumsum(neg, axis=1)) - 0.5 * np.einsum("bg,bg->b", pos, neg)
-    return wins / (pos.sum(axis=1) * neg.sum(axis=1))
+    auc: np.ndarray = wins / (pos.sum(axis=1) * neg.sum(axis=1))
+    return auc
 
 
 def _log_loss(y: np.ndarray, proba: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -124,7 +126,8 @@ def _mse(y: np.ndarray, pred: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 
 def _rmse(y: np.ndarray, pred: np.ndarray, w: np.ndarray) -> np.ndarray:
-    return np.sqrt(_mse(y, pred, w))
+    rmse: np.ndarray = np.sqrt(_mse(y, pred, w))
+    return rmse
 
 
 def _mae(y: np.ndarray, pred: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -136,7 +139,8 @@ def _r2(y: np.ndarray, pred: np.ndarray, w: np.ndarray) -> np.ndarray:
     sse = w @ ((pred - y) ** 2)
     centred = y - y.mean()  # the sum of squares is shift-invariant; centred, it keeps its precision for large y
     sst = w @ (centred**2) - (w @ centred) ** 2 / total  # weighted sum of squares about each resample's own mean
-    return 1 - sse / sst
+    r2: np.ndarray = 1 - sse / sst
+    return r2
 
 
 METRICS: dict[str, ModelMetric] = {

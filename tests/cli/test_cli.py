@@ -8,10 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 import loopml
-from loopml.cli.main import app
+from loopml.cli.main import ORDER, app
 
 runner = CliRunner()
 
@@ -281,6 +282,38 @@ def test_root_help_has_examples() -> None:
     assert "Examples" in result.output and "loopml demo" in result.output
 
 
+def test_root_help_says_what_loopml_is_with_one_line_per_command() -> None:
+    result = runner.invoke(app, ["--help"], env={"COLUMNS": "100"})
+    assert result.exit_code == 0, result.output
+    opening = result.output.split("Options")[0]
+    assert "closed loop" in opening and "monitor" in opening and "retrain" in opening
+    assert "see where they came from" not in result.output
+    root = typer.main.get_command(app)
+    listed = [line.split("│")[1].strip() for line in result.output.splitlines() if line.startswith("│ ")]
+    for name, command in root.commands.items():
+        assert command.short_help, f"{name} has no one-line summary"
+        rows = [row.split(None, 1) for row in listed if row.split(" ")[0] == name]
+        assert rows == [[name, command.short_help]], rows  # one row: the summary never wraps
+    # every command is listed, in the order of the loop
+    assert [row.split(" ")[0] for row in listed if row.split(" ")[0] in root.commands] == list(ORDER)
+
+
+def _command_paths(command: object, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    paths = [path]
+    for name, sub in getattr(command, "commands", {}).items():
+        paths += _command_paths(sub, (*path, name))
+    return paths
+
+
+def test_version_and_help_show_no_placeholders() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output == f"loopml {loopml.__version__}\n"
+    for path in _command_paths(typer.main.get_command(app)):
+        shown = runner.invoke(app, [*path, "--help"])
+        assert shown.exit_code == 0, (path, shown.output)
+        assert "<bool>" not in shown.output, (path, shown.output)  # a flag takes no value
+
+
 def test_import_is_cheap() -> None:
     code = (
         "import sys, loopml.cli.main; "
@@ -334,14 +367,14 @@ def test_demo_end_to_end(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert len(digests) == 2  # the same train and test data, hence digests, in every run
     boosted = [run for run in children if run.params["model"] == "gradient_boosting"]
     assert boosted and len(loopml.get_metric_history(boosted[0].run_id, "train_deviance")) == 100
-    artifacts = {entry.path for entry in loopml.get_client().list_artifacts(result.best_run_id)}
+    artifacts = {entry.path for entry in loopml.get_tracking_client().list_artifacts(result.best_run_id)}
     assert {"confusion_matrix.png", "classification_report.json"} <= artifacts
 
     listed = invoke("runs", "list", "-e", result.experiment)
     assert listed.exit_code == 0 and "sweep" in listed.output and "10 runs" in listed.output
 
     # the best model is registered, promoted, and traceable to its data and code
-    assert all("model/loopml-model.json" in {e.path for e in loopml.get_client().list_artifacts(r)} for r in ids)
+    assert all("model/loopml-model.json" in {e.path for e in loopml.get_tracking_client().list_artifacts(r)} for r in ids)
     assert result.model_name == loopml.demo.MODEL_NAME and result.version == 1
     swept = loopml.get_model_version(result.model_name, 1)
     assert swept.run_id == result.best_run_id
@@ -356,7 +389,7 @@ def test_demo_end_to_end(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert {"model_version.register", "model_version.evidence", "alias.set", "model_version.transition"} <= set(
         result.audit_actions
     )
-    logged = [e.action for e in loopml.audit_log(result.model_name)]
+    logged = [e.action for e in loopml.search_audit_events(result.model_name)]
     assert logged[: len(result.audit_actions)] == result.audit_actions  # every step logged, the loop's after
     assert "alias.set" in out and f"loopml lineage models:/{result.model_name}@champion" in out
 
@@ -376,13 +409,13 @@ def test_demo_end_to_end(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     retrain_params = loopml.get_run(loop.task.details["pipeline_run_id"]).params
     since_ms, until_ms = int(retrain_params["since_ms"]), int(retrain_params["until_ms"])
     features = list(loopml.demo_loop.breast_cancer_frame().columns.drop("target"))
-    trained = loopml.predictions(result.model_name, since=since_ms, until=until_ms, flatten=True)
-    canary = loopml.predictions(result.model_name, since=until_ms, flatten=True)
+    trained = loopml.search_predictions(result.model_name, since=since_ms, until=until_ms, flatten=True)
+    canary = loopml.search_predictions(result.model_name, since=until_ms, flatten=True)
     assert len(trained) == loopml.demo_loop.SHIFTED_REQUESTS and loop.canary_requests > 0 and len(canary) > 0
     seen = set(trained[features].itertuples(index=False, name=None))
     assert not seen & set(canary[features].itertuples(index=False, name=None))
     # the monitor goes on watching the new champion, against the training data the retrain declared
-    watching = loopml.check(loopml.demo_loop.MONITOR)
+    watching = loopml.run_monitor(loopml.demo_loop.MONITOR)
     assert watching.result.version == 2 and watching.status != "error", watching.summary
     assert watching.figures["performance"]["n"] > 0
     report = Path(loop.report_path)

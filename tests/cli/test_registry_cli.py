@@ -66,7 +66,7 @@ def test_register_creates_version_1_then_2(two_runs: list[tuple[str, str]]) -> N
     assert "iris v1" in out and "models:/iris/1" in out and "candidate" in out
     out = ok("models", "register", second, "iris")
     assert "iris v2" in out
-    versions = loopml.list_model_versions("iris")
+    versions = loopml.search_model_versions("iris")
     assert [v.version for v in versions] == [2, 1]
     assert versions[1].tags == {"team": "ml"} and versions[1].description == "first try"
     assert versions[1].created_by == "alice"
@@ -137,7 +137,7 @@ def test_transition_to_production_archives_previous(two_runs: list[tuple[str, st
 
     ok("models", "transition", "iris", "1", "staging")
     ok("models", "transition", "iris", "1", "production", "--keep-existing")
-    stages = {v.version: v.stage.value for v in loopml.list_model_versions("iris")}
+    stages = {v.version: v.stage.value for v in loopml.search_model_versions("iris")}
     assert stages == {1: "production", 2: "production"}
 
     shown = ok("models", "show", "iris")

@@ -131,7 +131,7 @@ def test_a_second_alert_while_a_retrain_is_in_flight_starts_nothing(client, cham
     [decision] = make_agent(client, pol).tick()
     assert decision.action == "skipped"
     assert [t.task_id for t in client.store.loop.list_tasks(policy=pol.name)] == [in_flight.task_id]
-    assert champion.list_model_versions(MODEL)[-1].version == 1
+    assert champion.search_model_versions(MODEL)[-1].version == 1
     assert client.store.audit.list_events(action="loop.trigger.skipped")
 
 
@@ -170,7 +170,7 @@ def test_a_step_that_raises_fails_the_task_with_its_traceback(client, champion):
     [decision] = make_agent(client, pol).tick()
     assert decision.task.state == "failed" and "feature store is down" in decision.task.details["traceback"]
     assert champion.get_model_version(MODEL, "champion").version == 1
-    assert len(champion.list_model_versions(MODEL)) == 1
+    assert len(champion.search_model_versions(MODEL)) == 1
 
 
 def test_a_task_whose_agent_died_is_failed_and_the_champion_restored(client, champion):

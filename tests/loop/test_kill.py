@@ -90,7 +90,7 @@ def test_a_killed_agent_leaves_the_champion_serving_and_the_restart_records_the_
     task = store.loop.get_task(task.task_id)
     assert task.state == "failed" and "agent stopped during 'training'" in task.outcome
     assert registry.get_model_version("bc", "champion").version == 1
-    assert [v.version for v in registry.list_model_versions("bc")] == [1]  # nothing half-registered
+    assert [v.version for v in registry.search_model_versions("bc")] == [1]  # nothing half-registered
     failed = store.audit.list_events(action="loop.task.failed")
     assert failed and failed[-1].reason == task.outcome
     assert not (tmp_path / "marker").exists()  # the restart did not retrain again: the alert was taken

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from loopml.entities.serving import Feedback, PredictionRecord
-from loopml.tracking.client import now_ms
+from loopml.timestamps import now_ms
 
 FEATURES = ("a", "b", "c", "d", "plan")
 SHIFTED = ["b", "d"]

@@ -15,7 +15,7 @@ import pytest
 import loopml
 from loopml.entities.monitoring import Alert
 from loopml.monitoring import actions
-from loopml.monitoring.monitors import check, monitor
+from loopml.monitoring.monitors import monitor, run_monitor
 from tests.monitoring.logdata import SHIFTED, features, log_requests, reference_frame
 
 received_by_name: list[Alert] = []
@@ -80,7 +80,7 @@ def test_a_webhook_receives_each_alert_as_json(sqlite_client, sqlite_store, hook
             client=sqlite_client)  # fmt: skip
     drifted(sqlite_store)
 
-    result = check("churn-drift", reference=reference_frame(), client=sqlite_client)
+    result = run_monitor("churn-drift", reference=reference_frame(), client=sqlite_client)
 
     [alert] = result.alerts
     [body] = hook.bodies
@@ -102,7 +102,7 @@ def test_a_failing_webhook_is_recorded_not_raised(client, store, caplog):
     drifted(store)
 
     with caplog.at_level(logging.WARNING, logger="loopml.monitoring"):
-        result = check("churn-drift", reference=reference_frame(), client=client)
+        result = run_monitor("churn-drift", reference=reference_frame(), client=client)
 
     assert result.status == "alert" and len(result.alerts) == 1
     failed, called = result.actions
@@ -127,7 +127,7 @@ def test_a_callable_is_called_with_the_alert_and_errors_are_contained(sqlite_cli
                             {"type": "callable", "target": f"{__name__}.{broken.__qualname__}"}]  # fmt: skip
     drifted(sqlite_store)
 
-    result = check("churn-drift", reference=reference_frame(), client=sqlite_client)
+    result = run_monitor("churn-drift", reference=reference_frame(), client=sqlite_client)
 
     assert [a.kind for a in seen] == ["data_drift", "prediction_drift"]
     assert all(isinstance(a, Alert) and a.alert_id > 0 for a in seen)
@@ -142,7 +142,7 @@ def test_a_module_level_function_runs_from_another_process_by_name(sqlite_client
     received_by_name.clear()
     drifted(sqlite_store)
 
-    result = check("churn-drift", reference=reference_frame(), client=sqlite_client)
+    result = run_monitor("churn-drift", reference=reference_frame(), client=sqlite_client)
 
     assert [a.alert_id for a in received_by_name] == [a.alert_id for a in result.alerts]
 
@@ -152,7 +152,7 @@ def test_a_lambda_cannot_run_elsewhere_and_says_why(sqlite_client, sqlite_store)
             actions=[lambda alert: None], client=sqlite_client)  # fmt: skip
     actions.forget_callables("churn-drift")
     drifted(sqlite_store)
-    [outcome] = check("churn-drift", reference=reference_frame(), client=sqlite_client).actions
+    [outcome] = run_monitor("churn-drift", reference=reference_frame(), client=sqlite_client).actions
     assert not outcome.ok and "only runs in the process that defined the monitor" in outcome.error
 
 
@@ -161,7 +161,7 @@ def test_the_log_action_writes_a_warning(sqlite_client, sqlite_store, caplog):
             client=sqlite_client)  # fmt: skip
     drifted(sqlite_store)
     with caplog.at_level(logging.WARNING, logger="loopml.monitoring"):
-        check("churn-drift", reference=reference_frame(), client=sqlite_client)
+        run_monitor("churn-drift", reference=reference_frame(), client=sqlite_client)
     [record] = [r for r in caplog.records if r.name == "loopml.monitoring"]
     assert record.levelno == logging.WARNING
     assert "churn-drift alert on churn v1 [data_drift]: 2 of 5 columns drifted" in record.getMessage()
@@ -170,5 +170,5 @@ def test_the_log_action_writes_a_warning(sqlite_client, sqlite_store, caplog):
 def test_no_alert_runs_no_action(sqlite_client, sqlite_store, hook):
     monitor("churn-drift", "churn", checks=["data_drift"], actions=[loopml.webhook(hook.url)], client=sqlite_client)
     log_requests(sqlite_store, "churn", features(1000, seed=1))
-    assert check("churn-drift", reference=reference_frame(), client=sqlite_client).actions == ()
+    assert run_monitor("churn-drift", reference=reference_frame(), client=sqlite_client).actions == ()
     assert hook.bodies == []

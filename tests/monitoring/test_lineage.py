@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from loopml.errors import NotFoundError
-from loopml.monitoring.monitors import check, monitor
+from loopml.monitoring.monitors import monitor, run_monitor
 from loopml.registry.client import RegistryClient
 from loopml.tracking.runs import ActiveRun
 from tests.monitoring.logdata import SHIFTED, features, log_requests, predict
@@ -58,7 +58,7 @@ def test_the_training_data_of_the_version_is_the_reference(sqlite_client, sqlite
     monitor("churn-drift", "churn", checks=["data_drift", "prediction_drift"], thresholds={"drift_share": 0.2},
             client=sqlite_client)  # fmt: skip
 
-    result = check("churn-drift", client=sqlite_client)
+    result = run_monitor("churn-drift", client=sqlite_client)
 
     reference = result.figures["reference"]
     assert reference["source"] == "lineage" and reference["dataset"].startswith("churn-train@")
@@ -72,7 +72,7 @@ def test_unshifted_traffic_of_the_model_raises_nothing(sqlite_client, sqlite_sto
     _, model = train(sqlite_client)
     log_model_answers(sqlite_store, model, features(1000, seed=1)[NUMERIC])
     monitor("churn-drift", "churn", thresholds={"drift_share": 0.2}, client=sqlite_client)
-    result = check("churn-drift", client=sqlite_client)
+    result = run_monitor("churn-drift", client=sqlite_client)
     assert (result.status, result.alerts) == ("ok", ())
     assert result.drift is not None and result.drift.prediction is not None and not result.drift.prediction.drifted
 
@@ -86,7 +86,7 @@ def test_no_training_data_is_a_clear_error_and_stores_nothing(sqlite_client, sql
     log_model_answers(sqlite_store, model, features(200, seed=1)[NUMERIC])
     monitor("churn-drift", "churn", client=sqlite_client)
     with pytest.raises(NotFoundError, match=match):
-        check("churn-drift", client=sqlite_client)
+        run_monitor("churn-drift", client=sqlite_client)
     assert sqlite_store.monitoring.list_results("churn-drift") == []
 
 
@@ -97,6 +97,6 @@ def test_a_frame_without_versions_needs_a_deployment(sqlite_client, sqlite_store
     monitor("churn-drift", "churn", checks=["data_drift"], client=sqlite_client)
     current = features(300, seed=2)[NUMERIC]
     with pytest.raises(NotFoundError, match="churn has no deployment"):
-        check("churn-drift", current=current, client=sqlite_client)
+        run_monitor("churn-drift", current=current, client=sqlite_client)
     ServingClient(sqlite_client).deploy("churn", 1)
-    assert check("churn-drift", current=current, client=sqlite_client).figures["reference"]["source"] == "lineage"
+    assert run_monitor("churn-drift", current=current, client=sqlite_client).figures["reference"]["source"] == "lineage"

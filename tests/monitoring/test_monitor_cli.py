@@ -47,7 +47,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     loopml.set_tracking_uri(None)
     from loopml.tracking import fluent
 
-    yield fluent.get_client().store
+    yield fluent.get_tracking_client().store
     if fluent._client is not None:
         fluent._client.close()
     fluent._client = None
@@ -97,7 +97,7 @@ def test_report_opens_in_headless_chromium(home: Any, dataset: str, tmp_path: Pa
     for seed, shift in ((1, []), (2, SHIFTED)):
         current = features(1000, seed=seed, shift=shift)
         log_requests(home, "churn", current, prefix=f"s{seed}-", rows_per_request=1, labels=predict(current))
-        loopml.check("churn-drift")
+        loopml.run_monitor("churn-drift")
     out = tmp_path / "report.html"
     assert invoke("monitor", "report", "churn-drift", "-o", str(out)).exit_code == 0
 
@@ -134,7 +134,7 @@ def test_alias_version_and_report_paths(
 
     loopml.monitor("churn-drift", "churn", reference=dataset)
     log_requests(home, "churn", features(200, seed=1))
-    loopml.check("churn-drift")
+    loopml.run_monitor("churn-drift")
     monkeypatch.chdir(tmp_path)  # short relative paths: the usage error box wraps at 80 columns
     folder = invoke("monitor", "report", "churn-drift", "--out", ".")
     assert folder.exit_code == 2 and "is a directory" in folder.output and "Traceback" not in folder.output

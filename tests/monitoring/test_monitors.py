@@ -9,10 +9,10 @@ import pytest
 
 import loopml
 from loopml.errors import DatasetNotFoundError, InvalidValueError, MonitorNotFoundError
-from loopml.monitoring.monitors import check, delete_monitor, get_monitor, list_monitors, monitor
-from loopml.monitoring.results import monitor_history, monitor_results
+from loopml.monitoring.monitors import delete_monitor, get_monitor, list_monitors, monitor, run_monitor
+from loopml.monitoring.results import monitor_history, search_monitor_results
 from loopml.monitoring.spec import MonitorSpec
-from loopml.tracking.client import now_ms
+from loopml.timestamps import now_ms
 from tests.monitoring.logdata import SHIFTED, features, log_requests, predict, reference_frame
 
 THRESHOLDS = {"drift_share": 0.2, "accuracy_min": 0.9, "error_rate_max": 0.05, "p99_latency_ms_max": 250}
@@ -87,14 +87,14 @@ def test_more_bad_input_gives_clear_errors(sqlite_client, sqlite_store):
     assert list_monitors(client=sqlite_client) == []
     monitor("churn-drift", "churn", client=sqlite_client)
     with pytest.raises(MonitorNotFoundError, match="Did you mean 'churn-drift'"):
-        check("churn-drfit", client=sqlite_client)
+        run_monitor("churn-drfit", client=sqlite_client)
     with pytest.raises(MonitorNotFoundError, match="Did you mean 'churn-drift'"):
-        monitor_results("churn-drif", client=sqlite_client)
+        search_monitor_results("churn-drif", client=sqlite_client)
     # a monitor whose columns the data lacks: a clear error, and no result stored
     monitor("cols", "churn", columns=["a", "nope"], client=sqlite_client)
     log_requests(sqlite_store, "churn", features(40, seed=1))
     with pytest.raises(loopml.LoopMLError, match="'nope'"):
-        check("cols", reference=reference_frame(), client=sqlite_client)
+        run_monitor("cols", reference=reference_frame(), client=sqlite_client)
     assert sqlite_store.monitoring.list_results("cols") == []
 
 
@@ -111,11 +111,11 @@ def test_numpy_numbers_are_accepted_and_stored_as_json():
 def test_a_forced_test_on_a_column_the_window_lacks_does_not_fail_the_check(sqlite_client, sqlite_store):
     monitor("forced", "churn", checks=["data_drift", "quality"], tests={"a": "psi"}, client=sqlite_client)
     current = features(400, seed=5).drop(columns="a")  # a client stopped sending "a"
-    result = check("forced", reference=reference_frame(), current=current, client=sqlite_client)
+    result = run_monitor("forced", reference=reference_frame(), current=current, client=sqlite_client)
     assert result.drift is not None and [c.column for c in result.drift.columns] == ["b", "c", "d", "plan"]
     monitor("typo", "churn", checks=["data_drift"], tests={"aa": "psi"}, client=sqlite_client)
     with pytest.raises(loopml.LoopMLError, match=r"forces a drift test on column 'aa'.*Did you mean 'a'"):
-        check("typo", reference=reference_frame(), current=current, client=sqlite_client)
+        run_monitor("typo", reference=reference_frame(), current=current, client=sqlite_client)
     assert sqlite_store.monitoring.list_results("typo") == []
 
 
@@ -123,7 +123,7 @@ def test_a_version_column_that_holds_no_version_number_is_a_clear_error(sqlite_c
     monitor("versions", "churn", checks=["data_drift"], client=sqlite_client)
     current = features(100, seed=6).assign(version="2.3.1")
     with pytest.raises(InvalidValueError, match=r"Column 'version' of the current data .* got '2\.3\.1'"):
-        check("versions", reference=reference_frame(), current=current, client=sqlite_client)
+        run_monitor("versions", reference=reference_frame(), current=current, client=sqlite_client)
 
 
 def test_check_alerts_on_exactly_the_shifted_columns(client, store):
@@ -132,7 +132,7 @@ def test_check_alerts_on_exactly_the_shifted_columns(client, store):
     reference = reference_frame()
     log_requests(store, "churn", features(1000, seed=1, shift=SHIFTED))
 
-    result = check("churn-drift", reference=reference, client=client)
+    result = run_monitor("churn-drift", reference=reference, client=client)
 
     assert result.status == "alert"
     kinds = {a.kind: a for a in result.alerts}
@@ -156,7 +156,7 @@ def test_no_alert_on_unshifted_data(client, store):
     current = features(1000, seed=1)
     log_requests(store, "churn", current, rows_per_request=1, labels=predict(current))
 
-    result = check("churn-drift", reference=reference, client=client)
+    result = run_monitor("churn-drift", reference=reference, client=client)
 
     assert (result.status, result.alerts) == ("ok", ())
     assert result.drift is not None and result.drift.drifted_columns == [] and not result.drift.prediction_drift
@@ -174,7 +174,7 @@ def test_performance_and_operations_thresholds(sqlite_client, sqlite_store):
     log_requests(sqlite_store, "churn", current, rows_per_request=1, labels=wrong, latency_ms=300.0)
     log_requests(sqlite_store, "churn", current.head(40), prefix="e", status=500)
 
-    result = check("churn-live", reference=reference_frame(), client=sqlite_client)
+    result = run_monitor("churn-live", reference=reference_frame(), client=sqlite_client)
 
     kinds = {a.kind: a for a in result.alerts}
     assert set(kinds) == {"performance", "operations"}
@@ -188,7 +188,7 @@ def test_too_few_labels_are_not_judged(sqlite_client, sqlite_store):
             client=sqlite_client)  # fmt: skip
     current = features(20, seed=3)
     log_requests(sqlite_store, "churn", current, rows_per_request=1, labels=1 - predict(current))
-    result = check("churn-live", reference=reference_frame(), client=sqlite_client)
+    result = run_monitor("churn-live", reference=reference_frame(), client=sqlite_client)
     assert result.status == "ok" and result.summary["accuracy"] == 0.0
     assert any("fewer than min_labels=50" in note for note in result.summary["notes"])
 
@@ -198,7 +198,7 @@ def test_a_threshold_on_a_metric_the_check_cannot_measure_is_noted(sqlite_client
             client=sqlite_client)  # fmt: skip
     current = features(40, seed=3)
     log_requests(sqlite_store, "churn", current, rows_per_request=1, labels=1 - predict(current))
-    result = check("churn-auc", reference=reference_frame(), client=sqlite_client)
+    result = run_monitor("churn-auc", reference=reference_frame(), client=sqlite_client)
     assert result.status == "ok" and result.summary["roc_auc"] is None  # the log holds classes, not scores
     assert any("roc_auc_min, mae_max not judged" in note for note in result.summary["notes"])
 
@@ -210,23 +210,23 @@ def test_the_window_is_the_newest_requests_of_the_watched_version(sqlite_client,
     log_requests(sqlite_store, "churn", features(800, seed=6, shift=["c"]), version=2, role="shadow", prefix="shadow")
     monitor("latest", "churn", checks=["data_drift"], window={"last": 200}, thresholds={"drift_share": 0.2},
             client=sqlite_client)  # fmt: skip
-    result = check("latest", reference=reference_frame(), client=sqlite_client)
+    result = run_monitor("latest", reference=reference_frame(), client=sqlite_client)
     assert result.figures["window"]["n_requests"] == 200 and result.status == "ok"  # the old, shifted data is out
     assert result.result.version == 1
 
     monitor("all-of-it", "churn", checks=["data_drift"], window={"since": "2h"}, client=sqlite_client)
-    whole = check("all-of-it", reference=reference_frame(), client=sqlite_client)
+    whole = run_monitor("all-of-it", reference=reference_frame(), client=sqlite_client)
     assert whole.figures["window"]["n_requests"] == 400  # the shadow's copies are not traffic
 
     monitor("shadow", "churn", checks=["data_drift"], version=2, window={"since": "2h"},
             thresholds={"drift_share": 0.2}, client=sqlite_client)  # fmt: skip
-    shadow = check("shadow", reference=reference_frame(), client=sqlite_client)
+    shadow = run_monitor("shadow", reference=reference_frame(), client=sqlite_client)
     assert shadow.result.version == 2 and shadow.drift is not None and shadow.drift.drifted_columns == ["c"]
 
 
 def test_an_empty_window_is_an_error_result_not_an_exception(sqlite_client, sqlite_store):
     monitor("quiet", "churn", window={"since": "1h"}, client=sqlite_client)
-    result = check("quiet", client=sqlite_client)
+    result = run_monitor("quiet", client=sqlite_client)
     assert result.status == "error" and "no predictions of churn" in result.summary["errors"][0]
     assert [r.status for r in sqlite_store.monitoring.list_results("quiet")] == ["error"]
 
@@ -237,7 +237,7 @@ def test_a_dataset_reference_and_a_dataframe_as_current(sqlite_client, sqlite_st
     monitor("by-ref", "churn", checks=["data_drift", "prediction_drift", "operations"], reference=dataset.ref,
             thresholds={"drift_share": 0.2}, client=sqlite_client)  # fmt: skip
     current = features(1000, seed=7, shift=["a"])
-    result = check("by-ref", current=current.assign(prediction=predict(current)), client=sqlite_client)
+    result = run_monitor("by-ref", current=current.assign(prediction=predict(current)), client=sqlite_client)
     assert result.drift is not None and result.drift.drifted_columns == ["a"]
     assert result.figures["reference"] == {"source": "dataset", "dataset": dataset.ref, "run_id": None, "n_rows": 3000}
     assert result.figures["window"]["source"] == "frame"
@@ -253,13 +253,13 @@ def test_results_read_back_as_frames(sqlite_client, sqlite_store):
         client=sqlite_client,
     )
     log_requests(sqlite_store, "churn", features(1000, seed=8))
-    check("churn-drift", reference=reference_frame(), client=sqlite_client)
+    run_monitor("churn-drift", reference=reference_frame(), client=sqlite_client)
     log_requests(sqlite_store, "churn", features(1000, seed=9, shift=SHIFTED), prefix="s")
-    check(
+    run_monitor(
         "churn-drift", reference=reference_frame(), current=features(1000, seed=9, shift=SHIFTED), client=sqlite_client
     )
 
-    frame = monitor_results("churn-drift", client=sqlite_client)
+    frame = search_monitor_results("churn-drift", client=sqlite_client)
     assert list(frame["status"]) == ["ok", "alert"] and list(frame["alerts"]) == ["", "data_drift"]
     assert list(frame["drifted_columns"]) == ["", "b, d"]
     assert frame["share_drifted"].tolist() == [0.0, 0.4] and str(frame["time"].dt.tz) == "UTC"

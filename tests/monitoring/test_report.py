@@ -187,3 +187,20 @@ def test_a_column_with_no_current_value_is_plotted_without_warnings(tmp_path: Pa
     current = pd.DataFrame({"x": [np.nan] * 50, "c": [None] * 50})
     page = render_report(tmp_path / "report.html", drift=drift(reference, current))  # warnings are errors here
     assert page.read_text(encoding="utf-8").count("no values to plot") == 2
+
+
+def test_markup_in_column_names_is_escaped_by_the_templates(tmp_path: Path):
+    rng = np.random.default_rng(5)
+    evil = "<script>alert('x')</script>"
+    reference = pd.DataFrame({evil: rng.normal(size=200), 'a"b': rng.choice(["<i>", "&amp;"], 200)})
+    current = reference.assign(**{evil: reference[evil] + 3, 'a"b': rng.choice(["<i>", "<img src=x>"], 200)})
+    page = render_report(
+        tmp_path / "report.html", drift=drift(reference, current), quality=quality(reference, current), title=evil
+    )
+    text = page.read_text(encoding="utf-8")
+    assert "<script" not in text and "<img" not in text and "<i>" not in text
+    assert "<title>&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;</title>" in text
+    assert '<td class="text">&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;</td>' in text  # drift and quality rows
+    assert '<td class="text">a&#34;b</td>' in text and "&amp;amp;" in text
+    outlined = outline(page)
+    assert "script" not in outlined.tags and external_references(outlined) == []

@@ -22,7 +22,7 @@ def local_client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ob
     loopml.set_tracking_uri(None)
     monkeypatch.setattr(fluent, "_experiment", None)
     library.CALLS.clear()
-    yield loopml.get_client()
+    yield loopml.get_tracking_client()
     client = fluent._client
     if client is not None:
         client.close()

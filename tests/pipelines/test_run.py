@@ -195,7 +195,7 @@ def test_a_failed_validation_is_not_retried(local_client):
     @step(retries=3, retry_delay=0)
     def validated(frame: pd.DataFrame) -> pd.DataFrame:
         calls["validated"] += 1
-        loopml.expect(frame, [checks.in_range("x", max=2), checks.row_count(min=100)], name="input")
+        loopml.validate_data(frame, [checks.in_range("x", max=2), checks.row_count(min=100)], name="input")
         return frame
 
     @pipeline

@@ -50,7 +50,7 @@ def test_versions_are_numbered_per_model_and_linked_to_their_run(registry, clien
     assert v1.run_id == first.run_id and v1.source == f"runs:/{first.run_id}/model"
     assert v1.stage is Stage.CANDIDATE and v1.tags == {"team": "risk"} and v1.description == "baseline"
     assert registry.get_registered_model("churn").latest_version == 2
-    assert [v.version for v in registry.list_model_versions("churn")] == [2, 1]
+    assert [v.version for v in registry.search_model_versions("churn")] == [2, 1]
     assert registry.get_model_version("churn", "latest").version == 2
     assert registry.resolve("models:/churn/1") == registry.get_model_version("churn", 1)
 
@@ -121,10 +121,10 @@ def test_production_archives_the_previous_production_version(registry, client):
     registry.transition("churn", 2, Stage.PRODUCTION)
     assert registry.get_model_version("churn", 1).stage is Stage.ARCHIVED
     assert registry.get_model_version("churn", 2).stage is Stage.PRODUCTION
-    assert [v.version for v in registry.list_model_versions("churn", stage="production")] == [2]
+    assert [v.version for v in registry.search_model_versions("churn", stage="production")] == [2]
     registry.transition("churn", 1, "staging")
     registry.transition("churn", 1, "production", archive_existing=False)
-    assert len(registry.list_model_versions("churn", stage="production")) == 2
+    assert len(registry.search_model_versions("churn", stage="production")) == 2
 
 
 def test_invalid_transitions_are_refused(registry, client):
@@ -189,7 +189,7 @@ def test_version_tags_filter_and_evidence(registry, client):
     run = model_run(client)
     registry.register_model(f"runs:/{run.run_id}/model", "churn", tags={"data": "2026-10"})
     registry.register_model(f"runs:/{run.run_id}/model", "churn", tags={"data": "2026-11"})
-    assert [v.version for v in registry.list_model_versions("churn", "tags.data = '2026-11'")] == [2]
+    assert [v.version for v in registry.search_model_versions("churn", "tags.data = '2026-11'")] == [2]
     evidence = {"gate": "auc >= 0.9", "metrics": {"auc": 0.93}, "passed": True}
     assert registry.set_evidence("churn", 2, evidence).evidence == evidence
     assert registry.get_model_version("churn", 2).evidence == evidence

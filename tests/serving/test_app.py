@@ -302,14 +302,14 @@ def test_every_answer_is_logged_and_feedback_joins_it(serve, deployed):
     for bad in [{"request_id": "has space", "label": 1}, {"label": 1}, [], {"items": [{"request_id": "a"}]}, [1], "x"]:
         assert api.post("/v1/feedback", json=bad).status_code == 422, bad
     assert service(api).log.flush()
-    frame = ServingClient(deployed.tracking).predictions("iris", with_feedback=True)
+    frame = ServingClient(deployed.tracking).search_predictions("iris", with_feedback=True)
     assert list(frame["status"]) == [200, 422, 200]
     assert frame["request_id"][0] == ok["request_id"] and frame["outputs"][0] == ok["predictions"]
     assert frame["inputs"][0] == records(deployed) and frame["inputs"][2] == records(deployed)[:1]
     assert frame["outputs"][1]["error"]["type"] == "SchemaError"
     assert list(frame["label"]) == [[0, 0, 1], None, 0]
     assert (frame["latency_ms"] > 0).all() and str(frame["time"].dtype).startswith("datetime64")
-    flat = ServingClient(deployed.tracking).predictions("iris", flatten=True)
+    flat = ServingClient(deployed.tracking).search_predictions("iris", flatten=True)
     assert len(flat) == 4 and list(flat["prediction"]) == ok["predictions"] + second["predictions"]
     assert (
         list(flat["row"]) == [0, 1, 2, 0] and flat["sepal length (cm)"][0] == records(deployed)[0]["sepal length (cm)"]
@@ -323,16 +323,16 @@ def test_a_malformed_inference_request_in_the_log_does_not_break_reading_it(serv
     assert api.post("/v1/models/iris/predict", json={"records": records(deployed)}).status_code == 200
     assert service(api).log.flush()
     client = ServingClient(deployed.tracking)
-    frame = client.predictions("iris")
+    frame = client.search_predictions("iris")
     assert list(frame["status"]) == [422, 200] and frame["inputs"][0] == ragged  # kept as it was sent
-    assert len(client.predictions("iris", flatten=True)) == 3
+    assert len(client.search_predictions("iris", flatten=True)) == 3
 
 
 def test_prediction_logging_can_be_off(serve, deployed):
     api = serve(log_predictions=False)
     assert api.post("/v1/models/iris/predict", json={"records": records(deployed)}).status_code == 200
     assert service(api).log is None and api.get("/v1/models").json()["prediction_log"] is None
-    assert ServingClient(deployed.tracking).predictions("iris").empty
+    assert ServingClient(deployed.tracking).search_predictions("iris").empty
 
 
 def test_a_shadow_sees_every_request_and_never_answers(serve, deployed):
@@ -346,7 +346,7 @@ def test_a_shadow_sees_every_request_and_never_answers(serve, deployed):
     svc = service(api)
     svc._shadow_pool.submit(lambda: None).result()  # the shadow thread has caught up
     assert svc.log.flush()
-    frame = ServingClient(deployed.tracking).predictions("iris")
+    frame = ServingClient(deployed.tracking).search_predictions("iris")
     shadow = frame[frame["role"] == "shadow"]
     assert set(shadow["request_id"]) >= set(ids) and set(shadow["version"]) == {3}
     main = frame[(frame["role"] == "main") & (frame["status"] == 200)]
@@ -426,5 +426,5 @@ def test_a_model_that_breaks_is_a_logged_500(serve, registered):
     )
     assert 'loopml_serving_errors_total{kind="server",model="broken",version="1"} 1.0' in api.get("/metrics").text
     assert service(api).log.flush()
-    [row] = ServingClient(registered.tracking).predictions("broken").itertuples()
+    [row] = ServingClient(registered.tracking).search_predictions("broken").itertuples()
     assert row.status == 500 and row.outputs["error"]["message"] == "the model's own bug"

@@ -43,7 +43,7 @@ def test_the_module_level_api_deploys_rolls_back_and_reads_deployments(home):
     assert loopml.list_deployments(current=True) == [latest]
     back = loopml.rollback("iris", reason="too early")
     assert (back.action, back.target, back.canary_version) == ("rollback", "champion", None)
-    actions = [e.action for e in loopml.audit_log("iris", action="deployment.*")]
+    actions = [e.action for e in loopml.search_audit_events("iris", action="deployment.*")]
     assert actions == ["deployment.create", "deployment.create", "deployment.rollback"]
     for bad in ({"version": 2}, {"version": 2, "percent": 150}, {"version": "2", "percent": 5}, [2, 5]):
         with pytest.raises(InvalidValueError):
@@ -53,7 +53,7 @@ def test_the_module_level_api_deploys_rolls_back_and_reads_deployments(home):
             loopml.deploy("iris", 1, shadow=bad_shadow)  # type: ignore[arg-type]
     with pytest.raises(InvalidValueError):
         loopml.deploy("iris", 1.5)  # type: ignore[arg-type]
-    assert loopml.predictions("iris").empty
+    assert loopml.search_predictions("iris").empty
     with pytest.raises(PredictionNotFoundError):  # nothing was answered: no label may stand for "abc"
         loopml.send_feedback("abc", 1)
     loopml.get_serving_client().store.serving.log_predictions(

@@ -141,7 +141,7 @@ def test_the_served_model_follows_the_store_and_every_prediction_is_logged(home,
         ids = {a["request_id"] for a in shadowed}
 
         def shadow_rows() -> Any:
-            frame = serving.predictions("iris", role="shadow")
+            frame = serving.search_predictions("iris", role="shadow")
             return frame[frame["request_id"].isin(ids)]
 
         wait_until(lambda: len(shadow_rows()) == 10, "the shadow predictions in the log")
@@ -159,15 +159,15 @@ def test_the_served_model_follows_the_store_and_every_prediction_is_logged(home,
                 server.http.post("/v1/feedback", json={"request_id": answer["request_id"], "label": 0}).status_code
                 == 201
             )
-        frame = serving.predictions("iris", role="main", with_feedback=True)
+        frame = serving.search_predictions("iris", role="main", with_feedback=True)
         labelled = frame[frame["label"].notna()]
         assert set(labelled["request_id"]) == {a["request_id"] for a in shadowed[:3]}
         wait_until(
-            lambda: len(serving.predictions("iris")) >= 2_000 + 10 + 10 + len(answers), "every prediction logged"
+            lambda: len(serving.search_predictions("iris")) >= 2_000 + 10 + 10 + len(answers), "every prediction logged"
         )
-        everything = serving.predictions("iris")
+        everything = serving.search_predictions("iris")
         assert {"main", "canary", "shadow"} == set(everything["role"])
-        assert len(serving.predictions("iris", version=3)) == versions.count(3)
+        assert len(serving.search_predictions("iris", version=3)) == versions.count(3)
 
         # bad payloads: 422 naming what is wrong, never a 5xx
         wrong = server.predict({"records": [{**rows[0], "sepal length (cm)": "long", "extra": 1}]})

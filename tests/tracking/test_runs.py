@@ -46,7 +46,7 @@ def test_environment_and_command_are_captured(loopml_env):
     tags = loopml.get_run(run.id).tags
     for key in ("loopml.env.python", "loopml.env.platform", "loopml.env.host", "loopml.source.command"):
         assert tags[key]
-    client = loopml.get_client()
+    client = loopml.get_tracking_client()
     requirements = client.read_artifact(run.id, "loopml/environment/requirements.txt").decode()
     assert "sqlalchemy==" in requirements.lower()
 
@@ -161,7 +161,7 @@ def test_artifacts_files_folders_text_dicts_and_figures(loopml_env, tmp_path):
         run.log_dict({"a": [1, 2], "b": np.float64(0.5)}, "meta.json")
         run.log_figure(figure, "plots/curve.png")
     plt.close(figure)
-    client = loopml.get_client()
+    client = loopml.get_tracking_client()
     paths = {e.path for e in client.list_artifacts(run.id) if not e.path.startswith("loopml/")}
     assert paths == {
         "config.yaml",
@@ -174,7 +174,7 @@ def test_artifacts_files_folders_text_dicts_and_figures(loopml_env, tmp_path):
     }
     assert json.loads(client.read_artifact(run.id, "meta.json")) == {"a": [1, 2], "b": 0.5}
     assert client.read_artifact(run.id, "plots/curve.png")[:8] == b"\x89PNG\r\n\x1a\n"
-    out = loopml.download_artifacts(f"runs:/{run.id}/report", tmp_path / "dl")
+    out = loopml.download_artifacts(run.id, "report", tmp_path / "dl")
     assert (out / "plots" / "a.csv").read_text() == "x\n1\n"
     assert (out / "summary.txt").read_text() == "ok"
 
@@ -183,7 +183,7 @@ def test_artifacts_files_folders_text_dicts_and_figures(loopml_env, tmp_path):
 def test_artifact_paths_outside_the_run_are_refused(loopml_env, tmp_path, bad):
     with loopml.start_run() as run, pytest.raises(ArtifactPathError):
         run.log_text("x", bad)
-    assert [e.path for e in loopml.get_client().list_artifacts(run.id) if not e.path.startswith("loopml/")] == []
+    assert [e.path for e in loopml.get_tracking_client().list_artifacts(run.id) if not e.path.startswith("loopml/")] == []
 
 
 def test_the_same_dataset_is_stored_once(loopml_env):

@@ -12,7 +12,7 @@ import pytest
 import loopml
 from loopml.errors import InvalidValueError, ValidationFailedError
 from loopml.validation import checks as c
-from loopml.validation import expect
+from loopml.validation import validate_data
 
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -34,7 +34,7 @@ def frame() -> pd.DataFrame:
 
 def test_a_clean_frame_passes_every_check(frame: pd.DataFrame) -> None:
     clean = frame.iloc[[0, 4]].assign(country=["FR", "DE"])
-    report = expect(
+    report = validate_data(
         clean,
         [
             c.schema({"id": "int", "age": "float", "country": "text", "segment": "category", "ts": "datetime"}),
@@ -51,7 +51,7 @@ def test_a_clean_frame_passes_every_check(frame: pd.DataFrame) -> None:
 
 def test_every_violation_is_reported_not_just_the_first(frame: pd.DataFrame) -> None:
     with pytest.raises(ValidationFailedError) as caught:
-        expect(
+        validate_data(
             frame.assign(id=[1, 2, 2, 4, 4]),
             [
                 c.schema({"id": "int", "age": "int", "missing_col": "float"}, allow_extra=False),
@@ -87,7 +87,7 @@ def test_every_violation_is_reported_not_just_the_first(frame: pd.DataFrame) -> 
 
 
 def test_results_carry_figures_and_examples(frame: pd.DataFrame) -> None:
-    report = expect(frame, [c.in_range("age", max=100), c.unique("segment")], raise_on_failure=False)
+    report = validate_data(frame, [c.in_range("age", max=100), c.unique("segment")], raise_on_failure=False)
     in_range, unique = report.results
     assert in_range.details["n_failed"] == 1 and in_range.details["examples"] == [{"row": 1, "value": 130.0}]
     assert unique.details["n_duplicated_keys"] == 2 and sorted(unique.details["examples"]) == [["a"], ["b"]]
@@ -102,18 +102,18 @@ def test_results_carry_figures_and_examples(frame: pd.DataFrame) -> None:
 
 def test_range_bounds_can_be_exclusive_and_missing_values_are_ignored() -> None:
     data = pd.DataFrame({"p": [0.0, 0.5, 1.0, None]})
-    assert expect(data, [c.in_range("p", 0, 1)]).passed
-    failed = expect(data, [c.in_range("p", 0, 1, inclusive=False)], raise_on_failure=False)
+    assert validate_data(data, [c.in_range("p", 0, 1)]).passed
+    failed = validate_data(data, [c.in_range("p", 0, 1, inclusive=False)], raise_on_failure=False)
     assert failed.results[0].details["n_failed"] == 2
-    text = expect(pd.DataFrame({"p": ["a"]}), [c.in_range("p", 0, 1)], raise_on_failure=False)
+    text = validate_data(pd.DataFrame({"p": ["a"]}), [c.in_range("p", 0, 1)], raise_on_failure=False)
     assert "not numeric" in text.results[0].message
 
 
 def test_freshness_reads_naive_timestamps_as_utc_and_parses_text() -> None:
     naive = pd.DataFrame({"ts": ["2024-06-01 10:00"]})
-    assert expect(naive, [c.freshness("ts", "3h", now=NOW)]).passed
-    assert not expect(naive, [c.freshness("ts", 3600, now=NOW)], raise_on_failure=False).passed
-    empty = expect(pd.DataFrame({"ts": [None]}), [c.freshness("ts", "1d", now=NOW)], raise_on_failure=False)
+    assert validate_data(naive, [c.freshness("ts", "3h", now=NOW)]).passed
+    assert not validate_data(naive, [c.freshness("ts", 3600, now=NOW)], raise_on_failure=False).passed
+    empty = validate_data(pd.DataFrame({"ts": [None]}), [c.freshness("ts", "1d", now=NOW)], raise_on_failure=False)
     assert empty.results[0].message == "no timestamp to judge freshness by"
 
 
@@ -130,7 +130,7 @@ def test_check_arguments_are_validated() -> None:
     with pytest.raises(InvalidValueError):
         c.allowed_values("x", [])
     with pytest.raises(InvalidValueError, match="list of checks"):
-        expect(pd.DataFrame(), [lambda frame: True])  # type: ignore[list-item]
+        validate_data(pd.DataFrame(), [lambda frame: True])  # type: ignore[list-item]
 
 
 def test_the_report_is_recorded_on_the_active_run(tmp_path, monkeypatch) -> None:
@@ -139,7 +139,7 @@ def test_the_report_is_recorded_on_the_active_run(tmp_path, monkeypatch) -> None
         monkeypatch.delenv(name, raising=False)
     loopml.set_tracking_uri(None)
     with loopml.start_run(capture=False) as run:
-        expect(pd.DataFrame({"x": [1, None]}), [c.not_null("x")], name="raw input", raise_on_failure=False)
+        validate_data(pd.DataFrame({"x": [1, None]}), [c.not_null("x")], name="raw input", raise_on_failure=False)
     stored = json.loads(run.client.read_artifact(run.run_id, "validation/raw_input.json"))
     assert stored["passed"] is False and stored["results"][0]["details"]["n_missing"] == 1
     assert run.get().tags["loopml.validation.raw_input"] == "failed"
@@ -148,7 +148,7 @@ def test_the_report_is_recorded_on_the_active_run(tmp_path, monkeypatch) -> None
 
 def test_unexpected_categories_list_only_the_values_present() -> None:
     data = pd.DataFrame({"tier": pd.Categorical(["gold", "lead", None], categories=["gold", "lead", "tin"])})
-    result = expect(data, [c.allowed_values("tier", ["gold"])], raise_on_failure=False).results[0]
+    result = validate_data(data, [c.allowed_values("tier", ["gold"])], raise_on_failure=False).results[0]
     assert result.message == "1 value not allowed: lead (1)"  # not "tin (0)": an unused category is no value
     assert result.details["unexpected"] == {"lead": 1}
 
@@ -156,16 +156,16 @@ def test_unexpected_categories_list_only_the_values_present() -> None:
 def test_bounds_that_cannot_be_compared_with_the_column_fail_the_check_instead_of_raising() -> None:
     stamps = pd.DataFrame({"ts": pd.to_datetime(["2024-06-01"]).tz_localize("UTC")})
     checks = [c.in_range("ts", 0, 1), c.in_range("ts", pd.Timestamp("2024-01-01")), c.row_count(min=1)]
-    report = expect(stamps, checks, raise_on_failure=False)
+    report = validate_data(stamps, checks, raise_on_failure=False)
     assert [r.passed for r in report.results] == [False, False, True]
     assert "values of dtype datetime64[" in report.results[0].message
     assert "cannot be compared with the bounds [0, 1]" in report.results[0].message
-    assert expect(stamps, [c.in_range("ts", pd.Timestamp("2024-01-01", tz="UTC"))]).passed
+    assert validate_data(stamps, [c.in_range("ts", pd.Timestamp("2024-01-01", tz="UTC"))]).passed
 
 
 def test_a_column_name_used_twice_is_a_violation_not_a_crash() -> None:
     data = pd.DataFrame([[1, 2, 3]], columns=["a", "a", "b"])
-    report = expect(
+    report = validate_data(
         data,
         [c.schema({"a": "int", "b": "int"}), c.in_range("a", 0, 5), c.not_null("a"), c.unique("a", "b"),
          c.freshness("a", "1d"), c.in_range("b", 0, 5)],

@@ -15,7 +15,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 import loopml
 from loopml.errors import InvalidValueError, ValidationFailedError
-from loopml.validation import GateResult, check_metrics, compare_models, mcnemar, paired_bootstrap
+from loopml.validation import GateResult, compare_models, mcnemar, paired_bootstrap, validate_model
 
 
 def _pairs(n01: int, n10: int, both_right: int = 50, both_wrong: int = 10) -> tuple[np.ndarray, ...]:
@@ -150,12 +150,12 @@ def test_evidence_is_json_safe_and_complete(holdout) -> None:
 
 def test_metric_thresholds(holdout) -> None:
     X, y = holdout["X"], holdout["y"]
-    result = check_metrics(holdout["strong"], X, y, {"roc_auc": 0.8, "log_loss": "<= 0.6", "accuracy": "> 0.99"})
+    result = validate_model(holdout["strong"], X, y, {"roc_auc": 0.8, "log_loss": "<= 0.6", "accuracy": "> 0.99"})
     assert [c.passed for c in result.checks] == [True, True, False] and not result.passed
     assert result.figures["metrics"]["accuracy"] == pytest.approx(skm.accuracy_score(y, holdout["strong"].predict(X)))
-    assert check_metrics(holdout["strong"], X, y, {"brier": 0.25}).checks[0].figures["op"] == "<="
+    assert validate_model(holdout["strong"], X, y, {"brier": 0.25}).checks[0].figures["op"] == "<="
     with pytest.raises(InvalidValueError, match="must be a number or"):
-        check_metrics(holdout["strong"], X, y, {"roc_auc": "at least 0.8"})
+        validate_model(holdout["strong"], X, y, {"roc_auc": "at least 0.8"})
     with pytest.raises(InvalidValueError, match="n_boot"):
         compare_models(holdout["strong"], holdout["weak"], X, y, n_boot=5)
 
@@ -171,7 +171,7 @@ def test_gate_evidence_is_recorded_on_the_model_version(client, holdout) -> None
     registry = RegistryClient(client)
     version = registry.register_model(info.uri, "gated")
     gate = compare_models(holdout["strong"], holdout["weak"], X, y, n_boot=200)
-    thresholds = check_metrics(holdout["strong"], X, y, {"roc_auc": 0.8})
+    thresholds = validate_model(holdout["strong"], X, y, {"roc_auc": 0.8})
     gate.record("gated", version.version, client=registry)
     stored = thresholds.record("gated", version.version, client=registry)
     assert set(stored.evidence) == {"challenger_vs_champion", "thresholds"}  # merged, not replaced
@@ -195,7 +195,7 @@ def test_models_can_be_given_as_registry_uris(loopml_env, holdout) -> None:
 def test_a_holdout_of_negatives_only_scores_probability_arrays_against_class_1() -> None:
     y = np.zeros(40, dtype=int)
     proba = np.linspace(0.05, 0.7, 40)
-    result = check_metrics(proba, None, y, {"log_loss": 10.0, "brier": 1.0, "accuracy": 0.0})
+    result = validate_model(proba, None, y, {"log_loss": 10.0, "brier": 1.0, "accuracy": 0.0})
     figures = result.figures["metrics"]
     assert figures["log_loss"] == pytest.approx(skm.log_loss(y, proba, labels=[0, 1]))
     assert figures["brier"] == pytest.approx(skm.brier_score_loss(y, proba, pos_label=1))
@@ -208,11 +208,11 @@ def test_probability_matrices_as_predictions_give_labels_for_mcnemar_and_label_m
     as_arrays = compare_models(new, old, X, y, metric="roc_auc", n_boot=200, margin=1.0)
     as_models = compare_models(holdout["strong"], holdout["weak"], X, y, metric="roc_auc", n_boot=200)
     assert as_arrays.figures["mcnemar"] == as_models.figures["mcnemar"]
-    accuracy = check_metrics(new, X, y, {"accuracy": 0.5}).figures["metrics"]["accuracy"]
+    accuracy = validate_model(new, X, y, {"accuracy": 0.5}).figures["metrics"]["accuracy"]
     assert accuracy == pytest.approx(skm.accuracy_score(y, holdout["strong"].predict(X)))
     three = np.tile([0.2, 0.5, 0.3], (len(y), 1))
     with pytest.raises(InvalidValueError, match="3 columns of probabilities but y has 2 classes"):
-        check_metrics(three, X, y, {"accuracy": 0.5})
+        validate_model(three, X, y, {"accuracy": 0.5})
 
 
 def test_rows_whose_segment_is_missing_form_their_own_segment() -> None:

@@ -104,7 +104,7 @@ def _runtime_errors() -> tuple[type[Exception], ...]:
     """onnxruntime's exception classes, which derive from Exception directly rather than one base."""
     from onnxruntime.capi import onnxruntime_pybind11_state as state
 
-    names = ("Fail", "InvalidArgument", "NoSuchFile", "NoModel", "EngineError", "RuntimeException")
+    names: tuple[str, ...] = ("Fail", "InvalidArgument", "NoSuchFile", "NoModel", "EngineError", "RuntimeException")
     names += ("InvalidProtobuf", "ModelLoaded", "NotImplemented", "InvalidGraph", "EPFail")
     found = (getattr(state, name, None) for name in names)
     return (RuntimeError, *(cls for cls in found if isinstance(cls, type) and issubclass(cls, Exception)))

@@ -10,7 +10,6 @@ cache hits. Ray is an optional extra: ``pip install 'loopml[ray]'``.
 
 from __future__ import annotations
 
-import time
 import traceback
 from typing import Any
 
@@ -18,6 +17,7 @@ from loopml.errors import PipelineDefinitionError, PipelineError
 from loopml.pipelines.execution import StepResult, StepTask, execute_remote
 from loopml.pipelines.runners.base import Runner
 from loopml.pipelines.steps import main_by_value
+from loopml.timestamps import now_ms
 
 _remote: Any = None
 
@@ -100,16 +100,16 @@ class RayRunner(Runner):
             try:
                 results.append(ray.get(ref))
             except Exception as exc:  # the task died (worker crash, out of memory) before returning
-                now = time.time_ns() // 1_000_000
+                now = now_ms()
                 results.append(
                     StepResult(
-                        task.node.id,
-                        "",
-                        False,
-                        {},
-                        1,
-                        now,
-                        now,
+                        node=task.node.id,
+                        run_id="",
+                        ok=False,
+                        outputs={},
+                        attempts=1,
+                        start_ms=now,
+                        end_ms=now,
                         error=f"the Ray task running it failed: {type(exc).__name__}: {exc}",
                         error_type=type(exc).__name__,
                         traceback="".join(traceback.format_exception(exc)),

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 
 from loopml.auth.guard import actor_for
 from loopml.entities.monitoring import AlertSpec
-from loopml.server.deps import IntPath, IntQuery, StoreDep
+from loopml.server.deps import IntPath, IntQuery, NoContent, StoreDep
 from loopml.server.schemas.monitoring import (
     ActionFailuresIn,
     AlertOut,
@@ -28,7 +28,7 @@ from loopml.server.schemas.monitoring import (
 
 router = APIRouter(tags=["monitoring"])
 MaxResults = Annotated[int, Query(ge=1, le=100_000)]
-NO_CONTENT = {"status_code": status.HTTP_204_NO_CONTENT, "response_class": Response}
+NO_CONTENT: NoContent = {"status_code": status.HTTP_204_NO_CONTENT, "response_class": Response}
 
 
 @router.put("/monitors/{name}")

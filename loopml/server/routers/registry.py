@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request, Response, status
 from loopml.auth.guard import actor_for, ensure_role, needs
 from loopml.entities.auth import Role
 from loopml.entities.registry import RequestStatus, Stage
-from loopml.server.deps import IntPath, IntQuery, StoreDep
+from loopml.server.deps import IntPath, IntQuery, NoContent, StoreDep
 from loopml.server.schemas.registry import (
     CreateModelIn,
     CreateRequestIn,
@@ -30,7 +30,7 @@ from loopml.server.schemas.registry import (
 from loopml.server.schemas.search import to_filter
 
 router = APIRouter(tags=["registry"])
-NO_CONTENT = {"status_code": status.HTTP_204_NO_CONTENT, "response_class": Response}
+NO_CONTENT: NoContent = {"status_code": status.HTTP_204_NO_CONTENT, "response_class": Response}
 
 
 # -- models --------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from loopml.auth.guard import actor_for, needs
 from loopml.entities.auth import Role
 from loopml.entities.serving import Feedback, PredictionRecord
-from loopml.server.deps import IntQuery, StoreDep
+from loopml.server.deps import IntQuery, NoContent, StoreDep
 from loopml.server.schemas.serving import (
     CreateDeploymentIn,
     CurrentDeploymentsIn,
@@ -32,7 +32,7 @@ from loopml.server.schemas.serving import (
 router = APIRouter(tags=["serving"])
 MaxResultsQuery = Annotated[int, Query(ge=1, le=1_000_000)]
 VersionQuery = Annotated[int | None, Query(ge=1, le=2**31 - 1)]
-NO_CONTENT = {"status_code": status.HTTP_204_NO_CONTENT, "response_class": Response}
+NO_CONTENT: NoContent = {"status_code": status.HTTP_204_NO_CONTENT, "response_class": Response}
 
 
 # -- deployments ---------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request, Response, status
 
 from loopml.auth.guard import actor_for, needs
 from loopml.entities.auth import Role
-from loopml.server.deps import IntPath, StoreDep
+from loopml.server.deps import IntPath, NoContent, StoreDep
 from loopml.server.schemas.search import to_filter, to_order_by
 from loopml.server.schemas.tracking import (
     ArtifactEntriesIn,
@@ -31,7 +31,7 @@ from loopml.server.schemas.tracking import (
 )
 
 router = APIRouter(tags=["tracking"])
-NO_CONTENT = {"status_code": status.HTTP_204_NO_CONTENT, "response_class": Response}
+NO_CONTENT: NoContent = {"status_code": status.HTTP_204_NO_CONTENT, "response_class": Response}
 
 
 # -- experiments --------------------------------------------------------------------------

@@ -52,9 +52,9 @@ class ComparisonJson(Schema):
         """The shapes the filter parser produces: a list for ``in``, one value otherwise."""
         listed = isinstance(self.value, list)
         if self.op in ("in", "not in"):
-            if not listed:
+            if not isinstance(self.value, list):  # i.e. not listed; spelled out so the type narrows
                 raise ValueError(f"operator {self.op!r} needs a list value")
-            if any(v is None for v in self.value):  # type: ignore[union-attr]
+            if any(v is None for v in self.value):
                 raise ValueError(f"an {self.op!r} list cannot hold null; use 'is null' instead")
         elif listed:
             raise ValueError(f"operator {self.op!r} needs a single value, not a list")

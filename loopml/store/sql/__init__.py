@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from loopml.store.sql.engine import dispose_after_fork, ensure_schema, make_engine
 
+if TYPE_CHECKING:
+    from loopml.store import Store
 
-def open_sql_store(url: str, artifacts_url: str):  # type: ignore[no-untyped-def]
+
+def open_sql_store(url: str, artifacts_url: str) -> Store:
     """A Store whose metadata lives in the database at ``url``, migrated to head."""
     from loopml.store import Store
     from loopml.store.fs.artifacts import FsArtifactStore

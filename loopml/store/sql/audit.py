@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,6 +14,7 @@ from loopml.store.audit import AuditLog
 from loopml.store.sql import tables as t
 from loopml.store.sql.engine import read_transaction
 from loopml.store.sql.search import like_prefix
+from loopml.timestamps import now_ms
 
 
 def _dump(value: Mapping[str, Any] | None) -> str | None:
@@ -38,7 +38,7 @@ def append_event(
     evidence: Mapping[str, Any] | None = None,
 ) -> AuditEvent:
     """Insert one event on ``conn`` (inside the caller's transaction)."""
-    now = time.time_ns() // 1_000_000
+    now = now_ms()
     result = conn.execute(
         t.audit_events.insert()
         .values(

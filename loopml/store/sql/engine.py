@@ -16,13 +16,16 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, Row, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DataError, InterfaceError, OperationalError, ProgrammingError
 
 from loopml.errors import InvalidValueError, MigrationError, StoreError, UnsupportedSchemeError
+
+#: a result row of any shape (SQLAlchemy types a Row by the tuple of its columns)
+AnyRow: TypeAlias = "Row[*tuple[Any, ...]]"
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _PG_MIGRATION_LOCK = 0x100B_5EED  # any constant shared by every loopml process

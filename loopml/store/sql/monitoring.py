@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, delete, select, update
+from sqlalchemy import Connection, Engine, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from loopml.entities.monitoring import Alert, AlertSpec, LoopTask, Monitor, MonitorResult
@@ -25,11 +24,8 @@ from loopml.store.monitoring import (
 from loopml.store.serving import check_version_number
 from loopml.store.sql import tables as t
 from loopml.store.sql.audit import append_event
-from loopml.store.sql.engine import read_transaction, write_transaction
-
-
-def _now() -> int:
-    return time.time_ns() // 1_000_000
+from loopml.store.sql.engine import AnyRow, read_transaction, write_transaction
+from loopml.timestamps import now_ms
 
 
 def _dump(value: Any) -> str:
@@ -45,11 +41,11 @@ def _check_name(name: object, what: str) -> str:
     return name
 
 
-def _monitor(row: Row) -> Monitor:
+def _monitor(row: AnyRow) -> Monitor:
     return Monitor(row.name, row.model, json.loads(row.spec_json), row.created_at, row.updated_at, row.created_by)
 
 
-def _result(row: Row) -> MonitorResult:
+def _result(row: AnyRow) -> MonitorResult:
     return MonitorResult(
         row.result_id,
         row.monitor,
@@ -62,14 +58,14 @@ def _result(row: Row) -> MonitorResult:
     )
 
 
-def _alert(row: Row) -> Alert:
+def _alert(row: AnyRow) -> Alert:
     return Alert(
         row.alert_id, row.monitor, row.result_id, row.time, row.model, row.version, row.kind, row.message,
         json.loads(row.details_json),
     )  # fmt: skip
 
 
-def _task(row: Row) -> LoopTask:
+def _task(row: AnyRow) -> LoopTask:
     return LoopTask(
         task_id=row.task_id,
         policy=row.policy,
@@ -97,7 +93,7 @@ class SqlMonitoringStore(MonitoringStore):
         _check_name(name, "monitor")
         _check_name(model, "model")
         text = _dump(dict(check_spec(spec)))
-        now = _now()
+        now = now_ms()
         with write_transaction(self._engine) as conn:
             old = conn.execute(select(t.monitors).where(t.monitors.c.name == name)).first()
             if old is None:
@@ -168,18 +164,18 @@ class SqlMonitoringStore(MonitoringStore):
     ) -> tuple[MonitorResult, list[Alert]]:
         check_status(status)
         summary_text, figures_text = _dump(dict(summary)), _dump(dict(figures))
-        now = _now()
+        now = now_ms()
         with write_transaction(self._engine) as conn:
             if conn.execute(select(t.monitors.c.name).where(t.monitors.c.name == monitor)).first() is None:
                 raise MonitorNotFoundError(f"No monitor named {monitor!r}.")
             result_id = int(
                 conn.execute(
-                    t.monitor_results.insert()
+                    t.search_monitor_results.insert()
                     .values(
                         monitor=monitor, time=now, model=model, version=version, status=status,
                         summary_json=summary_text, figures_json=figures_text,
                     )
-                    .returning(t.monitor_results.c.result_id)
+                    .returning(t.search_monitor_results.c.result_id)
                 ).scalar_one()
             )
             stored = [self._insert_alert(conn, monitor, result_id, now, model, version, spec, actor) for spec in alerts]
@@ -234,8 +230,8 @@ class SqlMonitoringStore(MonitoringStore):
         self, monitor: str, *, since: int | None = None, until: int | None = None, max_results: int = 1000
     ) -> list[MonitorResult]:
         check_limit(max_results)
-        c = t.monitor_results.c
-        query = select(t.monitor_results).where(c.monitor == monitor)
+        c = t.search_monitor_results.c
+        query = select(t.search_monitor_results).where(c.monitor == monitor)
         if since is not None:
             query = query.where(c.time >= since)
         if until is not None:
@@ -277,9 +273,9 @@ class SqlLoopStore(LoopStore):
         _check_name(policy, "policy")
         _check_name(model, "model")
         check_trigger(trigger)
-        now = _now()
+        now = now_ms()
         stages = _dump([{"stage": "started", "time": now}])
-        skipped = {"actor": actor, "action": "loop.trigger.skipped", "target_type": "model", "target": model,
+        skipped: dict[str, Any] = {"actor": actor, "action": "loop.trigger.skipped", "target_type": "model", "target": model,
                    "reason": "a retrain of this policy is already in flight",
                    "evidence": {"policy": policy, "trigger": trigger, "trigger_ref": trigger_ref, **(evidence or {})}}  # fmt: skip
         try:
@@ -329,7 +325,7 @@ class SqlLoopStore(LoopStore):
                 evidence={"task_id": task_id, **evidence},
             )
 
-    def _running(self, conn: Connection, task_id: int) -> Row:
+    def _running(self, conn: Connection, task_id: int) -> AnyRow:
         row = conn.execute(select(t.loop_tasks).where(t.loop_tasks.c.task_id == task_id)).first()
         if row is None:
             raise TaskNotFoundError(f"No task {task_id}.")
@@ -338,7 +334,7 @@ class SqlLoopStore(LoopStore):
         return row
 
     def update_task(self, task_id: int, *, stage: str | None = None, details: Mapping[str, Any] | None = None) -> LoopTask:
-        now = _now()
+        now = now_ms()
         with write_transaction(self._engine) as conn:
             row = self._running(conn, task_id)
             values: dict[str, Any] = {"heartbeat_at": now}
@@ -354,7 +350,7 @@ class SqlLoopStore(LoopStore):
         self, task_id: int, *, state: str, outcome: str, details: Mapping[str, Any] | None, actor: str
     ) -> LoopTask:
         check_state(state, ended=True)
-        now = _now()
+        now = now_ms()
         with write_transaction(self._engine) as conn:
             row = self._running(conn, task_id)
             merged = {**json.loads(row.details_json), **(details or {})}

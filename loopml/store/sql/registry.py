@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
@@ -40,6 +39,7 @@ from loopml.store.sql.audit import append_event
 from loopml.store.sql.engine import read_transaction, write_transaction
 from loopml.store.sql.registry_search import model_filter, version_filter
 from loopml.store.sql.search import numeric_value
+from loopml.timestamps import now_ms
 from loopml.uris import check_alias
 
 _RETRIES = 5
@@ -51,9 +51,6 @@ ALLOWED: Mapping[Stage, frozenset[Stage]] = {
     Stage.ARCHIVED: frozenset({Stage.CANDIDATE, Stage.STAGING}),
 }
 
-
-def _now() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class SqlRegistryStore(RegistryStore):
@@ -82,7 +79,7 @@ class SqlRegistryStore(RegistryStore):
         require_approval: bool,
         actor: str,
     ) -> None:
-        now = _now()
+        now = now_ms()
         conn.execute(
             t.registered_models.insert().values(
                 name=name,
@@ -143,7 +140,7 @@ class SqlRegistryStore(RegistryStore):
                 with write_transaction(self._engine) as conn:
                     version = self._next_version(conn, name, run_id, actor)
                     manifest_digest = _manifest_digest(conn, run_id, source)
-                    now = _now()
+                    now = now_ms()
                     conn.execute(
                         t.model_versions.insert().values(
                             name=name,
@@ -201,7 +198,7 @@ class SqlRegistryStore(RegistryStore):
             self._insert_model(conn, name, None, {}, False, actor)
             latest = 0
         version = int(latest) + 1
-        conn.execute(m.update().where(m.c.name == name).values(latest_version=version, updated_at=_now()))
+        conn.execute(m.update().where(m.c.name == name).values(latest_version=version, updated_at=now_ms()))
         return version
 
     def get_version(self, name: str, version: int) -> ModelVersion:
@@ -322,7 +319,7 @@ class SqlRegistryStore(RegistryStore):
             elif to_stage is Stage.PRODUCTION:
                 self.require_approved(conn, name, [version], "move to production")
             v = t.model_versions.c
-            now = _now()
+            now = now_ms()
             if to_stage is Stage.PRODUCTION and archive_existing:
                 superseded = conn.execute(
                     select(v.version).where(v.name == name, v.stage == Stage.PRODUCTION.value, v.version != version)
@@ -406,7 +403,7 @@ class SqlRegistryStore(RegistryStore):
             current = self._version(conn, name, version)
             if to_stage not in ALLOWED[current.stage]:
                 raise InvalidTransitionError(f"{name}/{version} is {current.stage.value}; it cannot move to {to_stage.value}.")
-            now = _now()
+            now = now_ms()
             request_id = conn.execute(
                 t.transition_requests.insert()
                 .values(
@@ -447,7 +444,7 @@ class SqlRegistryStore(RegistryStore):
             conn.execute(
                 t.transition_requests.update()
                 .where(r.request_id == request_id)
-                .values(status=status.value, decided_by=actor, decided_at=_now(), decision_comment=comment)
+                .values(status=status.value, decided_by=actor, decided_at=now_ms(), decision_comment=comment)
             )
             append_event(
                 conn,
@@ -493,7 +490,7 @@ class SqlRegistryStore(RegistryStore):
             conn.execute(
                 t.model_versions.update()
                 .where(v.name == name, v.version == version)
-                .values(evidence_json=text, updated_at=_now())
+                .values(evidence_json=text, updated_at=now_ms())
             )
             append_event(
                 conn,
@@ -563,9 +560,9 @@ class SqlRegistryStore(RegistryStore):
                 if (r.name, r.version) in tags:
                     tags[(r.name, r.version)][r.key] = r.value
             a = t.model_aliases.c
-            for r in conn.execute(select(a.name, a.alias, a.version).where(a.name.in_(names)).order_by(a.alias)):
-                if (r.name, r.version) in aliases:
-                    aliases[(r.name, r.version)].append(r.alias)
+            for ar in conn.execute(select(a.name, a.alias, a.version).where(a.name.in_(names)).order_by(a.alias)):
+                if (ar.name, ar.version) in aliases:
+                    aliases[(ar.name, ar.version)].append(ar.alias)
         return [
             ModelVersion(
                 name=r.name,

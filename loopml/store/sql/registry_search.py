@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeAlias
 
-from sqlalchemy import ColumnElement, and_, exists, false, not_, or_, true
+from sqlalchemy import ColumnElement, Table, and_, exists, false, not_, or_, true
 
 from loopml.entities.search import And, Comparison, Filter, Not, Or
 from loopml.errors import InvalidFilterError
@@ -12,8 +13,11 @@ from loopml.names import check_search_keys
 from loopml.store.sql import tables as t
 from loopml.store.sql.search import compare_column
 
+#: the condition for one comparison; model and version filters each know their own columns
+_Leaf: TypeAlias = Callable[[Comparison], ColumnElement[bool]]
 
-def _tag_condition(table: Any, owner: list[ColumnElement[Any]], node: Comparison) -> ColumnElement[bool]:
+
+def _tag_condition(table: Table, owner: list[ColumnElement[Any]], node: Comparison) -> ColumnElement[bool]:
     """A comparison on ``tags.<key>`` of a model or version, as an EXISTS subquery."""
     c = table.c
     match = and_(*owner, c.key == node.key)
@@ -34,13 +38,13 @@ def _tag_condition(table: Any, owner: list[ColumnElement[Any]], node: Comparison
     return exists().where(match, compare_column(column_value, node.op, value))
 
 
-def _compile(node: Filter, leaf: Any) -> ColumnElement[bool]:
+def _compile(node: Filter, leaf: _Leaf) -> ColumnElement[bool]:
     """The condition for ``node``; each tag key is one EXISTS subquery, so keys are capped as for runs."""
     check_search_keys(node)
     return _compile_node(node, leaf)
 
 
-def _compile_node(node: Filter, leaf: Any) -> ColumnElement[bool]:
+def _compile_node(node: Filter, leaf: _Leaf) -> ColumnElement[bool]:
     if isinstance(node, And):
         return and_(true(), *(_compile_node(i, leaf) for i in node.items))
     if isinstance(node, Or):

@@ -16,10 +16,12 @@ import base64
 import json
 import math
 from collections.abc import Sequence
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, false, not_, or_, select, true
 from sqlalchemy.sql.expression import Alias
+from sqlalchemy.sql.selectable import NamedFromClause
 
 from loopml.entities.search import And, Comparison, Filter, Not, Or, OrderBy
 from loopml.errors import InvalidFilterError, InvalidValueError
@@ -30,13 +32,21 @@ _KEY_TABLES = {"metric": t.latest_metrics, "param": t.params, "tag": t.tags}
 
 
 class RunQuery:
-    """Builds the SELECT of matching run ids for one search."""
+    """Builds the SELECT of matching run ids for one search.
 
-    def __init__(self) -> None:
-        self._aliases: dict[tuple[str, str], Alias] = {}
+    ``walk_runs`` writes the comparisons on key values as ``value + 0``, which reads the same but
+    keeps SQLite from starting at the ``(key, value)`` index: the plan then walks the runs in
+    ``(experiment_id, start_time)`` order and probes each run's keys by primary key, and stops after
+    one page. That wins when most runs match a filter and the order is the default newest-first
+    (0.3 ms against 480 ms over 100,000 runs), and loses when few do; see ``SqlTrackingStore.search_runs``.
+    """
+
+    def __init__(self, *, walk_runs: bool = False) -> None:
+        self._aliases: dict[tuple[str, str], NamedFromClause] = {}
         self._from: Any = t.runs
+        self._walk_runs = walk_runs
 
-    def _alias(self, kind: str, key: str) -> Alias:
+    def _alias(self, kind: str, key: str) -> NamedFromClause:
         found = self._aliases.get((kind, key))
         if found is None:
             table = _KEY_TABLES[kind]
@@ -60,12 +70,16 @@ class RunQuery:
         if filter is not None:
             where.append(self._compile(filter))
         ordering: list[Any] = []
+        never_null = _never_null_metrics(filter)
         for clause in order_by:
             column = self._order_column(clause)
             # Missing keys sort last in both directions. NULLS LAST (not an "IS NULL" sort key) lets
             # SQLite walk the (key, value) index in order and stop after one page: 500 ms -> 3 ms
-            # on 100,000 runs.
-            ordering.append((column.desc() if clause.descending else column.asc()).nulls_last())
+            # on 100,000 runs. PostgreSQL walks its index backwards only for DESC NULLS FIRST, so
+            # where the filter already rules NULL out of a metric's values the clause is left out
+            # (the same order): 30 ms -> 1 ms for "metrics.acc > 0.5" ordered by acc descending.
+            ordered = column.desc() if clause.descending else column.asc()
+            ordering.append(ordered if (clause.kind, clause.key) in never_null else ordered.nulls_last())
         ordering += [t.runs.c.start_time.desc(), t.runs.c.run_id.asc()]
         return select(t.runs.c.run_id).select_from(self._from).where(*where).order_by(*ordering)
 
@@ -82,9 +96,11 @@ class RunQuery:
     def _comparison(self, node: Comparison) -> ColumnElement[bool]:
         if node.kind == "attribute":
             return compare_column(_attribute(node.key), node.op, node.value)
-        alias = self._alias(node.kind, node.key)
+        alias: Any = self._alias(node.kind, node.key)
+        if self._walk_runs:
+            alias = _unindexed(alias, node.kind)
         if node.value is None:  # "is null" / "is not null": whether the key was logged
-            present = alias.c.run_id.is_not(None)
+            present: ColumnElement[bool] = alias.c.run_id.is_not(None)
             return not_(present) if node.op == "=" else present
         if node.kind == "metric":
             return _compare_metric(alias, node.key, node.op, node.value)
@@ -94,6 +110,38 @@ class RunQuery:
         if clause.kind == "attribute":
             return _attribute(clause.key)
         return self._alias(clause.kind, clause.key).c.value
+
+
+# The value column each table's (key, value) index covers; tags have no such index.
+_INDEXED_VALUE = {"metric": "value", "param": "value_num"}
+
+
+def _unindexed(alias: NamedFromClause, kind: str) -> Any:
+    """The alias's columns, with the one its ``(key, value)`` index covers read as ``column + 0``."""
+    columns: dict[str, ColumnElement[Any]] = {column.key: column for column in alias.c}
+    name = _INDEXED_VALUE.get(kind)
+    if name is not None:
+        columns[name] = alias.c[name] + 0
+    return SimpleNamespace(c=SimpleNamespace(**columns))
+
+
+def _never_null_metrics(filter: Filter | None) -> set[tuple[str, str]]:
+    """The metrics a filter requires to hold a number (not missing, not NaN) in every run it matches.
+
+    Only top-level conjuncts count: an ordering comparison (``metrics.acc > 0.5``) or an equality
+    with a number, both false on NULL, which is how a missing key and NaN are stored.
+    """
+    items = filter.items if isinstance(filter, And) else () if filter is None else (filter,)
+    return {
+        (item.kind, item.key)
+        for item in items
+        if isinstance(item, Comparison)
+        and item.kind == "metric"
+        and item.op in ("=", "<", "<=", ">", ">=")
+        and isinstance(item.value, int | float)
+        and not isinstance(item.value, bool)
+        and not _is_nan(item.value)
+    }
 
 
 def numeric_value(text: str) -> float | None:
@@ -128,7 +176,7 @@ def _attribute(name: str) -> Any:
     return columns[name]
 
 
-def compare_column(column: Any, op: str, value: Any) -> ColumnElement[bool]:
+def compare_column(column: ColumnElement[Any], op: str, value: Any) -> ColumnElement[bool]:
     if op in ("in", "not in"):
         clause = column.in_(list(value))
         return not_(clause) if op == "not in" else clause

@@ -6,12 +6,11 @@ import functools
 import json
 import logging
 import secrets
-import time
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, func, select
+from sqlalchemy import Connection, Engine, func, select
 
 from loopml.entities.serving import Deployment, Feedback, PredictionRecord
 from loopml.errors import (
@@ -31,8 +30,9 @@ from loopml.store.serving import (
 )
 from loopml.store.sql import tables as t
 from loopml.store.sql.audit import append_event
-from loopml.store.sql.engine import read_transaction, write_transaction
+from loopml.store.sql.engine import AnyRow, read_transaction, write_transaction
 from loopml.store.sql.registry import SqlRegistryStore
+from loopml.timestamps import now_ms
 
 #: Above this many names, ``current_deployments`` reads every model's and filters here (bound-parameter limits).
 _MAX_IN = 5_000
@@ -44,11 +44,8 @@ logger = logging.getLogger("loopml.store")
 _PREDICTION_COLUMNS = ("request_id", "time", "model", "version", "role", "inputs", "outputs", "latency_ms", "status")
 
 
-def _now() -> int:
-    return time.time_ns() // 1_000_000
 
-
-def _deployment(row: Row) -> Deployment:
+def _deployment(row: AnyRow) -> Deployment:
     target = row.target
     version = int(target) if target.isdigit() else (None if row.alias_version is None else int(row.alias_version))
     return Deployment(
@@ -67,7 +64,7 @@ def _deployment(row: Row) -> Deployment:
     )
 
 
-def _config(deployment: Deployment | Row | None) -> dict[str, Any] | None:
+def _config(deployment: Deployment | AnyRow | None) -> dict[str, Any] | None:
     """What an audit event records of a deployment."""
     if deployment is None:
         return None
@@ -103,7 +100,7 @@ class SqlServingStore(ServingStore):
             d.outerjoin(a, (a.c.name == d.c.name) & (a.c.alias == d.c.target))
         )
 
-    def _current_row(self, conn: Connection, name: str) -> Row | None:
+    def _current_row(self, conn: Connection, name: str) -> AnyRow | None:
         d = t.deployments.c
         latest = select(func.max(d.deployment_id)).where(d.name == name).scalar_subquery()
         return conn.execute(self._query().where(d.deployment_id == latest)).first()
@@ -215,7 +212,7 @@ class SqlServingStore(ServingStore):
         reason: str | None,
         evidence: dict[str, Any] | None = None,
     ) -> Deployment:
-        now = _now()
+        now = now_ms()
         deployment_id = conn.execute(
             t.deployments.insert()
             .values(
@@ -348,7 +345,7 @@ class SqlServingStore(ServingStore):
     def log_feedback(self, items: Sequence[Feedback]) -> None:
         if not items:
             return
-        rows = []
+        rows: list[dict[str, Any]] = []
         for item in items:
             try:
                 label = json.dumps(item.label, allow_nan=False)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import time
-
-from sqlalchemy import Engine, Row, select, update
+from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import IntegrityError
 
 from loopml.entities.auth import ApiToken, IssuedToken, Role
@@ -12,11 +10,12 @@ from loopml.errors import TokenAlreadyExistsError, TokenNotFoundError
 from loopml.store import secrets
 from loopml.store.sql import tables as t
 from loopml.store.sql.audit import append_event
-from loopml.store.sql.engine import read_transaction, write_transaction
+from loopml.store.sql.engine import AnyRow, read_transaction, write_transaction
 from loopml.store.tokens import TokenStore, check_role, check_token_name
+from loopml.timestamps import now_ms
 
 
-def _token(row: Row) -> ApiToken:
+def _token(row: AnyRow) -> ApiToken:
     return ApiToken(row.token_id, row.name, Role(row.role), row.created_at, row.created_by, row.revoked_at)
 
 
@@ -31,7 +30,7 @@ class SqlTokenStore(TokenStore):
         role = check_role(role)
         token_id, secret, full = secrets.new_token()
         hashed = secrets.hash_secret(secret)
-        now = time.time_ns() // 1_000_000
+        now = now_ms()
         try:
             with write_transaction(self._engine) as conn:
                 active = conn.execute(
@@ -64,7 +63,7 @@ class SqlTokenStore(TokenStore):
             return [_token(row) for row in conn.execute(query)]
 
     def revoke_token(self, name: str, *, actor: str) -> ApiToken:
-        now = time.time_ns() // 1_000_000
+        now = now_ms()
         with write_transaction(self._engine) as conn:
             row = conn.execute(
                 select(t.api_tokens).where(t.api_tokens.c.name == name, t.api_tokens.c.revoked_at.is_(None))

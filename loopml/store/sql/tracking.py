@@ -5,18 +5,18 @@ from __future__ import annotations
 import json
 import math
 import re
-import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, and_, or_, select
+from sqlalchemy import Connection, Dialect, Engine, Table, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from loopml.entities.artifacts import ArtifactEntry
 from loopml.entities.datasets import ColumnProfile, Dataset
-from loopml.entities.search import Filter, OrderBy
+from loopml.entities.search import Filter, OrderBy, named_keys
 from loopml.entities.tracking import DatasetInput, Experiment, Metric, Run, RunInfo, RunPage, RunStatus
 from loopml.errors import (
     ArtifactImmutableError,
@@ -35,26 +35,30 @@ from loopml.names import check_key, check_run_name
 from loopml.paths import check_artifact_path
 from loopml.store.sql import tables as t
 from loopml.store.sql.audit import append_event
-from loopml.store.sql.engine import read_transaction, write_transaction
+from loopml.store.sql.engine import AnyRow, read_transaction, write_transaction
 from loopml.store.sql.search import RunQuery, decode_page_token, encode_page_token, like_prefix, numeric_value
 from loopml.store.tracking import TrackingStore
+from loopml.timestamps import now_ms
 
 MAX_RESULTS_LIMIT = 50_000
 _IN_CHUNK = 5_000
+# Default-order searches with value filters: below this many matches, sort them all (see _page_by_walking);
+# above it, first walk the newest runs, at most this many times the rows the page needs.
+_FEW_MATCHES = 250
+_WALK_FACTOR = 20
 _HEX_PREFIX = re.compile(r"^[0-9a-f]{1,64}$")
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
-
-def _insert(conn: Connection, table: t.Table) -> Any:
+def _insert(conn: Connection, table: Table) -> Any:
     """An INSERT that supports ON CONFLICT on the connection's dialect."""
     if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table)
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
 
 
 def _artifact_row(run_id: str, entry: ArtifactEntry) -> dict[str, Any]:
@@ -98,6 +102,56 @@ def _insert_metric_rows(conn: Connection, rows: Sequence[dict[str, Any]]) -> Non
     conn.exec_driver_sql(sql, [tuple(row[c] for c in _METRIC_COLUMNS) for row in rows])
 
 
+_RUN_COLUMNS = ("run_id", "experiment_id", "name", "status", "start_time", "end_time", "parent_run_id", "user_name")
+# What a run carries besides its row (see _run_data_sql): each table, then its columns read as
+# (key, text, text2, number, is_nan, negative_zero), None where the table has none.
+_RUN_DATA: tuple[tuple[str, tuple[str | None, ...]], ...] = (
+    ("params", ("key", "value", None, None, None, None)),
+    ("tags", ("key", "value", None, None, None, None)),
+    ("latest_metrics", ("key", None, None, "value", "is_nan", "negative_zero")),
+    ("dataset_inputs", ("name", "digest", "context", None, None, None)),
+)
+_PARAM, _TAG, _METRIC = range(3)  # then dataset inputs
+_NULLS = ("TEXT", "TEXT", "TEXT", "DOUBLE PRECISION", "BOOLEAN", "BOOLEAN")  # typed for PostgreSQL's UNION
+
+
+@lru_cache(maxsize=256)
+def _run_data_sql(dialect: Dialect, what: str, n_ids: int) -> tuple[tuple[str, int], ...]:
+    """The statements reading the runs' rows (``runs``) or everything they carry (``data``), once per shape,
+    each with how many times it takes the ids.
+
+    ``data`` reads params, tags, latest metrics and dataset inputs as rows tagged by a leading
+    number: on PostgreSQL as one UNION ALL (one round trip instead of four), on SQLite, where a
+    statement is a function call and the compound SELECT cost 0.4 ms more for 100 runs, as four.
+    """
+    quote = dialect.identifier_preparer.quote
+    marker = "?" if dialect.paramstyle == "qmark" else "%s"
+    ids = f"{quote('run_id')} IN ({', '.join([marker] * n_ids)})"
+    if what == "runs":
+        return ((f"SELECT {', '.join(quote(c) for c in _RUN_COLUMNS)} FROM {quote('runs')} WHERE {ids}", 1),)
+    branches = []
+    for kind, (table, columns) in enumerate(_RUN_DATA):
+        picked = [quote(c) if c else f"CAST(NULL AS {null})" for c, null in zip(columns, _NULLS, strict=True)]
+        branches.append(f"SELECT {kind} AS kind, {quote('run_id')}, {', '.join(picked)} FROM {quote(table)} WHERE {ids}")
+    if dialect.name == "sqlite":
+        return tuple((branch, 1) for branch in branches)
+    return ((" UNION ALL ".join(branches), len(branches)),)
+
+
+def _read_run_data(conn: Connection, what: str, run_ids: Sequence[str]) -> list[Any]:
+    """The ``runs`` rows of these runs, or their ``data`` (see ``_run_data_sql``), as tuples from the driver.
+
+    Hydrating a page of runs reads a few thousand rows of strings and floats that need no type
+    processing; through SQLAlchemy Core (statement building, IN expansion, Row objects) that cost
+    about 5 times the queries themselves.
+    """
+    rows: list[Any] = []
+    for chunk in _chunks(run_ids, _IN_CHUNK // len(_RUN_DATA)):
+        for sql, repeat in _run_data_sql(conn.dialect, what, len(chunk)):
+            rows.extend(conn.exec_driver_sql(sql, tuple(chunk) * repeat).all())
+    return rows
+
+
 def _metric_value(value: float | None, is_nan: bool, negative_zero: bool = False) -> float:
     if negative_zero:
         return -0.0
@@ -114,6 +168,52 @@ def _check_run_data(metrics: Sequence[Metric], params: Mapping[str, str] | None,
         check_key(key, "Tag")
 
 
+def _page_by_walking(
+    conn: Connection,
+    experiment_ids: Sequence[int] | None,
+    filter: Filter | None,
+    order_by: Sequence[OrderBy],
+    offset: int,
+    wanted: int,
+) -> list[str] | None:
+    """The page's run ids, found by walking the newest runs; None where the usual plan is the better one.
+
+    With the default order (newest first) and a filter on metric or param values, SQLite starts at the
+    ``(key, value)`` index and sorts every match: 480 ms for 100,000 runs of which half match. Walking
+    the experiment's runs newest first and probing each run's keys stops after one page instead, but
+    would scan every run when few match. Two bounded queries decide. If fewer than ``_FEW_MATCHES``
+    runs match, sorting them all is cheap: the usual plan. Otherwise the walk covers only the newest
+    ``_WALK_FACTOR`` pages of runs, a prefix of the order; when it fills the page, no older run can
+    come before these, so it is the page. When it does not, the usual plan runs as before.
+    PostgreSQL keeps statistics and picks between the two plans itself.
+    """
+    if order_by or filter is None or experiment_ids is None or len(experiment_ids) != 1:
+        return None
+    if conn.dialect.name != "sqlite" or not named_keys(filter):
+        return None
+    matches = RunQuery().build(experiment_ids, filter, ()).order_by(None).limit(_FEW_MATCHES).subquery()
+    if conn.execute(select(func.count()).select_from(matches)).scalar_one() < _FEW_MATCHES:
+        return None
+    r = t.runs.c
+    oldest = (
+        select(r.start_time)
+        .where(r.experiment_id == experiment_ids[0])
+        .order_by(r.start_time.desc())
+        .limit(1)
+        .offset((offset + wanted) * _WALK_FACTOR - 1)
+        .scalar_subquery()
+    )
+    walk = (
+        RunQuery(walk_runs=True)
+        .build(experiment_ids, filter, ())
+        .where(r.start_time >= func.coalesce(oldest, -(2**63)))
+        .limit(wanted)
+        .offset(offset)
+    )
+    run_ids = list(conn.execute(walk).scalars())
+    return run_ids if len(run_ids) == wanted else None
+
+
 class SqlTrackingStore(TrackingStore):
     """Tracking metadata in one SQL database, schema managed by Alembic."""
 
@@ -122,11 +222,12 @@ class SqlTrackingStore(TrackingStore):
 
     # -- experiments -------------------------------------------------------------
     def create_experiment(self, name: str) -> Experiment:
-        created = _now_ms()
+        created = now_ms()
         try:
             with write_transaction(self._engine) as conn:
                 result = conn.execute(t.experiments.insert().values(name=name, created_at=created))
-                experiment_id = int(result.inserted_primary_key[0])
+                # typed Optional for executemany; a single-row INSERT always has its key
+                experiment_id = int(cast("AnyRow", result.inserted_primary_key)[0])
         except IntegrityError as exc:
             raise ExperimentAlreadyExistsError(f"An experiment named {name!r} already exists.") from exc
         return Experiment(experiment_id=experiment_id, name=name, created_at=created)
@@ -212,14 +313,14 @@ class SqlTrackingStore(TrackingStore):
             if result.rowcount == 0:
                 current = self._status(conn, run_id)
                 raise RunNotActiveError(f"Run {run_id} has already ended ({current.value}).")
-        return self.get_run(run_id)
+            return self._hydrate(conn, [run_id])[run_id]  # in the same transaction: no second BEGIN
 
     def get_run(self, run_id: str) -> Run:
         with read_transaction(self._engine) as conn:
-            row = conn.execute(select(t.runs).where(t.runs.c.run_id == run_id)).first()
-            if row is None:
-                raise RunNotFoundError(f"No run with id {run_id!r}.")
-            return self._hydrate(conn, [row])[0]
+            found = self._hydrate(conn, [run_id])
+        if not found:
+            raise RunNotFoundError(f"No run with id {run_id!r}.")
+        return found[run_id]
 
     def search_runs(
         self,
@@ -232,15 +333,14 @@ class SqlTrackingStore(TrackingStore):
         if not isinstance(max_results, int) or not 1 <= max_results <= MAX_RESULTS_LIMIT:
             raise InvalidValueError(f"max_results must be an integer from 1 to {MAX_RESULTS_LIMIT}, got {max_results!r}.")
         offset = decode_page_token(page_token)
-        ids_query = RunQuery().build(experiment_ids, filter, order_by).limit(max_results + 1).offset(offset)
         with read_transaction(self._engine) as conn:
-            run_ids = list(conn.execute(ids_query).scalars())
+            run_ids = _page_by_walking(conn, experiment_ids, filter, order_by, offset, max_results + 1)
+            if run_ids is None:
+                ids_query = RunQuery().build(experiment_ids, filter, order_by).limit(max_results + 1).offset(offset)
+                run_ids = list(conn.execute(ids_query).scalars())
             more = len(run_ids) > max_results
             run_ids = run_ids[:max_results]
-            rows = []
-            for chunk in _chunks(run_ids):
-                rows.extend(conn.execute(select(t.runs).where(t.runs.c.run_id.in_(chunk))).all())
-            by_id = {run.run_id: run for run in self._hydrate(conn, rows)}
+            by_id = self._hydrate(conn, run_ids)
         token = encode_page_token(offset + max_results) if more else None
         return RunPage(runs=tuple(by_id[r] for r in run_ids), next_page_token=token)
 
@@ -264,7 +364,7 @@ class SqlTrackingStore(TrackingStore):
             if idempotency_key is not None:
                 applied = conn.execute(
                     _insert(conn, t.applied_batches)
-                    .values(run_id=run_id, idempotency_key=idempotency_key, applied_at=_now_ms())
+                    .values(run_id=run_id, idempotency_key=idempotency_key, applied_at=now_ms())
                     .on_conflict_do_nothing()
                     .returning(t.applied_batches.c.run_id)
                 )
@@ -488,45 +588,45 @@ class SqlTrackingStore(TrackingStore):
         return RunStatus(status)
 
     @staticmethod
-    def _hydrate(conn: Connection, rows: Sequence[Any]) -> list[Run]:
-        run_ids = [r.run_id for r in rows]
+    def _hydrate(conn: Connection, run_ids: Sequence[str]) -> dict[str, Run]:
+        """The runs with these ids (those that exist), with their params, tags, latest metrics and inputs."""
         params: dict[str, dict[str, str]] = {r: {} for r in run_ids}
         tags: dict[str, dict[str, str]] = {r: {} for r in run_ids}
         metrics: dict[str, dict[str, float]] = {r: {} for r in run_ids}
         inputs: dict[str, list[DatasetInput]] = {r: [] for r in run_ids}
-        for chunk in _chunks(run_ids):
-            for r in conn.execute(select(t.params.c.run_id, t.params.c.key, t.params.c.value).where(t.params.c.run_id.in_(chunk))):
-                params[r.run_id][r.key] = r.value
-            for r in conn.execute(select(t.tags.c.run_id, t.tags.c.key, t.tags.c.value).where(t.tags.c.run_id.in_(chunk))):
-                tags[r.run_id][r.key] = r.value
-            lm = t.latest_metrics.c
-            latest = select(lm.run_id, lm.key, lm.value, lm.is_nan, lm.negative_zero).where(lm.run_id.in_(chunk))
-            for r in conn.execute(latest):
-                metrics[r.run_id][r.key] = _metric_value(r.value, r.is_nan, r.negative_zero)
-            di = t.dataset_inputs.c
-            for r in conn.execute(
-                select(di.run_id, di.name, di.digest, di.context).where(di.run_id.in_(chunk)).order_by(di.name)
-            ):
-                inputs[r.run_id].append(DatasetInput(r.name, r.digest, r.context))
-        return [
-            Run(
+        rows = _read_run_data(conn, "runs", run_ids)
+        if not rows:
+            return {}
+        for kind, run_id, key, text, text2, number, is_nan, negative_zero in _read_run_data(conn, "data", run_ids):
+            if kind == _METRIC:
+                metrics[run_id][key] = _metric_value(number, is_nan, negative_zero)
+            elif kind == _PARAM:
+                params[run_id][key] = text
+            elif kind == _TAG:
+                tags[run_id][key] = text
+            else:
+                inputs[run_id].append(DatasetInput(key, text, text2))
+        for held in inputs.values():
+            held.sort(key=lambda i: i.name)  # by name, in code point order on every backend
+        return {
+            run_id: Run(
                 info=RunInfo(
-                    run_id=r.run_id,
-                    experiment_id=r.experiment_id,
-                    name=r.name,
-                    status=RunStatus(r.status),
-                    start_time=r.start_time,
-                    end_time=r.end_time,
-                    parent_run_id=r.parent_run_id,
-                    user=r.user_name,
+                    run_id=run_id,
+                    experiment_id=experiment_id,
+                    name=name,
+                    status=RunStatus(status),
+                    start_time=start_time,
+                    end_time=end_time,
+                    parent_run_id=parent_run_id,
+                    user=user_name,
                 ),
-                params=MappingProxyType(params[r.run_id]),
-                metrics=MappingProxyType(dict(sorted(metrics[r.run_id].items()))),
-                tags=MappingProxyType(tags[r.run_id]),
-                inputs=tuple(inputs[r.run_id]),
+                params=MappingProxyType(params[run_id]),
+                metrics=MappingProxyType(dict(sorted(metrics[run_id].items()))),
+                tags=MappingProxyType(tags[run_id]),
+                inputs=tuple(inputs[run_id]),
             )
-            for r in rows
-        ]
+            for run_id, experiment_id, name, status, start_time, end_time, parent_run_id, user_name in rows
+        }
 
 
 def _dataset(row: Any) -> Dataset:

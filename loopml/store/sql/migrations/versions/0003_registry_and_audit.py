@@ -9,6 +9,8 @@ Revises: 0002
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -20,7 +22,7 @@ depends_on = None
 _auto_id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
-def _tag_columns() -> list[sa.Column]:
+def _tag_columns() -> list[sa.Column[Any]]:
     return [
         sa.Column("key", sa.String(250), nullable=False),
         sa.Column("value", sa.Text, nullable=False),
