@@ -57,7 +57,7 @@ def _significantly_worse(main: dict[str, Any], canary: dict[str, Any], rules: Ca
     if variance == 0:
         return True
     z = (drop - rules.max_accuracy_drop) / math.sqrt(variance)
-    return z > NormalDist().inv_cdf(rules.confidence)
+    return bool(z > NormalDist().inv_cdf(rules.confidence))
 
 
 def judge(frame: pd.DataFrame, rules: CanaryRules) -> CanaryVerdict:
