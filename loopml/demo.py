@@ -341,8 +341,7 @@ def _register_best(console: Console, ranked: list[Any], sweep_id: str, model: An
         console.print(Text.assemble(tick, f"Gate {gate} passed; evidence stored with the version"), soft_wrap=True)
         reason = f"best of {len(ranked)} by test {GATE_METRIC}; gate {gate} passed"
         in_production = [v.version for v in loopml.search_model_versions(MODEL_NAME, stage="production")]
-        loopml.set_alias(MODEL_NAME, CHAMPION, version.version, reason=reason)
-        loopml.transition(MODEL_NAME, version.version, "production", reason=reason)
+        loopml.set_alias(MODEL_NAME, CHAMPION, version.version, reason=reason)  # the stage follows: production
         line = Text.assemble(tick, (f"@{CHAMPION}", "magenta"), f" → v{version.version}")
         if previous is not None:
             line.append(f" (was v{previous})")

@@ -27,6 +27,8 @@ class RequestStatus(enum.StrEnum):
 
 #: The file of a model package that lists every other file with its sha256.
 MANIFEST_FILE = "loopml-model.json"
+#: The alias that promotes: the version it names is the one in production (the stage is derived from it).
+PRODUCTION_ALIAS = "champion"
 
 
 def _empty() -> Mapping[str, Any]:

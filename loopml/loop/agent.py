@@ -363,7 +363,7 @@ class Agent:
 
     def _promote(self, policy: Policy, version: int, task_id: int) -> None:
         reason = f"{policy.name} (task {task_id}): passed the gates and the canary"
+        # one write: moving @champion makes the version production and archives the one it replaces
         self.registry.set_alias(policy.model, CHAMPION, version, reason=reason, actor=self.actor)
-        self.registry.transition(policy.model, version, "production", reason=reason, actor=self.actor)
         self.serving.deploy(policy.model, CHAMPION, reason=reason, actor=self.actor)
 

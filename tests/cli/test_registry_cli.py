@@ -275,19 +275,19 @@ def test_audit_lists_actions_in_order(two_runs: list[tuple[str, str]]) -> None:
     ok("models", "register", first, "iris", "--actor", "alice")
     ok("models", "register", second, "iris", "--actor", "alice")
     ok("models", "alias", "iris", "champion", "1", "--actor", "alice", "--reason", "first model")
-    ok("models", "alias", "iris", "champion", "2", "--actor", "bob", "--reason", "better recall")
-    ok("models", "transition", "iris", "2", "production", "--actor", "bob", "--reason", "launch")
+    # a promotion spelled as a stage moves @champion too (and archives version 1): one idea, one record
+    ok("models", "transition", "iris", "2", "production", "--actor", "bob", "--reason", "better recall")
 
     out = ok("audit")
-    actions = ["model.create", "model_version.register", "alias.set", "alias.move", "model_version.transition"]
+    actions = ["model.create", "model_version.register", "alias.set", "model_version.transition", "alias.move"]
     assert sorted(actions, key=out.index) == actions
     assert out.count("model_version.register") == 2
     lines = out.splitlines()
     at = next(index for index, line in enumerate(lines) if "alias.move" in line)
     move = lines[at]
-    assert "bob" in move and '{"version": 1} → {"version": 2}' in move and "better recall" in move
+    assert "bob" in move and '{"version": 1} → {"version": 2}' in move and "moved to production" in move
     assert "iris@champion" in lines[at + 1]  # the target sits under the action
-    assert "6 events" in out
+    assert "8 events" in out
 
     only_bob = ok("audit", "--actor", "bob")
     assert "alias.move" in only_bob and "alice" not in only_bob
@@ -298,7 +298,7 @@ def test_audit_lists_actions_in_order(two_runs: list[tuple[str, str]]) -> None:
 
     last = ok("audit", "--limit", "2")
     assert "alias.move" in last and "model_version.transition" in last and "alias.set" not in last
-    assert "4 earlier not shown" in last
+    assert "6 earlier not shown" in last
 
 
 def test_audit_empty_and_bad_since(home: Path) -> None:

@@ -157,6 +157,8 @@ def test_production_needs_an_approval_from_someone_else(registry, client):
     moved = registry.transition("credit", 1, "production", actor="alice", reason="approved by bob")
     assert moved.stage is Stage.PRODUCTION
     assert registry.list_transition_requests("credit")[0].status is RequestStatus.APPLIED
+    assert registry.get_model_version("credit", "champion").version == 1  # production moved @champion
+    registry.delete_alias("credit", "champion", actor="alice")  # the champion's version cannot leave production
     registry.transition("credit", 1, "staging", actor="alice")
     with pytest.raises(ApprovalRequiredError):  # an applied approval is not reusable
         registry.transition("credit", 1, "production", actor="alice")
@@ -212,23 +214,47 @@ def test_deleting_a_version_keeps_its_number_retired(registry, client):
 def test_every_registry_mutation_is_audited_with_actor_and_reason(registry, client):
     registry.register_model(f"runs:/{model_run(client).run_id}/model", "churn", actor="ci")
     registry.set_alias("churn", "champion", 1, reason="best", actor="ci")
-    registry.transition("churn", 1, "production", reason="gates passed", actor="ci")
     registry.delete_alias("churn", "champion", actor="ci")
     log = registry.tracking.store.audit.list_events(target="churn")
     assert [(e.action, e.target, e.actor) for e in log] == [
         ("model.create", "churn", "ci"),
         ("model_version.register", "churn/1", "ci"),
         ("alias.set", "churn@champion", "ci"),
-        ("model_version.transition", "churn/1", "ci"),
+        ("model_version.transition", "churn/1", "ci"),  # derived from @champion, in the same transaction
         ("alias.delete", "churn@champion", "ci"),
     ]
     transition = log[3]
     assert (transition.before, transition.after, transition.reason) == (
         {"stage": "candidate"},
         {"stage": "production"},
-        "gates passed",
+        "@champion moved to version 1: best",
     )
     assert [e.action for e in registry.tracking.store.audit.list_events(action="alias.*")] == ["alias.set", "alias.delete"]
+
+
+def test_the_champion_alias_and_the_production_stage_never_disagree(registry, client):
+    for _ in range(3):
+        registry.register_model(f"runs:/{model_run(client).run_id}/model", "churn")
+
+    def production() -> list[int]:
+        return [v.version for v in registry.search_model_versions("churn", stage="production")]
+
+    registry.set_alias("churn", "champion", 1)
+    assert production() == [1]
+    registry.set_alias("churn", "challenger", 2)  # any other alias is a plain pointer
+    assert production() == [1] and registry.get_model_version("churn", 2).stage is Stage.CANDIDATE
+    registry.transition("churn", 2, "production", reason="launch")
+    assert production() == [2] and registry.get_model_version("churn", "champion").version == 2
+    assert registry.get_model_version("churn", 1).stage is Stage.ARCHIVED
+    registry.set_alias("churn", "champion", 1, reason="roll back")  # an alias may point back at archived
+    assert production() == [1] and registry.get_model_version("churn", 2).stage is Stage.ARCHIVED
+    with pytest.raises(InvalidTransitionError, match="@champion"):
+        registry.transition("churn", 1, "archived")
+    assert production() == [1]
+    moves = registry.tracking.store.audit.list_events(target="churn@champion")
+    assert [(e.action, e.after) for e in moves] == [
+        ("alias.set", {"version": 1}), ("alias.move", {"version": 2}), ("alias.move", {"version": 1}),
+    ]  # fmt: skip
 
 
 def test_audit_events_cannot_be_edited_or_deleted(registry, client, store, db_url):

@@ -170,12 +170,12 @@ class SqlMonitoringStore(MonitoringStore):
                 raise MonitorNotFoundError(f"No monitor named {monitor!r}.")
             result_id = int(
                 conn.execute(
-                    t.search_monitor_results.insert()
+                    t.monitor_results.insert()
                     .values(
                         monitor=monitor, time=now, model=model, version=version, status=status,
                         summary_json=summary_text, figures_json=figures_text,
                     )
-                    .returning(t.search_monitor_results.c.result_id)
+                    .returning(t.monitor_results.c.result_id)
                 ).scalar_one()
             )
             stored = [self._insert_alert(conn, monitor, result_id, now, model, version, spec, actor) for spec in alerts]
@@ -230,8 +230,8 @@ class SqlMonitoringStore(MonitoringStore):
         self, monitor: str, *, since: int | None = None, until: int | None = None, max_results: int = 1000
     ) -> list[MonitorResult]:
         check_limit(max_results)
-        c = t.search_monitor_results.c
-        query = select(t.search_monitor_results).where(c.monitor == monitor)
+        c = t.monitor_results.c
+        query = select(t.monitor_results).where(c.monitor == monitor)
         if since is not None:
             query = query.where(c.time >= since)
         if until is not None:

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from loopml.entities.registry import (
     MANIFEST_FILE,
+    PRODUCTION_ALIAS,
     ModelVersion,
     RegisteredModel,
     RequestStatus,
@@ -255,26 +256,39 @@ class SqlRegistryStore(RegistryStore):
     def set_alias(self, name: str, alias: str, version: int, *, actor: str, reason: str | None) -> ModelVersion:
         check_alias(alias)
         with write_transaction(self._engine) as conn:
-            self._version(conn, name, version)
-            if _served_alias(conn, name, alias):
+            current = self._version(conn, name, version)
+            if alias == PRODUCTION_ALIAS:
+                self.require_approved(conn, name, [version], f"become @{PRODUCTION_ALIAS} (production)")
+            elif _served_alias(conn, name, alias):
                 self.require_approved(conn, name, [version], f"be served through @{alias}, which a deployment follows")
-            a = t.model_aliases.c
-            previous = conn.execute(select(a.version).where(a.name == name, a.alias == alias)).scalar()
-            if previous is None:
-                conn.execute(t.model_aliases.insert().values(name=name, alias=alias, version=version))
-            else:
-                conn.execute(t.model_aliases.update().where(a.name == name, a.alias == alias).values(version=version))
-            append_event(
-                conn,
-                actor=actor,
-                action="alias.set" if previous is None else "alias.move",
-                target_type="alias",
-                target=f"{name}@{alias}",
-                before=None if previous is None else {"version": int(previous)},
-                after={"version": version},
-                reason=reason,
-            )
+            self._point(conn, name, alias, version, actor=actor, reason=reason)
+            if alias == PRODUCTION_ALIAS and current.stage is not Stage.PRODUCTION:
+                # the stage is derived from the alias: promoting is one write, never two that can disagree
+                self._set_stage(conn, name, current, Stage.PRODUCTION, actor=actor, archive_existing=True,
+                                reason=f"@{PRODUCTION_ALIAS} moved to version {version}" + (f": {reason}" if reason else ""))  # fmt: skip
         return self.get_version(name, version)
+
+    @staticmethod
+    def _point(conn: Connection, name: str, alias: str, version: int, *, actor: str, reason: str | None) -> None:
+        """Point ``alias`` at ``version`` (audited as ``alias.set`` or ``alias.move``); nothing when it already does."""
+        a = t.model_aliases.c
+        previous = conn.execute(select(a.version).where(a.name == name, a.alias == alias)).scalar()
+        if previous is not None and int(previous) == version:
+            return
+        if previous is None:
+            conn.execute(t.model_aliases.insert().values(name=name, alias=alias, version=version))
+        else:
+            conn.execute(t.model_aliases.update().where(a.name == name, a.alias == alias).values(version=version))
+        append_event(
+            conn,
+            actor=actor,
+            action="alias.set" if previous is None else "alias.move",
+            target_type="alias",
+            target=f"{name}@{alias}",
+            before=None if previous is None else {"version": int(previous)},
+            after={"version": version},
+            reason=reason,
+        )
 
     def delete_alias(self, name: str, alias: str, *, actor: str, reason: str | None) -> None:
         with write_transaction(self._engine) as conn:
@@ -318,44 +332,71 @@ class SqlRegistryStore(RegistryStore):
                 self._apply_request(conn, request_id, name, version, to_stage)
             elif to_stage is Stage.PRODUCTION:
                 self.require_approved(conn, name, [version], "move to production")
-            v = t.model_versions.c
-            now = now_ms()
-            if to_stage is Stage.PRODUCTION and archive_existing:
-                superseded = conn.execute(
-                    select(v.version).where(v.name == name, v.stage == Stage.PRODUCTION.value, v.version != version)
-                ).scalars().all()
-                for old in superseded:
-                    conn.execute(
-                        t.model_versions.update()
-                        .where(v.name == name, v.version == old)
-                        .values(stage=Stage.ARCHIVED.value, updated_at=now)
-                    )
-                    append_event(
-                        conn,
-                        actor=actor,
-                        action="model_version.transition",
-                        target_type="model_version",
-                        target=f"{name}/{old}",
-                        before={"stage": "production"},
-                        after={"stage": "archived"},
-                        reason=f"superseded by version {version}",
-                    )
-            conn.execute(
-                t.model_versions.update()
-                .where(v.name == name, v.version == version)
-                .values(stage=to_stage.value, updated_at=now)
-            )
-            append_event(
-                conn,
-                actor=actor,
-                action="model_version.transition",
-                target_type="model_version",
-                target=f"{name}/{version}",
-                before={"stage": current.stage.value},
-                after={"stage": to_stage.value, **({"request_id": request_id} if request_id else {})},
-                reason=reason,
-            )
+            a = t.model_aliases.c
+            champion = conn.execute(select(a.version).where(a.name == name, a.alias == PRODUCTION_ALIAS)).scalar()
+            if to_stage is not Stage.PRODUCTION and champion is not None and int(champion) == version:
+                raise InvalidTransitionError(
+                    f"{name}/{version} is @{PRODUCTION_ALIAS}, so it is in production; move @{PRODUCTION_ALIAS} to "
+                    "another version first (set_alias), which archives this one."
+                )
+            self._set_stage(conn, name, current, to_stage, actor=actor, archive_existing=archive_existing,
+                            reason=reason, request_id=request_id)  # fmt: skip
+            if to_stage is Stage.PRODUCTION:
+                self._point(conn, name, PRODUCTION_ALIAS, version, actor=actor,
+                            reason=f"version {version} moved to production" + (f": {reason}" if reason else ""))  # fmt: skip
         return self.get_version(name, version)
+
+    @staticmethod
+    def _set_stage(
+        conn: Connection,
+        name: str,
+        current: ModelVersion,
+        to_stage: Stage,
+        *,
+        actor: str,
+        archive_existing: bool,
+        reason: str | None,
+        request_id: int | None = None,
+    ) -> None:
+        """Move ``current`` to ``to_stage`` (archiving the other production versions), each move audited."""
+        version = current.version
+        v = t.model_versions.c
+        now = now_ms()
+        if to_stage is Stage.PRODUCTION and archive_existing:
+            superseded = conn.execute(
+                select(v.version).where(v.name == name, v.stage == Stage.PRODUCTION.value, v.version != version)
+            ).scalars().all()
+            for old in superseded:
+                conn.execute(
+                    t.model_versions.update()
+                    .where(v.name == name, v.version == old)
+                    .values(stage=Stage.ARCHIVED.value, updated_at=now)
+                )
+                append_event(
+                    conn,
+                    actor=actor,
+                    action="model_version.transition",
+                    target_type="model_version",
+                    target=f"{name}/{old}",
+                    before={"stage": "production"},
+                    after={"stage": "archived"},
+                    reason=f"superseded by version {version}",
+                )
+        conn.execute(
+            t.model_versions.update()
+            .where(v.name == name, v.version == version)
+            .values(stage=to_stage.value, updated_at=now)
+        )
+        append_event(
+            conn,
+            actor=actor,
+            action="model_version.transition",
+            target_type="model_version",
+            target=f"{name}/{version}",
+            before={"stage": current.stage.value},
+            after={"stage": to_stage.value, **({"request_id": request_id} if request_id else {})},
+            reason=reason,
+        )
 
     def require_approved(self, conn: Connection, name: str, versions: Sequence[int], what: str) -> None:
         """ApprovalRequiredError unless each version may be served: the model needs no approval, or the

@@ -330,8 +330,8 @@ monitors = Table(
     Column("created_by", String(256), nullable=False),
 )
 
-search_monitor_results = Table(
-    "search_monitor_results",
+monitor_results = Table(
+    "monitor_results",
     metadata,
     Column("result_id", AutoId, primary_key=True, autoincrement=True),
     Column("monitor", String(256), nullable=False),

@@ -210,7 +210,7 @@ def _page_by_walking(
         .limit(wanted)
         .offset(offset)
     )
-    run_ids = list(conn.execute(walk).scalars())
+    run_ids = list(conn.execute(walk).scalars().all())
     return run_ids if len(run_ids) == wanted else None
 
 
@@ -337,7 +337,7 @@ class SqlTrackingStore(TrackingStore):
             run_ids = _page_by_walking(conn, experiment_ids, filter, order_by, offset, max_results + 1)
             if run_ids is None:
                 ids_query = RunQuery().build(experiment_ids, filter, order_by).limit(max_results + 1).offset(offset)
-                run_ids = list(conn.execute(ids_query).scalars())
+                run_ids = list(conn.execute(ids_query).scalars().all())
             more = len(run_ids) > max_results
             run_ids = run_ids[:max_results]
             by_id = self._hydrate(conn, run_ids)

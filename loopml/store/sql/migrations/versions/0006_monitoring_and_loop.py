@@ -29,7 +29,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("name", name="pk_monitors"),
     )
     op.create_table(
-        "search_monitor_results",
+        "monitor_results",
         sa.Column("result_id", _auto_id, autoincrement=True, nullable=False),
         sa.Column("monitor", sa.String(256), nullable=False),
         sa.Column("time", sa.BigInteger, nullable=False),
@@ -40,7 +40,7 @@ def upgrade() -> None:
         sa.Column("figures_json", sa.Text, nullable=False),
         sa.PrimaryKeyConstraint("result_id", name="pk_monitor_results"),
     )
-    op.create_index("ix_monitor_results_monitor_time", "search_monitor_results", ["monitor", "time"])
+    op.create_index("ix_monitor_results_monitor_time", "monitor_results", ["monitor", "time"])
     op.create_table(
         "alerts",
         sa.Column("alert_id", _auto_id, autoincrement=True, nullable=False),
@@ -99,6 +99,6 @@ def downgrade() -> None:
     op.drop_index("ix_alerts_model", table_name="alerts")
     op.drop_index("ix_alerts_monitor", table_name="alerts")
     op.drop_table("alerts")
-    op.drop_index("ix_monitor_results_monitor_time", table_name="search_monitor_results")
-    op.drop_table("search_monitor_results")
+    op.drop_index("ix_monitor_results_monitor_time", table_name="monitor_results")
+    op.drop_table("monitor_results")
     op.drop_table("monitors")
