@@ -91,6 +91,16 @@ class StepResult:
     values: Mapping[str, Any] | None = field(default=None, repr=False)
     cause: BaseException | None = field(default=None, repr=False)
 
+    @classmethod
+    def worker_died(cls, node: str, where: str, exc: BaseException) -> StepResult:
+        """The result of a step whose worker (a process, a Ray task) died before it could return one."""
+        now = now_ms()
+        return cls(
+            node=node, run_id="", ok=False, outputs={}, attempts=1, start_ms=now, end_ms=now,
+            error=f"{where} running it failed: {type(exc).__name__}: {exc}", error_type=type(exc).__name__,
+            traceback="".join(traceback.format_exception(exc)),
+        )  # fmt: skip
+
 
 def step_tags(node: Node, key: str, pipeline: str) -> dict[str, str]:
     """The tags every step run starts with."""

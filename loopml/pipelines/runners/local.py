@@ -13,7 +13,6 @@ from loopml.errors import PipelineDefinitionError
 from loopml.pipelines.dag import Key
 from loopml.pipelines.execution import StepResult, StepTask, execute_remote, execute_step
 from loopml.pipelines.runners.base import Runner
-from loopml.timestamps import now_ms
 from loopml.tracking.client import TrackingClient
 
 
@@ -86,21 +85,7 @@ def _check_picklable(task: StepTask) -> None:
 
 def _result_or_failure(task: StepTask, get: Callable[[], StepResult]) -> StepResult:
     """The worker's result, or a failed result when the worker itself died (killed, out of memory)."""
-    import traceback
-
     try:
         return get()
     except Exception as exc:
-        now = now_ms()
-        return StepResult(
-            node=task.node.id,
-            run_id="",
-            ok=False,
-            outputs={},
-            attempts=1,
-            start_ms=now,
-            end_ms=now,
-            error=f"the worker running it failed: {type(exc).__name__}: {exc}",
-            error_type=type(exc).__name__,
-            traceback="".join(traceback.format_exception(exc)),
-        )
+        return StepResult.worker_died(task.node.id, "the worker", exc)

@@ -10,14 +10,12 @@ cache hits. Ray is an optional extra: ``pip install 'loopml[ray]'``.
 
 from __future__ import annotations
 
-import traceback
 from typing import Any
 
 from loopml.errors import PipelineDefinitionError, PipelineError
 from loopml.pipelines.execution import StepResult, StepTask, execute_remote
 from loopml.pipelines.runners.base import Runner
 from loopml.pipelines.steps import main_by_value
-from loopml.timestamps import now_ms
 
 _remote: Any = None
 
@@ -100,21 +98,7 @@ class RayRunner(Runner):
             try:
                 results.append(ray.get(ref))
             except Exception as exc:  # the task died (worker crash, out of memory) before returning
-                now = now_ms()
-                results.append(
-                    StepResult(
-                        node=task.node.id,
-                        run_id="",
-                        ok=False,
-                        outputs={},
-                        attempts=1,
-                        start_ms=now,
-                        end_ms=now,
-                        error=f"the Ray task running it failed: {type(exc).__name__}: {exc}",
-                        error_type=type(exc).__name__,
-                        traceback="".join(traceback.format_exception(exc)),
-                    )
-                )
+                results.append(StepResult.worker_died(task.node.id, "the Ray task", exc))
         return results
 
     def close(self) -> None:
