@@ -61,3 +61,15 @@ def hide_password(url: str) -> str:
         return url
     host = parts.netloc.rpartition("@")[2]
     return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether a server bound to ``host`` is reachable from this machine only (``127.0.0.1``, ``::1``, ``localhost``)."""
+    import ipaddress
+
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False

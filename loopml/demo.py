@@ -629,4 +629,16 @@ def _print_next(console: Console, result: DemoResult) -> None:
     for command in next_commands(result):
         # soft_wrap: long commands stay on one line, so they copy and paste intact
         console.print(Text(f"  {command}", style="cyan"), soft_wrap=True)
+    console.print(Text("See it in a browser: loopml ui   then open", style="bold"))
+    for url in ui_pages(result):
+        console.print(Text(f"  {url}", style="cyan"), soft_wrap=True)
+
+
+def ui_pages(result: DemoResult, base: str = "http://127.0.0.1:5000") -> list[str]:
+    """The web UI's pages worth a look after the demo (``loopml ui`` serves them)."""
+    return [
+        f"{base}/   (experiments; {result.experiment} holds the sweep)",
+        f"{base}/runs/{result.parent_run_id}   (the sweep: its child runs, datasets, artifacts)",
+        f"{base}/runs/{result.best_run_id}   (the best run)",
+    ]
 

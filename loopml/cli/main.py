@@ -31,6 +31,7 @@ from loopml.cli import (
     serve,
     server,
     tokens,
+    ui,
 )
 from loopml.cli.output import print_error
 from loopml.errors import LoopMLError
@@ -103,7 +104,7 @@ app = typer.Typer(
 )
 ORDER = (
     "demo", "experiments", "runs", "pipelines", "reproduce", "lineage", "models", "audit", "deploy", "rollback",
-    "deployments", "serve", "monitor", "loop", "server", "db", "tokens",
+    "deployments", "serve", "monitor", "loop", "ui", "server", "db", "tokens",
 )  # fmt: skip
 
 # Grouped in panels in the order of the loop. short_help is the one line the root listing shows; the
@@ -137,7 +138,9 @@ app.add_typer(monitor.app, name="monitor", short_help="Check drift, quality and 
               rich_help_panel=MONITOR)  # fmt: skip
 app.add_typer(loop.app, name="loop", short_help="Run the continuous-training agent (retrain, gate, promote).",
               rich_help_panel=MONITOR)  # fmt: skip
-app.command("server", help=server.HELP, short_help="Serve the tracking and registry REST API.",
+app.command("ui", help=ui.HELP, short_help="Open the web UI on the embedded store (127.0.0.1).",
+            rich_help_panel=OPERATE)(ui.ui)  # fmt: skip
+app.command("server", help=server.HELP, short_help="Serve the REST API and the web UI for a team.",
             rich_help_panel=OPERATE)(server.server)  # fmt: skip
 app.add_typer(db.app, name="db", short_help="Inspect and migrate the metadata database.", rich_help_panel=OPERATE)
 app.add_typer(tokens.app, name="tokens", short_help="Create, list and revoke API tokens.", rich_help_panel=OPERATE)

@@ -19,6 +19,7 @@ HELP = (
 APP_FACTORY = "loopml.server.main:app_from_env"
 AUTH_ENV = "LOOPML_SERVER_AUTH"
 MAX_UPLOAD_ENV = "LOOPML_SERVER_MAX_UPLOAD_BYTES"
+UI_ENV = "LOOPML_SERVER_UI"  # loopml.server.main.UI_ENV
 DEFAULT_MAX_UPLOAD_BYTES = 5 * 1024**3  # loopml.server.body_limit's default
 #: uvicorn's log levels; checked here, since uvicorn answers another one with a KeyError traceback
 LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
@@ -79,18 +80,27 @@ def server(
         ),
     ] = None,
     log_level: Annotated[LogLevel, typer.Option(case_sensitive=False, help="uvicorn log level.")] = "info",
+    allow_insecure_ui: Annotated[
+        bool,
+        typer.Option(
+            "--allow-insecure-ui",
+            help="Serve the web UI on a non-loopback --host without --auth (anyone who reaches it may read and write).",
+        ),
+    ] = False,
 ) -> None:
     import os
 
     import uvicorn
 
-    from loopml.config import get_settings
+    from loopml.config import get_settings, is_loopback_host
 
     if db_url:
         os.environ["LOOPML_DB_URL"] = db_url
     if artifacts_url:
         os.environ["LOOPML_ARTIFACTS_URL"] = artifacts_url
     os.environ[AUTH_ENV] = "1" if auth else "0"
+    ui = auth or allow_insecure_ui or is_loopback_host(host)
+    os.environ[UI_ENV] = "1" if ui else "0"
     if max_upload_bytes is not None:
         os.environ[MAX_UPLOAD_ENV] = str(max_upload_bytes)
     upload_limit = _max_upload_bytes()
@@ -105,6 +115,13 @@ def server(
         _warn_without_admin(console)
     else:
         console.print("  auth       none (every client may read and write; use --auth to require tokens)")
+    if ui:
+        console.print(f"  web UI     [cyan]http://{host}:{port}/[/]")
+    else:
+        console.print(
+            f"  web UI     [yellow]off[/]: {host} is not a loopback address and auth is off; "
+            "use --auth (or --allow-insecure-ui on a trusted network)"
+        )
     console.print(f"  uploads    up to {upload_limit:,} bytes per artifact (--max-upload-bytes)")
     console.print(f"  workers    {workers}")
     uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers, log_level=log_level)

@@ -52,6 +52,7 @@ def create_app(
     auth: bool = False,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+    ui: bool = True,
 ) -> FastAPI:
     """The control-plane API over ``store``; request bodies over ``max_body_bytes`` answer 413.
 
@@ -61,6 +62,10 @@ def create_app(
     With ``auth`` every route but ``/health``, the OpenAPI document and
     ``/tokens/me`` needs an API token (``Authorization: Bearer …``) whose role
     allows it; the token's name becomes the actor of everything it does.
+
+    With ``ui`` the web UI (``loopml.ui``) is served at ``/``, its assets under
+    ``/ui/static/``; with ``auth`` its pages need a session (``/login`` takes a
+    token once).
     """
     app = FastAPI(
         title="loopml",
@@ -97,4 +102,8 @@ def create_app(
     def health() -> HealthOut:
         return HealthOut(status="ok", store=hide_password(store.url), auth="tokens" if auth else "none")
 
+    if ui:
+        from loopml.ui import mount_ui
+
+        mount_ui(app)
     return app

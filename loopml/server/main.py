@@ -21,6 +21,8 @@ APP_FACTORY = "loopml.server.main:app_from_env"
 AUTH_ENV = "LOOPML_SERVER_AUTH"
 #: The artifact upload limit in bytes of every worker (``serve(max_upload_bytes=...)``); default 5 GiB.
 MAX_UPLOAD_ENV = "LOOPML_SERVER_MAX_UPLOAD_BYTES"
+#: "0" turns the web UI off (``serve`` sets it: no UI on a non-loopback host without auth, unless allowed).
+UI_ENV = "LOOPML_SERVER_UI"
 
 
 def app_from_env() -> FastAPI:
@@ -31,7 +33,12 @@ def app_from_env() -> FastAPI:
 
     settings = get_settings()
     store = open_store(settings.db_url, artifacts_url=settings.artifacts_url)
-    app = create_app(store, auth=os.environ.get(AUTH_ENV, "") == "1", max_upload_bytes=max_upload_bytes_from_env())
+    app = create_app(
+        store,
+        auth=os.environ.get(AUTH_ENV, "") == "1",
+        max_upload_bytes=max_upload_bytes_from_env(),
+        ui=os.environ.get(UI_ENV, "1") != "0",
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -42,6 +49,13 @@ def app_from_env() -> FastAPI:
 
     app.router.lifespan_context = lifespan
     return app
+
+
+def ui_allowed(host: str, *, auth: bool, allow_insecure_ui: bool) -> bool:
+    """Whether to serve the web UI: with auth, on a loopback host, or when the operator allows it anyway."""
+    from loopml.config import is_loopback_host
+
+    return auth or allow_insecure_ui or is_loopback_host(host)
 
 
 def max_upload_bytes_from_env() -> int:
@@ -66,13 +80,16 @@ def serve(
     auth: bool = False,
     max_upload_bytes: int | None = None,
     log_level: str = "info",
+    allow_insecure_ui: bool = False,
 ) -> None:
     """Serve the REST API until interrupted.
 
     ``store_uri`` is a database URL (default: ``LOOPML_DB_URL``, else the
     SQLite file under ``LOOPML_HOME``); ``artifacts_url`` likewise defaults to
     ``LOOPML_ARTIFACTS_URL``; ``max_upload_bytes`` (artifact uploads, default
-    ``LOOPML_SERVER_MAX_UPLOAD_BYTES``, else 5 GiB) likewise.
+    ``LOOPML_SERVER_MAX_UPLOAD_BYTES``, else 5 GiB) likewise. The web UI is
+    served at ``/`` unless ``host`` is not a loopback address and ``auth`` is
+    off: then only the API is, unless ``allow_insecure_ui``.
     """
     import uvicorn
 
@@ -83,6 +100,7 @@ def serve(
     if artifacts_url:
         os.environ["LOOPML_ARTIFACTS_URL"] = artifacts_url
     os.environ[AUTH_ENV] = "1" if auth else "0"
+    os.environ[UI_ENV] = "1" if ui_allowed(host, auth=auth, allow_insecure_ui=allow_insecure_ui) else "0"
     if max_upload_bytes is not None:
         if isinstance(max_upload_bytes, bool) or not isinstance(max_upload_bytes, int) or max_upload_bytes < 1:
             raise InvalidValueError(f"max_upload_bytes must be a whole number from 1, got {max_upload_bytes!r}.")
