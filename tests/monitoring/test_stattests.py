@@ -33,6 +33,27 @@ def test_ks_matches_scipy(n_ref, n_cur):
     assert p_value == pytest.approx(expected.pvalue, abs=TOL)
 
 
+def test_ks_exact_p_values_match_scipy_on_many_random_samples():
+    """Our exact p-values (no scipy.stats) against ks_2samp: the same statistic, p-values within 1e-9, same verdicts.
+
+    Absolute, not relative: like any "1 - P(inside)" a p-value far below 1e-9 is only right to about
+    1e-12 (ks_2samp computes the outside share directly); the verdict at 0.05 never depends on it.
+    """
+    rng = np.random.default_rng(17)
+    for trial in range(400):
+        n_ref = int(rng.integers(1, 400))
+        n_cur = n_ref if trial % 8 == 0 else int(rng.integers(1, 400))
+        shift = float(rng.choice([0.0, 0.1, 0.3, 1.0]))
+        ref, cur = sorted_normal(rng, n_ref), sorted_normal(rng, n_cur, shift)
+        if trial % 5 == 0:  # ties, within and across the samples
+            ref, cur = np.round(ref, 1), np.round(cur, 1)
+        statistic, p_value = stattests.ks(ref, cur)
+        expected = stats.ks_2samp(ref, cur)
+        assert statistic == expected.statistic, (n_ref, n_cur)
+        assert p_value == pytest.approx(expected.pvalue, abs=TOL), (n_ref, n_cur)
+        assert (p_value < 0.05) == (expected.pvalue < 0.05), (n_ref, n_cur)
+
+
 @pytest.mark.parametrize(("n_ref", "n_cur"), [(1, 1), (1, 7), (10, 10), (333, 1000), (4096, 1000), (20000, 20000)])
 def test_wasserstein_matches_scipy_for_equal_and_unequal_sizes(n_ref, n_cur):
     rng = np.random.default_rng(n_ref * 7 + n_cur)
@@ -87,6 +108,18 @@ def test_chisquare_matches_chi2_contingency(ref, cur):
     expected = stats.chi2_contingency(kept, correction=False)
     assert statistic == pytest.approx(expected.statistic, abs=TOL)
     assert p_value == pytest.approx(expected.pvalue, abs=TOL)
+
+
+def test_chi2_survival_function_matches_scipy_to_1e9_relative():
+    """Ours in pure Python against ``scipy.special.chdtrc``, dof 1 to 20,000, both tails."""
+    from scipy.special import chdtrc
+
+    rng = np.random.default_rng(6)
+    for _ in range(2000):
+        dof = int(rng.choice([rng.integers(1, 40), rng.integers(1, 20_000)]))
+        x = float(rng.gamma(dof / 2, 2) * rng.choice([0.01, 0.5, 0.9, 1.0, 1.1, 2.0, 5.0]))
+        assert stattests._chi2_sf(dof, x) == pytest.approx(float(chdtrc(dof, x)), rel=TOL, abs=1e-300), (dof, x)
+    assert stattests._chi2_sf(3, 0.0) == 1.0 and stattests._chi2_sf(3, 1e7) == 0.0
 
 
 def test_chisquare_of_a_single_category_is_no_evidence():

@@ -42,3 +42,32 @@ def test_a_store_whose_database_vanishes_raises_store_error(tmp_path):
     (tmp_path / "db").write_text("now a file")  # the folder is gone and cannot be recreated
     with pytest.raises(StoreError, match="Cannot use the database"):
         store.tracking.list_experiments()
+
+
+def _drop_pooled_connection(store, db_url):
+    """Terminate, from another connection, the one connection the store's pool holds."""
+    import sqlalchemy
+
+    with store.tracking._engine.connect() as conn:
+        pid = conn.connection.dbapi_connection.info.backend_pid
+    killer = sqlalchemy.create_engine(db_url)
+    with killer.connect() as conn:
+        conn.execute(sqlalchemy.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    killer.dispose()
+
+
+def test_a_postgresql_connection_dropped_while_idle_is_replaced_before_use(backend, db_url, tmp_path, monkeypatch):
+    """Pooled connections idle for _PING_AFTER_IDLE_S are pinged before use (not at every checkout) and replaced if dead."""
+    if backend != "postgresql":
+        pytest.skip("the ping-before-use applies to PostgreSQL's pool")
+    from loopml.store.sql import engine as sql_engine
+
+    store = open_store(db_url, artifacts_url=str(tmp_path / "a"))
+    try:
+        experiment = store.tracking.create_experiment("x")
+        monkeypatch.setattr(sql_engine, "_PING_AFTER_IDLE_S", 0.0)  # every idle connection counts as long idle
+        _drop_pooled_connection(store, db_url)
+        assert store.tracking.get_experiment(experiment.experiment_id).name == "x"
+        assert store.tracking.get_experiment(experiment.experiment_id).name == "x"  # and the pool goes on
+    finally:
+        store.close()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,7 +21,14 @@ from typing import Any, TypeAlias
 
 from sqlalchemy import Connection, Engine, Row, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DataError, InterfaceError, OperationalError, ProgrammingError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DataError,
+    DisconnectionError,
+    InterfaceError,
+    OperationalError,
+    ProgrammingError,
+)
 
 from loopml.errors import InvalidValueError, MigrationError, StoreError, UnsupportedSchemeError
 
@@ -30,6 +38,7 @@ AnyRow: TypeAlias = "Row[*tuple[Any, ...]]"
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _PG_MIGRATION_LOCK = 0x100B_5EED  # any constant shared by every loopml process
 _BUSY_TIMEOUT_MS = 60_000
+_PING_AFTER_IDLE_S = 1.0  # a pooled PostgreSQL connection idle this long is pinged before use
 _checked: set[str] = set()
 _checked_lock = threading.Lock()
 
@@ -48,11 +57,38 @@ def make_engine(url: str) -> Engine:
     if backend == "postgresql":
         if parsed.drivername == "postgresql" or parsed.drivername == "postgres":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        return _postgres_engine(create_engine(parsed, pool_size=5, max_overflow=10))
     raise UnsupportedSchemeError(
         f"Unsupported database URL {parsed.render_as_string(hide_password=True)!r}: "
         "use sqlite:///path/to/loopml.db or postgresql+psycopg://user@host/db."
     )
+
+
+def _postgres_engine(engine: Engine) -> Engine:
+    """Ping a pooled connection before use when it sat idle ``_PING_AFTER_IDLE_S`` or more, as ``pool_pre_ping`` would.
+
+    ``pool_pre_ping`` pings at every checkout: one more round trip on every call (0.15 to 0.25 ms
+    of a 0.3 ms ``get_run``). A connection dropped by a server restart or an idle timeout is found
+    the same way here, and replaced before the call uses it (a ``DisconnectionError`` from the
+    checkout event makes the pool connect anew); one dropped within the last second can fail that
+    one call (StoreError), after which SQLAlchemy renews the pool.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _idle_from(_dbapi_connection: Any, record: Any) -> None:
+        record.info["loopml_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.pop("loopml_idle_since", None)
+        if idle_since is None or time.monotonic() - idle_since < _PING_AFTER_IDLE_S:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise DisconnectionError(f"The pooled connection is gone: {exc}") from exc
+
+    return engine
 
 
 def _sqlite_engine(url: str) -> Engine:
@@ -118,6 +154,22 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
 def read_transaction(engine: Engine) -> Iterator[Connection]:
     """A read-only transaction (a consistent snapshot on both backends)."""
     with translate_errors(engine), engine.connect() as conn, conn.begin():
+        yield conn
+
+
+@contextmanager
+def read_statement(engine: Engine) -> Iterator[Connection]:
+    """A connection for one read-only statement: ``read_transaction`` where a transaction is free.
+
+    On PostgreSQL BEGIN and COMMIT are two more round trips (0.2 ms of a 0.4 ms ``get_run``), and a
+    single statement reads one snapshot on its own, so it runs in autocommit mode. Only for code
+    that issues exactly one statement: a second would see a different snapshot.
+    """
+    if engine.dialect.name != "postgresql":
+        with read_transaction(engine) as conn:
+            yield conn
+        return
+    with translate_errors(engine), engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         yield conn
 
 
