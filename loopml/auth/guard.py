@@ -9,12 +9,13 @@ app (auth off) every request passes and the principal is None.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Annotated, Any, TypeVar, overload
 
 from fastapi import Depends, Request
 
 from loopml.auth.tokens import Authenticator, require_role
+from loopml.entities.audit import AuditEvent
 from loopml.entities.auth import ApiToken, Role
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -74,6 +75,25 @@ def ensure_role(request: Request, needed: Role, action: str) -> None:
     token = principal(request)
     if token is not None:
         require_role(token, needed, action)
+
+
+def sees_token_events(token: ApiToken | None) -> bool:
+    """Whether ``token`` may read audit events about tokens (admins, or anyone with auth off), as GET /tokens."""
+    return token is None or token.role.allows(Role.ADMIN)
+
+
+def reveals_token_id(event: AuditEvent) -> bool:
+    """Whether ``event`` is about a token or carries a token id (the first half of every token) in its fields."""
+    if event.target_type == "token" or event.action.startswith("token."):
+        return True
+    return any(isinstance(part, Mapping) and "token_id" in part for part in (event.before, event.after, event.evidence))
+
+
+def visible_events(token: ApiToken | None, events: Iterable[AuditEvent]) -> list[AuditEvent]:
+    """The audit events ``token`` may read: token events only for admins (the API and the UI both filter so)."""
+    if sees_token_events(token):
+        return list(events)
+    return [e for e in events if not reveals_token_id(e)]
 
 
 Authorized = Annotated[ApiToken | None, Depends(authorize)]

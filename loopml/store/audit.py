@@ -26,8 +26,12 @@ class AuditLog(ABC):
         since: int | None = None,
         until: int | None = None,
         max_results: int = 1000,
+        newest_first: bool = False,
+        before_id: int | None = None,
     ) -> list[AuditEvent]:
-        """Events matching every given condition, oldest first.
+        """Events matching every given condition, oldest first (newest first with ``newest_first``).
+
+        ``before_id`` keeps only events older than that event (the next page of a newest-first listing).
 
         ``target`` matches exactly or as a prefix followed by ``/`` or ``@``
         (so ``churn`` also finds ``churn/3`` and ``churn@champion``);

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from fastapi import APIRouter, Request
 
-from loopml.auth.guard import principal
-from loopml.entities.audit import AuditEvent
-from loopml.entities.auth import Role
+from loopml.auth.guard import principal, sees_token_events, visible_events
 from loopml.server.deps import IntQuery, StoreDep
 from loopml.server.schemas.audit import AuditEventOut
 
@@ -26,9 +22,11 @@ def list_events(
     since: IntQuery | None = None,
     until: IntQuery | None = None,
     max_results: int = 1000,
+    newest_first: bool = False,
+    before_id: IntQuery | None = None,
 ) -> list[AuditEventOut]:
     token = principal(request)
-    if token is not None and not token.role.allows(Role.ADMIN) and target_type == "token":
+    if not sees_token_events(token) and target_type == "token":
         return []
     events = store.audit.list_events(
         action=action,
@@ -38,15 +36,8 @@ def list_events(
         since=since,
         until=until,
         max_results=max_results,
+        newest_first=newest_first,
+        before_id=before_id,
     )
-    if token is not None and not token.role.allows(Role.ADMIN):
-        # token events carry token ids (the first half of every token): admins only, as GET /tokens is
-        events = [e for e in events if not _reveals_token_id(e)]
-    return [AuditEventOut.model_validate(e) for e in events]
-
-
-def _reveals_token_id(event: AuditEvent) -> bool:
-    """Whether ``event`` is about a token or carries a token id anywhere in its fields."""
-    if event.target_type == "token" or event.action.startswith("token."):
-        return True
-    return any(isinstance(part, Mapping) and "token_id" in part for part in (event.before, event.after, event.evidence))
+    # token events carry token ids (the first half of every token): admins only, as GET /tokens is
+    return [AuditEventOut.model_validate(e) for e in visible_events(token, events)]

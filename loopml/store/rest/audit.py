@@ -33,8 +33,10 @@ class RestAuditLog(AuditLog):
         since: int | None = None,
         until: int | None = None,
         max_results: int = 1000,
+        newest_first: bool = False,
+        before_id: int | None = None,
     ) -> list[AuditEvent]:
-        params = {
+        params: dict[str, Any] = {
             "action": action,
             "target_type": target_type,
             "target": target,
@@ -43,4 +45,8 @@ class RestAuditLog(AuditLog):
             "until": until,
             "max_results": max_results,
         }
+        if newest_first:  # sent only when used, so a server from before paging still answers the rest
+            params["newest_first"] = True
+        if before_id is not None:
+            params["before_id"] = before_id
         return [codec.audit_event_in(e) for e in self._http.call("GET", "/audit/events", params=params)]

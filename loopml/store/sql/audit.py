@@ -74,11 +74,15 @@ class SqlAuditLog(AuditLog):
         since: int | None = None,
         until: int | None = None,
         max_results: int = 1000,
+        newest_first: bool = False,
+        before_id: int | None = None,
     ) -> list[AuditEvent]:
         if not isinstance(max_results, int) or not 1 <= max_results <= 100_000:
             raise InvalidValueError(f"max_results must be an integer from 1 to 100000, got {max_results!r}.")
         c = t.audit_events.c
-        query = select(t.audit_events).order_by(c.event_id).limit(max_results)
+        query = select(t.audit_events).order_by(c.event_id.desc() if newest_first else c.event_id).limit(max_results)
+        if before_id is not None:
+            query = query.where(c.event_id < before_id)
         if action:
             query = query.where(
                 c.action.like(like_prefix(action[:-1]), escape="\\") if action.endswith("*") else c.action == action
