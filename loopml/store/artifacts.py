@@ -78,6 +78,14 @@ class ArtifactStore(ABC):
                 os.remove(tmp)
             raise
 
+    def open_seekable(self, digest: str) -> BinaryIO | None:
+        """The blob as a seekable file, not verified (for reading a few ranges); None if the backend cannot.
+
+        A reader of ranges never sees the whole blob, so it cannot check its
+        hash: whatever it shows must be marked unverified (docs/ui.md, previews).
+        """
+        return None
+
     @abstractmethod
     def exists(self, digest: str) -> bool:
         """Whether a blob with that digest is stored (not verified)."""

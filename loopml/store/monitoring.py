@@ -61,6 +61,13 @@ class MonitoringStore(ABC):
         """Results with ``since <= time < until``, the newest ``max_results``, oldest first."""
 
     @abstractmethod
+    def latest_results(self) -> list[MonitorResult]:
+        """The newest result of every monitor that has one, by monitor name, without ``figures`` (left empty).
+
+        One query for a list of monitors with their last status, however many monitors there are.
+        """
+
+    @abstractmethod
     def list_alerts(
         self, *, monitor: str | None = None, model: str | None = None, after_id: int = 0, max_results: int = 1000
     ) -> list[Alert]:

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from loopml.entities.artifacts import ArtifactEntry
 from loopml.entities.datasets import Dataset
 from loopml.entities.search import Filter, OrderBy
+from loopml.entities.series import MetricSeries, SeriesX
 from loopml.entities.tracking import Experiment, Metric, Run, RunPage, RunStatus
 
 
@@ -95,6 +96,27 @@ class TrackingStore(ABC):
     @abstractmethod
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         """Every point of one metric, by step then timestamp. Raises MetricNotFoundError."""
+
+    @abstractmethod
+    def get_metric_series(
+        self,
+        run_id: str,
+        key: str,
+        *,
+        x: SeriesX = "step",
+        x_from: int | None = None,
+        x_to: int | None = None,
+        max_points: int = 1000,
+    ) -> MetricSeries:
+        """One metric's points with x (``step`` or ``time``, ms) in ``[x_from, x_to]``, for a chart.
+
+        At most ``max_points`` (2 or more) points come back whole; past that, the
+        range is cut into ``max_points // 2`` buckets of equal x width and each
+        bucket's min and max (and count, NaN count and mean) are computed by
+        the database, so a long history is never read whole. Raises
+        MetricNotFoundError when the run has no such metric (an empty range of
+        a metric it has is a series with ``total`` 0).
+        """
 
     # -- datasets ----------------------------------------------------------------
     @abstractmethod

@@ -19,7 +19,8 @@ from loopml.errors import DatasetNotFoundError, InvalidFilterError
 from loopml.paths import check_artifact_path
 from loopml.store import Store
 from loopml.tracking.search import parse_filter, parse_order_by
-from loopml.ui import table
+from loopml.ui import nested, table
+from loopml.ui.artifacts import artifact_tree
 from loopml.ui.render import page
 
 router = APIRouter()
@@ -85,16 +86,25 @@ def runs_page(
         )
         for c in columns
     ]
-    children = Counter(r.info.parent_run_id for r in runs if r.info.parent_run_id)
+    on_page = Counter(r.info.parent_run_id for r in runs if r.info.parent_run_id)
+    # children under their parent (one more search counts the children elsewhere): loopml.ui.nested
+    all_children, scan_cut = nested.child_counts(store, experiment_id, runs)
     rows = [
         {
-            "run": run,
-            "duration": table.format_duration(run.info.duration_ms),
-            "started": table.format_time(run.info.start_time),
-            "cells": [table.cell(run, c) for c in columns],
-            "children": children.get(run.run_id, 0),
+            "run": placed.run,
+            "depth": placed.depth,
+            "parent": placed.parent,
+            "ancestors": " ".join(placed.ancestors),
+            "duration": table.format_duration(placed.run.info.duration_ms),
+            "started": table.format_time(placed.run.info.start_time),
+            "cells": [table.cell(placed.run, c) for c in columns],
+            "children": on_page.get(placed.run.run_id, 0),
+            "more_children": max(all_children.get(placed.run.run_id, 0) - on_page.get(placed.run.run_id, 0), 0),
+            "more_url": table.url_with(
+                path, {}, filter=f"attributes.parent_run_id = '{placed.run.run_id}'", size=query["size"] or None
+            ),
         }
-        for run in runs
+        for placed in nested.group(runs)
     ]
     return page(
         request,
@@ -111,6 +121,7 @@ def runs_page(
         choices=available + [c for c in columns if c not in available],
         next_url=None if next_token is None else table.url_with(path, query, page_token=next_token),
         first_url=table.url_with(path, query) if page_token else None,
+        children_scan_cut=scan_cut,
         size=size,
     )
 
@@ -148,7 +159,7 @@ def run_page(request: Request, run_id: str) -> Response:
         more_children=children.next_page_token is not None,
         datasets=datasets,
         code=code,
-        artifacts=store.tracking.list_artifacts(run_id),
+        artifact_tree=artifact_tree(store.tracking.list_artifacts(run_id)),
         started=table.format_time(run.info.start_time),
         ended=table.format_time(run.info.end_time),
         duration=table.format_duration(run.info.duration_ms),

@@ -148,3 +148,22 @@ def test_integers_past_64_bits_are_the_callers_mistake_on_every_backend(store):
     with pytest.raises(InvalidInputError):
         store.loop.get_task(2**63)
     assert store.loop.get_cursor("p") == {"alert_id": 3}  # the batch's other key was not written either
+
+
+def test_latest_results_are_the_newest_of_each_monitor_in_one_call(store):
+    assert store.monitoring.latest_results() == []
+    for name in ("b-watch", "a-watch", "quiet"):
+        store.monitoring.put_monitor(name, "churn", SPEC, actor="alice")
+    for name, status in (("a-watch", "ok"), ("b-watch", "alert"), ("a-watch", "alert"), ("b-watch", "error")):
+        store.monitoring.record_result(
+            name, model="churn", version=1, status=status, summary={"alerts": [status]}, figures={"big": [1, 2]},
+            alerts=[], actor="monitor",
+        )  # fmt: skip
+    latest = store.monitoring.latest_results()
+    assert [(r.monitor, r.status, r.summary) for r in latest] == [
+        ("a-watch", "alert", {"alerts": ["alert"]}),
+        ("b-watch", "error", {"alerts": ["error"]}),
+    ]  # by name; a monitor without results is not listed
+    assert all(r.figures == {} for r in latest)  # the summary only: the figures can be large
+    assert [r.result_id for r in latest] == [store.monitoring.list_results(m, max_results=1)[0].result_id
+                                             for m in ("a-watch", "b-watch")]  # fmt: skip

@@ -86,6 +86,11 @@ def list_results(
     return [MonitorResultOut.model_validate(r) for r in results]
 
 
+@router.get("/monitor-results/latest")
+def latest_results(store: StoreDep) -> list[MonitorResultOut]:
+    return [MonitorResultOut.model_validate(r) for r in store.monitoring.latest_results()]
+
+
 @router.get("/alerts")
 def list_alerts(
     store: StoreDep,

@@ -7,12 +7,15 @@ inside them cannot change the route.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response, status
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request, Response, status
 
 from loopml.auth.guard import actor_for, needs
 from loopml.entities.auth import Role
 from loopml.server.deps import IntPath, NoContent, StoreDep
 from loopml.server.schemas.search import to_filter, to_order_by
+from loopml.server.schemas.series import MAX_SERIES_POINTS, MetricSeriesOut
 from loopml.server.schemas.tracking import (
     ArtifactEntriesIn,
     ArtifactEntryJson,
@@ -103,6 +106,21 @@ def log_batch(run_id: str, body: LogBatchIn, store: StoreDep) -> None:
 @router.get("/runs/{run_id}/metrics/history")
 def get_metric_history(run_id: str, key: str, store: StoreDep) -> list[MetricJson]:
     return [MetricJson.model_validate(m) for m in store.tracking.get_metric_history(run_id, key)]
+
+
+@router.get("/runs/{run_id}/metrics/series")
+@needs(Role.VIEWER)
+def get_metric_series(
+    run_id: str,
+    key: str,
+    store: StoreDep,
+    x: Literal["step", "time"] = "step",
+    x_from: Annotated[int | None, Query(alias="from", ge=-(2**63), le=2**63 - 1)] = None,
+    x_to: Annotated[int | None, Query(alias="to", ge=-(2**63), le=2**63 - 1)] = None,
+    max_points: Annotated[int, Query(ge=2, le=MAX_SERIES_POINTS)] = 1000,
+) -> MetricSeriesOut:
+    series = store.tracking.get_metric_series(run_id, key, x=x, x_from=x_from, x_to=x_to, max_points=max_points)
+    return MetricSeriesOut.model_validate(series)
 
 
 # -- datasets ---------------------------------------------------------------------------------

@@ -165,6 +165,14 @@ class FsArtifactStore(ArtifactStore):
             ) from exc
         return verified_chunks(self._read(handle, chunk_size), digest, self.url)
 
+    def open_seekable(self, digest: str) -> BinaryIO | None:
+        path = self._path(digest)
+        try:
+            handle: BinaryIO = self._fs.open(path, "rb")  # fsspec files seek: local reads, or ranged requests
+        except FileNotFoundError as exc:
+            raise ArtifactIntegrityError(f"Artifact blob {digest} is missing from {self.url}.") from exc
+        return handle
+
     @staticmethod
     def _read(handle: BinaryIO, chunk_size: int) -> Iterator[bytes]:
         with handle:

@@ -108,6 +108,9 @@ class RestMonitoringStore(MonitoringStore):
         params = {"since": since, "until": until, "max_results": check_limit(max_results)}
         return [result_in(r) for r in self._http.call("GET", f"/monitors/{_seg(monitor)}/results", params=params)]
 
+    def latest_results(self) -> list[MonitorResult]:
+        return [result_in(r) for r in self._http.call("GET", "/monitor-results/latest")]
+
     def list_alerts(
         self, *, monitor: str | None = None, model: str | None = None, after_id: int = 0, max_results: int = 1000
     ) -> list[Alert]:

@@ -8,7 +8,9 @@ from urllib.parse import quote
 from loopml.entities.artifacts import ArtifactEntry
 from loopml.entities.datasets import Dataset
 from loopml.entities.search import Filter, OrderBy
+from loopml.entities.series import MetricBucket, MetricSeries, SeriesX
 from loopml.entities.tracking import Experiment, Metric, Run, RunPage, RunStatus
+from loopml.errors import InvalidValueError
 from loopml.store.rest import codec
 from loopml.store.rest.http import HttpSession
 from loopml.store.tracking import TrackingStore
@@ -105,6 +107,45 @@ class RestTrackingStore(TrackingStore):
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         points = self._http.call("GET", f"{_run(run_id)}/metrics/history", params={"key": key})
         return [codec.metric_in(p) for p in points]
+
+    def get_metric_series(
+        self,
+        run_id: str,
+        key: str,
+        *,
+        x: SeriesX = "step",
+        x_from: int | None = None,
+        x_to: int | None = None,
+        max_points: int = 1000,
+    ) -> MetricSeries:
+        if max_points < 2:  # the store's own message, as the SQL backends raise it
+            raise InvalidValueError(f"max_points must be 2 or more, not {max_points}.")
+        params: dict[str, str | int] = {"key": key, "x": x, "max_points": max_points}
+        if x_from is not None:
+            params["from"] = x_from
+        if x_to is not None:
+            params["to"] = x_to
+        data = self._http.call("GET", f"{_run(run_id)}/metrics/series", params=params)
+        return MetricSeries(
+            key=data["key"],
+            x=data["x"],
+            total=data["total"],
+            x_min=data["x_min"],
+            x_max=data["x_max"],
+            points=tuple(codec.metric_in(p) for p in data["points"]),
+            buckets=tuple(
+                MetricBucket(
+                    x_first=b["x_first"],
+                    x_last=b["x_last"],
+                    count=b["count"],
+                    nan_count=b["nan_count"],
+                    low=codec.float_in(b["low"]),
+                    high=codec.float_in(b["high"]),
+                    mean=codec.float_in(b["mean"]),
+                )
+                for b in data["buckets"]
+            ),
+        )
 
     # -- datasets ---------------------------------------------------------------------------------
     def log_dataset_input(self, run_id: str, dataset: Dataset, context: str) -> Dataset:

@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, select, update
+from sqlalchemy import Connection, Engine, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from loopml.entities.monitoring import Alert, AlertSpec, LoopTask, Monitor, MonitorResult
@@ -239,6 +239,17 @@ class SqlMonitoringStore(MonitoringStore):
         query = query.order_by(c.result_id.desc()).limit(max_results)
         with read_transaction(self._engine) as conn:
             return [_result(row) for row in reversed(conn.execute(query).all())]
+
+    def latest_results(self) -> list[MonitorResult]:
+        c = t.monitor_results.c
+        newest = select(func.max(c.result_id)).group_by(c.monitor)
+        columns = [c.result_id, c.monitor, c.time, c.model, c.version, c.status, c.summary_json]
+        query = select(*columns).where(c.result_id.in_(newest)).order_by(c.monitor)
+        with read_transaction(self._engine) as conn:
+            return [
+                MonitorResult(r.result_id, r.monitor, r.time, r.model, r.version, r.status, json.loads(r.summary_json))
+                for r in conn.execute(query)
+            ]
 
     def list_alerts(
         self, *, monitor: str | None = None, model: str | None = None, after_id: int = 0, max_results: int = 1000
