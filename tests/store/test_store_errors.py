@@ -56,12 +56,21 @@ def _drop_pooled_connection(store, db_url):
     killer.dispose()
 
 
-def test_a_postgresql_connection_dropped_while_idle_is_replaced_before_use(backend, db_url, tmp_path, monkeypatch):
+@pytest.fixture
+def pg_url(pg_base_url):
+    """A fresh PostgreSQL schema (the ping-before-use is PostgreSQL's pool; SQLite has no connection to drop)."""
+    from tests.conftest import drop_pg_schema, make_pg_schema_url
+
+    url, schema = make_pg_schema_url(pg_base_url)
+    yield url
+    drop_pg_schema(pg_base_url, schema)
+
+
+def test_a_postgresql_connection_dropped_while_idle_is_replaced_before_use(pg_url, tmp_path, monkeypatch):
     """Pooled connections idle for _PING_AFTER_IDLE_S are pinged before use (not at every checkout) and replaced if dead."""
-    if backend != "postgresql":
-        pytest.skip("the ping-before-use applies to PostgreSQL's pool")
     from loopml.store.sql import engine as sql_engine
 
+    db_url = pg_url
     store = open_store(db_url, artifacts_url=str(tmp_path / "a"))
     try:
         experiment = store.tracking.create_experiment("x")
