@@ -1,7 +1,8 @@
 """The web UI: server-rendered pages over the Store, served by ``loopml server`` at ``/``.
 
 ``mount_ui(app)`` adds the pages (``loopml.ui.tracking``, ``loopml.ui.registry``,
-``loopml.ui.audit``, ``loopml.ui.deployments``, ``loopml.ui.loop``, ``loopml.ui.monitoring``), the login and
+``loopml.ui.audit``, ``loopml.ui.deployments``, ``loopml.ui.loop``, ``loopml.ui.monitoring``,
+``loopml.ui.charts``, ``loopml.ui.compare``), the login and
 logout routes (``loopml.ui.login``) and the static assets under
 ``/ui/static/`` (our stylesheet and scripts, and the vendored htmx and uPlot
 with their licence files) to an app made by ``loopml.server.app.create_app``.
@@ -19,7 +20,7 @@ from fastapi import Depends, FastAPI
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
-from loopml.ui import artifacts, audit, charts, deployments, login, loop, monitoring, registry, tracking
+from loopml.ui import artifacts, audit, charts, compare, deployments, login, loop, monitoring, registry, tracking
 from loopml.ui.guard import LoginRequired, login_redirect, ui_authorize
 from loopml.ui.sessions import SessionStore
 
@@ -30,7 +31,7 @@ STATIC_PREFIX = "/ui/static"
 
 def ui_routers() -> tuple[object, ...]:
     """The routers whose every route needs a session when auth is on (for tests that enumerate them)."""
-    return (tracking.router, artifacts.router, registry.router, audit.router, deployments.router, loop.router, monitoring.router, login.router, charts.router)
+    return (tracking.router, artifacts.router, registry.router, audit.router, deployments.router, loop.router, monitoring.router, login.router, charts.router, compare.router)
 
 
 def mount_ui(app: FastAPI) -> None:
@@ -42,6 +43,7 @@ def mount_ui(app: FastAPI) -> None:
     app.include_router(login.router, dependencies=guarded)
     app.include_router(tracking.router, dependencies=guarded)
     app.include_router(charts.router, dependencies=guarded)
+    app.include_router(compare.router, dependencies=guarded)
     app.include_router(artifacts.router, dependencies=guarded)
     app.include_router(registry.router, dependencies=guarded)
     app.include_router(monitoring.router, dependencies=guarded)
