@@ -75,3 +75,56 @@ def test_an_ordering_the_filter_keeps_non_null_sorts_as_with_nulls_last(runs):
         ids = _all_pages(tracking, experiment_id, None, [order], 7)
         missing = {r[0] for r in rows if r[2] is None or math.isnan(r[2])}
         assert set(ids[-len(missing) :]) == missing
+
+
+@pytest.fixture
+def ranked(store):
+    """60 runs over two experiments: start times and acc values tie, some runs lack acc, some are NaN or -0.0."""
+    tracking = store.tracking
+    experiment = tracking.create_experiment("ranked")
+    other = tracking.create_experiment("ranked-other")
+    rows = []
+    for i in range(60):
+        experiment_id = other.experiment_id if i % 11 == 5 else experiment.experiment_id
+        run = tracking.create_run(
+            experiment_id, name=f"r{i}", user="tester", start_time=1000 + (i * 7) % 9, params={"i": str(i)}
+        )
+        acc = None if i % 6 == 0 else math.nan if i % 13 == 4 else -0.0 if i == 17 else float((i * 5) % 8) / 8
+        metrics = [Metric("loss", float(i % 5), 0, 1)]
+        if acc is not None:
+            metrics.append(Metric("acc", acc, 0, 1))
+        tracking.log_batch(run.info.run_id, metrics=metrics)
+        rows.append(run.info.run_id)
+    return tracking, experiment.experiment_id
+
+
+@pytest.mark.parametrize("walk_factor", [1, 5, 100])
+@pytest.mark.parametrize("size", [2, 7, 100])
+def test_metric_order_pages_are_the_same_whether_the_metric_is_walked_or_sorted(ranked, monkeypatch, walk_factor, size):
+    tracking, experiment_id = ranked
+    filters = [
+        "params.i > 9",
+        "metrics.loss < 3",
+        "metrics.loss >= 1 and params.i != '20'",
+        "metrics.acc > 0.3",
+        "metrics.acc is null",
+        "not metrics.acc > 0.3",
+        "params.i in ('1', '2', '3', '8', '9', '10', '11', '12', '14', '15')",
+    ]
+    orders = ["metrics.acc DESC", "metrics.acc ASC", "metrics.loss DESC", "metrics.missing ASC"]
+    want = {}
+    monkeypatch.setattr(sql_tracking, "_page_by_metric_walk", lambda *args: None)
+    for filter in filters:
+        for order in orders:
+            want[filter, order] = _all_pages(tracking, experiment_id, filter, [order], size)
+    monkeypatch.undo()
+    monkeypatch.setattr(sql_tracking, "_METRIC_WALK_FACTOR", walk_factor)
+    walked = []
+    real = sql_tracking._page_by_metric_walk
+    monkeypatch.setattr(sql_tracking, "_page_by_metric_walk", lambda *args: walked.append(real(*args)) or walked[-1])
+    for (filter, order), ids in want.items():
+        assert _all_pages(tracking, experiment_id, filter, [order], size) == ids, (filter, order)
+    if getattr(getattr(tracking, "_engine", None), "name", None) == "sqlite":
+        if walk_factor >= 5 and size < 100:
+            assert any(page is not None for page in walked)  # the walk answered some pages itself
+        assert any(page is None for page in walked)  # and fell back on others

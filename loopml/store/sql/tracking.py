@@ -47,6 +47,8 @@ _IN_CHUNK = 5_000
 # above it, first walk the newest runs, at most this many times the rows the page needs.
 _FEW_MATCHES = 250
 _WALK_FACTOR = 20
+# Searches ordered by one metric: walk at most this many times the rows the page needs (see _page_by_metric_walk).
+_METRIC_WALK_FACTOR = 20
 _HEX_PREFIX = re.compile(r"^[0-9a-f]{1,64}$")
 
 
@@ -221,6 +223,48 @@ def _page_by_walking(
     return run_ids if len(run_ids) == wanted else None
 
 
+def _page_by_metric_walk(
+    conn: Connection,
+    experiment_ids: Sequence[int] | None,
+    filter: Filter | None,
+    order_by: Sequence[OrderBy],
+    offset: int,
+    wanted: int,
+) -> list[str] | None:
+    """The page's run ids, found by walking one metric's values in order; None where the usual plan must run.
+
+    Ordered by one metric with a filter, SQLite starts from the experiment's runs and sorts every match:
+    490 ms for 100,000 runs of which a sixth match. The ``(key, value)`` index holds the order's first
+    term. The walk reads the best ``_METRIC_WALK_FACTOR`` pages of that metric's values and keeps those
+    strictly better than the last one read, so that a tie is never split: a prefix of the order (runs
+    missing the metric, or NaN, sort last). The usual query, limited to these runs, sorts them with its
+    own tie-breakers and filters. When they fill the page, no other run can come before them, so it is
+    the page; when they do not, the usual plan runs as before.
+    """
+    if len(order_by) != 1 or order_by[0].kind != "metric" or filter is None or conn.dialect.name != "sqlite":
+        return None
+    clause = order_by[0]
+    if (clause.kind, clause.key) in named_keys(filter):  # the usual plan already starts from that key's index
+        return None
+    lm = t.latest_metrics.c
+    value = lm.value.desc() if clause.descending else lm.value.asc()
+    bound = (offset + wanted) * _METRIC_WALK_FACTOR
+    values = select(lm.value).where(lm.key == clause.key, lm.value.is_not(None)).order_by(value)
+    last = conn.execute(values.limit(1).offset(bound - 1)).scalar_one_or_none()
+    walked = select(lm.run_id).where(lm.key == clause.key, lm.value.is_not(None))
+    if last is not None:  # more values than the walk reads: keep those strictly better than the last one
+        walked = walked.where(lm.value > last if clause.descending else lm.value < last)
+    page = (
+        RunQuery(walk_runs=True)
+        .build(experiment_ids, filter, order_by)
+        .where(t.runs.c.run_id.in_(walked))
+        .limit(wanted)
+        .offset(offset)
+    )
+    run_ids = list(conn.execute(page).scalars().all())
+    return run_ids if len(run_ids) == wanted else None
+
+
 class SqlTrackingStore(TrackingStore):
     """Tracking metadata in one SQL database, schema managed by Alembic."""
 
@@ -342,6 +386,8 @@ class SqlTrackingStore(TrackingStore):
         offset = decode_page_token(page_token)
         with read_transaction(self._engine) as conn:
             run_ids = _page_by_walking(conn, experiment_ids, filter, order_by, offset, max_results + 1)
+            if run_ids is None:
+                run_ids = _page_by_metric_walk(conn, experiment_ids, filter, order_by, offset, max_results + 1)
             if run_ids is None:
                 ids_query = RunQuery().build(experiment_ids, filter, order_by).limit(max_results + 1).offset(offset)
                 run_ids = list(conn.execute(ids_query).scalars().all())
