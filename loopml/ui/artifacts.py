@@ -41,9 +41,10 @@ from loopml.entities.artifacts import ArtifactEntry
 from loopml.errors import ArtifactIntegrityError
 from loopml.paths import check_artifact_path
 from loopml.store import Store
+from loopml.ui.errors import PageRoute
 from loopml.ui.render import page
 
-router = APIRouter()
+router = APIRouter(route_class=PageRoute)
 
 TEXT_BYTES = 64 * 1024
 TABLE_ROWS = 50

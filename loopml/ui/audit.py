@@ -18,9 +18,10 @@ from loopml.auth.guard import principal, visible_events
 from loopml.errors import InvalidValueError
 from loopml.store import Store
 from loopml.ui import table
+from loopml.ui.errors import PageRoute
 from loopml.ui.render import page
 
-router = APIRouter()
+router = APIRouter(route_class=PageRoute)
 #: Most events on one page; the next page is a link away.
 MAX_PAGE_SIZE = 500
 

@@ -22,8 +22,9 @@ from fastapi.responses import JSONResponse, Response
 from loopml.entities.series import MetricBucket, MetricSeries
 from loopml.names import check_key
 from loopml.store import Store
+from loopml.ui.errors import PageRoute
 
-router = APIRouter()
+router = APIRouter(route_class=PageRoute)
 #: Points a chart may ask for: about one per pixel of a wide chart.
 MAX_POINTS = 10_000
 _I64 = 2**63

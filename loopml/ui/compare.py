@@ -26,9 +26,10 @@ from loopml.entities.search import Comparison
 from loopml.entities.tracking import Run
 from loopml.store import Store
 from loopml.ui import table
+from loopml.ui.errors import PageRoute
 from loopml.ui.render import page
 
-router = APIRouter()
+router = APIRouter(route_class=PageRoute)
 #: Most runs one compare page shows.
 MAX_RUNS = 50
 #: Axes of the parallel-coordinates view when none are chosen (the columns whose values differ, first).

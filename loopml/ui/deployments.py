@@ -28,9 +28,10 @@ from loopml.errors import LoopMLError
 from loopml.store import Store
 from loopml.timestamps import now_ms
 from loopml.ui import table
+from loopml.ui.errors import PageRoute
 from loopml.ui.render import page
 
-router = APIRouter()
+router = APIRouter(route_class=PageRoute)
 #: Most history entries shown on a model's page.
 HISTORY = 50
 #: Most requests read for the charts of one window; past it the charts say so.

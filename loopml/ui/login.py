@@ -18,6 +18,7 @@ from loopml.auth.guard import needs
 from loopml.auth.tokens import Authenticator
 from loopml.entities.auth import Role
 from loopml.errors import AuthenticationError, PermissionDeniedError
+from loopml.ui.errors import PageRoute
 from loopml.ui.guard import current_session, sessions_of
 from loopml.ui.render import page
 from loopml.ui.sessions import SESSION_COOKIE
@@ -25,9 +26,9 @@ from loopml.ui.sessions import SESSION_COOKIE
 #: A login form holds a token and a path; anything longer is not one.
 MAX_LOGIN_BYTES = 8192
 
-public = APIRouter()
+public = APIRouter(route_class=PageRoute)
 #: Routes that need a session (included with the UI guard).
-router = APIRouter()
+router = APIRouter(route_class=PageRoute)
 
 
 def safe_next(value: str | None) -> str:

@@ -24,9 +24,10 @@ from loopml.entities.monitoring import LoopTask
 from loopml.store import Store
 from loopml.timestamps import now_ms
 from loopml.ui import table
+from loopml.ui.errors import PageRoute
 from loopml.ui.render import page
 
-router = APIRouter()
+router = APIRouter(route_class=PageRoute)
 #: Most tasks read for the list (newest first); past it the page says so.
 MAX_TASKS = 10_000
 #: Most audit events on one task's timeline; past it the page says so.

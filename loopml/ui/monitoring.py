@@ -44,9 +44,10 @@ from loopml.monitoring.results import drift_report, write_monitor_report
 from loopml.store import Store
 from loopml.tracking.client import TrackingClient
 from loopml.ui import table
+from loopml.ui.errors import PageRoute
 from loopml.ui.render import page
 
-router = APIRouter()
+router = APIRouter(route_class=PageRoute)
 #: Most checks a monitor page reads (the heatmap's windows and the charts' points); the page says when it stops.
 MAX_CHECKS = 60
 #: Most alerts a monitor page lists, newest first.

@@ -28,9 +28,10 @@ from loopml.store import Store
 from loopml.tracking.client import TrackingClient
 from loopml.tracking.search import parse_filter
 from loopml.ui import table
+from loopml.ui.errors import PageRoute
 from loopml.ui.render import page
 
-router = APIRouter()
+router = APIRouter(route_class=PageRoute)
 #: Most models on the list; past it the page says so and asks for a narrower search.
 MAX_MODELS = 500
 

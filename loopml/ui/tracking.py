@@ -21,9 +21,10 @@ from loopml.store import Store
 from loopml.tracking.search import parse_filter, parse_order_by
 from loopml.ui import nested, table
 from loopml.ui.artifacts import artifact_tree
+from loopml.ui.errors import PageRoute
 from loopml.ui.render import page
 
-router = APIRouter()
+router = APIRouter(route_class=PageRoute)
 #: Most runs on one page of the table; the next page is a page token away.
 MAX_PAGE_SIZE = 500
 #: Child runs listed on a run's page; past it the page says how many more to search for.
