@@ -25,6 +25,8 @@ from typing import Any
 import pytest
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+#: Debian's Chromium, which the browser tests drive (Playwright's own browser download does not work here).
+CHROMIUM = Path("/usr/bin/chromium")
 SQL_BACKENDS = ["sqlite", "postgresql"]
 STORE_BACKENDS = [*SQL_BACKENDS, "rest"]
 _pg_problem: str | None = None
@@ -50,6 +52,21 @@ def _pg_unavailable() -> str | None:
         except Exception as exc:  # any failure to connect means "no server here"
             _pg_problem = f"no PostgreSQL server answers at {_pg_base_url()}: {exc.__class__.__name__}: {exc}"
     return _pg_problem
+
+
+def require_chromium() -> Path:
+    """Debian's Chromium; without it the test skips, or fails where ``LOOPML_TEST_CHROMIUM`` is set (CI sets it)."""
+    if CHROMIUM.exists():
+        return CHROMIUM
+    if os.environ.get("LOOPML_TEST_CHROMIUM"):
+        pytest.fail(f"LOOPML_TEST_CHROMIUM is set but {CHROMIUM} is missing: apt-get install -y chromium")
+    pytest.skip(f"headless Chromium is not installed ({CHROMIUM}); set LOOPML_TEST_CHROMIUM=1 to require it")
+
+
+@pytest.fixture
+def chromium() -> Path:
+    """The Chromium binary for a browser test (see ``require_chromium``)."""
+    return require_chromium()
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,6 @@ import pytest
 from tests.monitoring.test_report_browser import console_messages, open_page
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
 
 # one worker builds the site once for every test in this file (pytest runs with --dist loadgroup)
 pytestmark = pytest.mark.xdist_group("docs-site")
@@ -39,15 +38,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-6000:]
     return out
-
-
-@pytest.fixture
-def chromium() -> Path:
-    if CHROMIUM.exists():
-        return CHROMIUM
-    if os.environ.get("LOOPML_TEST_CHROMIUM"):
-        pytest.fail(f"LOOPML_TEST_CHROMIUM is set but {CHROMIUM} is missing: apt-get install -y chromium")
-    pytest.skip(f"headless Chromium is not installed ({CHROMIUM}); set LOOPML_TEST_CHROMIUM=1 to require it")
 
 
 def test_the_generated_reference_pages_cover_the_code(site: Path) -> None:

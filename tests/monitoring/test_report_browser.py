@@ -8,7 +8,6 @@ is set (CI sets it after ``apt-get install -y chromium``), in which case a missi
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
@@ -21,7 +20,6 @@ from loopml.monitoring.performance import performance
 from loopml.monitoring.quality import quality
 from loopml.monitoring.report import render_report
 
-CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = [
     "--headless",
     "--disable-gpu",
@@ -35,15 +33,6 @@ FLAGS = [
     "--disable-extensions",
     "--host-resolver-rules=MAP * ~NOTFOUND",  # a page that tries the network gets an error, never an answer
 ]
-
-
-@pytest.fixture
-def chromium() -> Path:
-    if CHROMIUM.exists():
-        return CHROMIUM
-    if os.environ.get("LOOPML_TEST_CHROMIUM"):
-        pytest.fail(f"LOOPML_TEST_CHROMIUM is set but {CHROMIUM} is missing: apt-get install -y chromium")
-    pytest.skip(f"headless Chromium is not installed ({CHROMIUM}); set LOOPML_TEST_CHROMIUM=1 to require it")
 
 
 def open_page(

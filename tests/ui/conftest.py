@@ -7,7 +7,6 @@ in which case a missing browser is a failure: the same rule as tests/monitoring/
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +18,8 @@ import pytest
 from loopml.entities.tracking import Metric, Run
 from loopml.store import Store, open_store
 from loopml.tracking.client import TrackingClient
+from tests.conftest import require_chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "img"
 
 
@@ -69,11 +68,7 @@ def filled_store(tmp_path: Path) -> Iterator[Filled]:
 
 @pytest.fixture(scope="session")
 def chromium_path() -> Path:
-    if CHROMIUM.exists():
-        return CHROMIUM
-    if os.environ.get("LOOPML_TEST_CHROMIUM"):
-        pytest.fail(f"LOOPML_TEST_CHROMIUM is set but {CHROMIUM} is missing: apt-get install -y chromium")
-    pytest.skip(f"headless Chromium is not installed ({CHROMIUM}); set LOOPML_TEST_CHROMIUM=1 to require it")
+    return require_chromium()
 
 
 @pytest.fixture(scope="session")
