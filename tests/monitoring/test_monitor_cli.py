@@ -13,9 +13,7 @@ from typer.testing import CliRunner
 import loopml
 from loopml.cli import monitor as monitor_cli
 from tests.monitoring.logdata import SHIFTED, features, log_requests, predict, reference_frame
-from tests.monitoring.test_report_browser import chromium, console_messages, open_page
-
-__all__ = ["chromium"]  # the fixture, shared with the report's own browser test
+from tests.monitoring.test_report_browser import console_messages, open_page
 
 CLEARED = ("LOOPML_DB_URL", "LOOPML_TRACKING_URI", "LOOPML_ARTIFACTS_URL", "LOOPML_ACTOR", "LOOPML_TOKEN", "COLUMNS")
 
