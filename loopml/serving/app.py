@@ -34,6 +34,7 @@ from loopml.auth.headers import SecurityHeadersMiddleware
 from loopml.entities.auth import Role
 from loopml.entities.serving import Feedback
 from loopml.errors import InvalidInputError, PayloadTooLargeError
+from loopml.serving import binary
 from loopml.serving.cache import DEFAULT_MAX_MODELS
 from loopml.serving.errors import install_error_handlers
 from loopml.serving.lane import PredictLane
@@ -207,9 +208,16 @@ def _guarded_routes(service: PredictionService, limit: int) -> APIRouter:
         body = await read_body(request, limit)
         headers = request.headers
         answer = await service.predict(
-            name, version, body, v2=v2, key=headers.get("x-loopml-key"), request_id=headers.get("x-request-id")
+            name,
+            version,
+            body,
+            v2=v2,
+            key=headers.get("x-loopml-key"),
+            request_id=headers.get("x-request-id"),
+            header_length=binary.header_length(headers.get("inference-header-content-length")) if v2 else None,
         )
-        response = Response(answer.content, media_type=JSON)
+        media_type = JSON if answer.header_length is None else "application/octet-stream"
+        response = Response(answer.content, media_type=media_type)
         response.raw_headers.extend(answer.headers())
         return response
 
@@ -256,13 +264,14 @@ def _guarded_routes(service: PredictionService, limit: int) -> APIRouter:
         predictor = service.cache.get((name, route.version)) or await service.cache.aload((name, route.version))
         specs = predictor.signature.inputs if predictor.signature is not None else ()
         types = {"integer": "INT64", "float": "FP64", "boolean": "BOOL"}
+        datatype, shape = await run_in_threadpool(predictor.output_tensor)
         return _json(
             {
                 "name": name,
                 "versions": [str(v) for v in route.versions],
                 "platform": f"loopml-{predictor.flavor}",
                 "inputs": [{"name": s.name, "datatype": types.get(s.dtype, "BYTES"), "shape": [-1]} for s in specs],
-                "outputs": [{"name": "predict", "datatype": "BYTES", "shape": [-1]}],
+                "outputs": [{"name": binary.OUTPUT, "datatype": datatype, "shape": shape}],
             }
         )
 
@@ -340,6 +349,6 @@ def _public_routes(service: PredictionService) -> APIRouter:
     async def server_metadata() -> Response:
         from importlib.metadata import version
 
-        return _json({"name": "loopml", "version": version("loopml"), "extensions": []})
+        return _json({"name": "loopml", "version": version("loopml"), "extensions": [binary.EXTENSION]})
 
     return router

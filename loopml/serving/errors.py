@@ -71,29 +71,54 @@ def _server_fault(status: int, type_name: str, headline: str, exc: Exception, hi
     return error_response(status, type_name, message, error_id=error_id)
 
 
-def _loopml_error(_request: Request, exc: Exception) -> Response:
+def v2_shaped(response: Response) -> Response:
+    """The same error in the Open Inference Protocol's shape, ``{"error": "<message>"}``, for the ``/v2`` routes.
+
+    Triton's and KServe's clients read exactly that; a client mistake is the protocol's 400 (our 422 is
+    the v1 routes' status for the same mistake); other statuses and headers stay as they are, and the
+    ``loopml.errors`` class name moves to the ``X-LoopML-Error`` header for scripts that branch on it.
+    """
+    error = json.loads(bytes(response.body))["error"]
+    message = error["message"]
+    status = 400 if response.status_code == 422 else response.status_code
+    shaped = Response(
+        json.dumps({"error": message}, ensure_ascii=False), status_code=status, media_type="application/json"
+    )
+    shaped.raw_headers = [(k, v) for k, v in response.raw_headers if k not in (b"content-length", b"content-type")]
+    shaped.raw_headers.append((b"content-length", str(len(shaped.body)).encode()))
+    shaped.raw_headers.append((b"content-type", b"application/json"))
+    shaped.raw_headers.append((b"x-loopml-error", error["type"].encode()))
+    return shaped
+
+
+def _shaped_for(request: Request, response: Response) -> Response:
+    return v2_shaped(response) if request.url.path.startswith("/v2") else response
+
+
+def _loopml_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, LoopMLError)
-    return loopml_error_response(exc)
+    return _shaped_for(request, loopml_error_response(exc))
 
 
-def _validation_error(_request: Request, exc: Exception) -> Response:
+def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     problems = {".".join(str(p) for p in e.get("loc", ())): str(e.get("msg", "invalid")) for e in exc.errors()}
     listed = "; ".join(f"{where}: {what}" for where, what in problems.items())
-    return error_response(422, "InvalidInputError", f"Invalid request: {listed}", problems=problems)
+    response = error_response(422, "InvalidInputError", f"Invalid request: {listed}", problems=problems)
+    return _shaped_for(request, response)
 
 
-def _http_error(_request: Request, exc: Exception) -> Response:
+def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     type_name = _HTTP_TYPES.get(exc.status_code, "InvalidInputError" if exc.status_code < 500 else "StoreError")
     message = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
     if exc.status_code == 404 and message == "Not Found":
         message = "No such route; predictions are POST /v1/models/{name}/predict (see GET /v1/models and /docs)."
-    return error_response(exc.status_code, type_name, message, headers=exc.headers)
+    return _shaped_for(request, error_response(exc.status_code, type_name, message, headers=exc.headers))
 
 
-def _unexpected(_request: Request, exc: Exception) -> Response:
-    return unexpected_error_response(exc)
+def _unexpected(request: Request, exc: Exception) -> Response:
+    return _shaped_for(request, unexpected_error_response(exc))
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -20,11 +20,15 @@ from loopml.auth.headers import JSON_HEADERS
 from loopml.auth.tokens import Authenticator, require_role
 from loopml.entities.auth import Role
 from loopml.errors import InvalidInputError, LoopMLError, PayloadTooLargeError
-from loopml.serving.errors import loopml_error_response, unexpected_error_response
+from loopml.serving import binary
+from loopml.serving.errors import loopml_error_response, unexpected_error_response, v2_shaped
+from loopml.serving.explaining import explanations_of, wants_explanation
 from loopml.serving.service import PredictionService
 
 #: Built once: a prediction answer only appends its content-length (security headers as on every answer).
 _OK_HEADERS = ((b"content-type", b"application/json"), *JSON_HEADERS)
+#: A v2 answer with binary outputs: JSON, then bytes (Triton answers these as octet-stream too).
+_BINARY_HEADERS = ((b"content-type", b"application/octet-stream"), *JSON_HEADERS)
 
 
 def match(path: str) -> tuple[str, str | None, bool] | None:
@@ -66,7 +70,7 @@ class PredictLane:
     async def _predict(
         self, scope: Scope, receive: Receive, send: Send, name: str, version: str | None, v2: bool
     ) -> None:
-        length = authorization = key = request_id = None
+        length = authorization = key = request_id = header_length = None
         for header, value in scope["headers"]:
             if header == b"content-length":
                 length = value
@@ -76,28 +80,36 @@ class PredictLane:
                 key = value
             elif header == b"x-request-id":
                 request_id = value
+            elif header == b"inference-header-content-length":
+                header_length = value
         try:
             await self._authorize(scope, authorization)
             body = await self._body(receive, length)
             if body is None:  # the client went away
                 return
-            answer = await self.service.predict(
+            explain = wants_explanation(scope.get("query_string", b""))  # ?explain=true: see serving/explaining.py
+            predict = explanations_of(scope["app"], self.service).predict if explain else self.service.predict
+            answer = await predict(
                 name,
                 version,
                 body,
                 v2=v2,
                 key=None if key is None else key.decode("latin-1"),
                 request_id=None if request_id is None else request_id.decode("latin-1"),
+                header_length=binary.header_length(header_length) if v2 else None,
             )
         except LoopMLError as exc:
-            await loopml_error_response(exc)(scope, receive, send)
+            response = loopml_error_response(exc)
+            await (v2_shaped(response) if v2 else response)(scope, receive, send)
             return
         except Exception as exc:  # a fault of the service, never of the client
-            await unexpected_error_response(exc)(scope, receive, send)
+            response = unexpected_error_response(exc)
+            await (v2_shaped(response) if v2 else response)(scope, receive, send)
             return
         content = answer.content
+        fixed = _OK_HEADERS if answer.header_length is None else _BINARY_HEADERS
         await send({"type": "http.response.start", "status": 200,
-                    "headers": [*_OK_HEADERS, (b"content-length", str(len(content)).encode()), *answer.headers()]})  # fmt: skip
+                    "headers": [*fixed, (b"content-length", str(len(content)).encode()), *answer.headers()]})  # fmt: skip
         await send({"type": "http.response.body", "body": content})
 
     async def _authorize(self, scope: Scope, authorization: bytes | None) -> None:

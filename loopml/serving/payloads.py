@@ -26,7 +26,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from loopml.errors import InvalidInputError, InvalidValueError
+from loopml.serving import binary
 from loopml.store.serving import check_request_id
 
 try:  # several times faster than the stdlib on request bodies; optional, the stdlib does the same job
@@ -60,12 +63,14 @@ class Payload:
 
     records: list[Any] | None = None
     columns: dict[str, Any] | None = None
-    matrix: list[Any] | None = None
+    matrix: list[Any] | np.ndarray | None = None
     tensors: list[dict[str, Any]] | None = None
     key: str | None = None
     request_id: str | None = None
     body: bytes | None = None
     plain: bool | None = None
+    binary: bool = False  # tensors came as binary data (numpy arrays in their "data")
+    binary_output: bool = False  # the answer's output goes as binary data
 
     def no_booleans(self) -> bool:
         """True when no ``true``/``false`` literal appears in the body, so none can hide among numbers."""
@@ -91,8 +96,10 @@ class Payload:
             return self.records
         if self.columns is not None:
             return self.columns
-        rows = self.matrix or []
+        rows = self.matrix if self.matrix is not None else []
         width = len(names or ())
+        if isinstance(rows, np.ndarray) and names and rows.ndim == 2 and rows.shape[1] == width:
+            return {name: rows[:, i] for i, name in enumerate(names)}
         if not names or any(not isinstance(row, list) or len(row) != width for row in rows):
             raise InvalidInputError(
                 f"A single v2 tensor must have shape [n, {width}]: one value per signature column "
@@ -156,9 +163,14 @@ def parse_v1(body: bytes) -> Payload:
     return payload
 
 
-def parse_v2(body: bytes) -> Payload:
-    """An Open Inference Protocol request; the tensors are matched to the signature by the predictor."""
-    data = loads(body)
+def parse_v2(body: bytes, header_length: int | None = None) -> Payload:
+    """An Open Inference Protocol request; the tensors are matched to the signature by the predictor.
+
+    With ``header_length`` (the ``Inference-Header-Content-Length`` header), the body is that many bytes
+    of JSON followed by binary tensor data (``loopml.serving.binary``), decoded here into numpy arrays.
+    """
+    header, tail = (body, None) if header_length is None else binary.split(body, header_length)
+    data = loads(header)
     if not isinstance(data, dict) or not isinstance(data.get("inputs"), list) or not data["inputs"]:
         raise InvalidInputError('An inference request is {"inputs": [{"name", "shape", "datatype", "data"}, ...]}.')
     unknown = sorted(set(data) - _V2_KEYS)
@@ -166,7 +178,7 @@ def parse_v2(body: bytes) -> Payload:
         raise InvalidInputError(f"Unknown field(s) {', '.join(map(repr, unknown))} in the inference request.")
     tensors = data["inputs"]
     for index, tensor in enumerate(tensors):
-        if not isinstance(tensor, dict) or not {"name", "shape", "datatype", "data"} <= set(tensor):
+        if not isinstance(tensor, dict) or not {"name", "shape", "datatype"} <= set(tensor):
             raise InvalidInputError(f"inputs[{index}] must have 'name', 'shape', 'datatype' and 'data'.")
         extra = sorted(set(tensor) - _V2_TENSOR_KEYS)
         if extra:
@@ -179,13 +191,14 @@ def parse_v2(body: bytes) -> Payload:
             or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)
         ):
             raise InvalidInputError(f"inputs[{index}] needs a string 'name' and a 'shape' of one or two sizes.")
-        if not isinstance(tensor["data"], list):
-            raise InvalidInputError(f"inputs[{index}].data must be a list.")
         if not isinstance(tensor["datatype"], str) or tensor["datatype"] not in _V2_DATATYPES:
             raise InvalidInputError(
                 f"inputs[{index}].datatype {tensor['datatype']!r} is not a tensor data type of the protocol "
                 f"({', '.join(sorted(_V2_DATATYPES))})."
             )
+        if binary.binary_size(tensor, index) is None and not isinstance(tensor.get("data"), list):
+            raise InvalidInputError(f"inputs[{index}].data must be a list (or the tensor's bytes binary data).")
+    booleans = binary.attach(tensors, tail)
     request_id = data.get("id")
     if request_id is not None:
         # the protocol returns the request's id in the answer, and it is the id of the logged prediction
@@ -193,7 +206,13 @@ def parse_v2(body: bytes) -> Payload:
             check_request_id(request_id)
         except InvalidValueError as exc:
             raise InvalidInputError(f"'id': {exc.message}") from None
-    return Payload(tensors=tensors, request_id=request_id, body=body)
+    payload = Payload(
+        tensors=tensors, request_id=request_id, body=header, binary_output=binary.wants_binary_output(data)
+    )
+    if tail is not None:
+        payload.binary = True
+        payload.plain = not booleans and not any(literal in header for literal in _BOOLEANS)
+    return payload
 
 
 def bind_v2(payload: Payload, names: Sequence[str] | None) -> Payload:
@@ -210,7 +229,10 @@ def bind_v2(payload: Payload, names: Sequence[str] | None) -> Payload:
                 f"Tensor {tensor['name']!r} has shape {shape}: send one tensor of shape [n] per column, "
                 f"or a single tensor of shape [n, {len(names or ())}] with the columns in signature order."
             )
-        flat = [v[0] if isinstance(v, list) and len(v) == 1 else v for v in data]
+        if isinstance(data, np.ndarray):  # binary data: decoded flat, checked against the shape already
+            flat: Any = data
+        else:
+            flat = [v[0] if isinstance(v, list) and len(v) == 1 else v for v in data]
         if len(flat) != shape[0]:
             raise InvalidInputError(f"Tensor {tensor['name']!r} has {len(flat)} values but shape {shape}.")
         if tensor["name"] in columns:
@@ -223,9 +245,13 @@ def bind_v2(payload: Payload, names: Sequence[str] | None) -> Payload:
     return payload
 
 
-def _rows(tensor: dict[str, Any]) -> list[Any]:
+def _rows(tensor: dict[str, Any]) -> list[Any] | np.ndarray:
     n, k = tensor["shape"]
     data = tensor["data"]
+    if isinstance(data, np.ndarray):  # binary data: its size matched n * k when it was decoded
+        if n == 0:
+            raise InvalidInputError(f"Tensor {tensor['name']!r} holds no rows.")
+        return data.reshape(n, k)
     rows: list[Any]
     if len(data) == n and all(isinstance(row, list) for row in data):
         rows = data
@@ -270,12 +296,9 @@ def v1_response(
     ).encode()
 
 
-_V2_TYPES = {"b": "BOOL", "i": "INT64", "u": "UINT64", "f": "FP64"}
-
-
 def v2_response(
     predictions_json: str,
-    kind: str,
+    datatype: str,
     n: int,
     name_json: str,
     version: int,
@@ -289,9 +312,26 @@ def v2_response(
     already), ``"parameters": {"request_id_rewritten_from": replaced}`` says so.
     """
     shape = f"[{n},{width}]" if width else f"[{n}]"
-    datatype = _V2_TYPES.get(kind, "BYTES")
-    extra = "" if replaced is None else f',"parameters":{{"request_id_rewritten_from":"{replaced}"}}'
     return (
-        f'{{"model_name":{name_json},"model_version":"{version}","id":"{request_id}"{extra},'
+        f"{_v2_head(name_json, version, request_id, replaced)}"
         f'"outputs":[{{"name":"predict","datatype":"{datatype}","shape":{shape},"data":{predictions_json}}}]}}'
     ).encode()
+
+
+def binary_response(
+    result: np.ndarray, name_json: str, version: int, request_id: str, replaced: str | None = None
+) -> tuple[bytes, int]:
+    """(body, JSON header length) of an inference response whose ``predict`` output is binary data."""
+    datatype, data = binary.encode_output(result)
+    shape = json.dumps(list(result.shape), separators=(",", ":"))
+    header = (
+        f"{_v2_head(name_json, version, request_id, replaced)}"
+        f'"outputs":[{{"name":"predict","datatype":"{datatype}","shape":{shape},'
+        f'"parameters":{{"binary_data_size":{len(data)}}}}}]}}'
+    ).encode()
+    return header + data, len(header)
+
+
+def _v2_head(name_json: str, version: int, request_id: str, replaced: str | None) -> str:
+    extra = "" if replaced is None else f',"parameters":{{"request_id_rewritten_from":"{replaced}"}}'
+    return f'{{"model_name":{name_json},"model_version":"{version}","id":"{request_id}"{extra},'

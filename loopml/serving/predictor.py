@@ -36,6 +36,7 @@ from loopml.errors import InvalidInputError, LoopMLError
 from loopml.models.package import LoadedModel
 from loopml.models.signature import Signature, coerce_input
 from loopml.serving.batching import Batcher
+from loopml.serving.binary import datatype_of
 from loopml.serving.payloads import Payload, bind_v2
 
 logger = logging.getLogger("loopml.serving")
@@ -118,6 +119,7 @@ class Predictor:
         self.loaded_at = time.time()
         self._extra = loaded.metadata.get("extra_columns", "error")
         self.cost_s = 0.0
+        self._output: tuple[str, list[int]] | None = None
         self.fast: FastPath | None = None
         try:
             self.fast = build_fast_path(loaded)
@@ -164,6 +166,24 @@ class Predictor:
         assert self.signature is not None and fast is not None  # a fast path exists only with a signature
         frame = self.signature.enforce(coerce_input(data), extra=self._extra)
         return fast.model.predict(frame[fast.order].to_numpy())
+
+    def output_tensor(self) -> tuple[str, list[int]]:
+        """The v2 datatype and shape of what this model returns, learnt by predicting its example once.
+
+        Without an example, rows of zeros within the signature's ranges stand in; a model that cannot
+        predict either states ``BYTES`` of unknown shape rather than a guess that looks certain.
+        """
+        if self._output is None:
+            rows = input_example(self.loaded) or (_zeros(self.signature) if self.signature is not None else None)
+            try:
+                result = np.atleast_1d(self.predict(Payload(records=rows[:1]))) if rows else None
+            except Exception:
+                result = None
+            if result is None:
+                self._output = ("BYTES", [-1])
+            else:
+                self._output = (datatype_of(result.dtype), [-1, *result.shape[1:]])
+        return self._output
 
     def _measure(self) -> float:
         """Seconds one small prediction takes (0 when the model has no example to try)."""

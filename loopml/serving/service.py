@@ -32,9 +32,18 @@ from loopml.errors import (
     PredictionNotFoundError,
     ServiceUnavailableError,
 )
+from loopml.serving import binary
 from loopml.serving.cache import DEFAULT_MAX_MODELS, ModelCache
 from loopml.serving.metrics import ServingMetrics
-from loopml.serving.payloads import Payload, encode_predictions, parse_v1, parse_v2, v1_response, v2_response
+from loopml.serving.payloads import (
+    Payload,
+    binary_response,
+    encode_predictions,
+    parse_v1,
+    parse_v2,
+    v1_response,
+    v2_response,
+)
 from loopml.serving.predictor import Predictor
 from loopml.serving.predlog import DEFAULT_CAPACITY, PredictionLog
 from loopml.serving.requestids import RequestIds
@@ -61,12 +70,18 @@ class Answer(NamedTuple):
     content: bytes
     request_id: str
     replaced: str | None
+    header_length: int | None = None  # a v2 answer with binary outputs: its JSON header's length
 
     def headers(self) -> list[tuple[bytes, bytes]]:
-        """``X-Request-ID`` (the id used), and ``X-Request-ID-Rewritten-From`` when the caller's id was replaced."""
+        """``X-Request-ID`` (the id used), and ``X-Request-ID-Rewritten-From`` when the caller's id was replaced.
+
+        A binary v2 answer adds ``Inference-Header-Content-Length`` (where its JSON ends).
+        """
         found = [(b"x-request-id", self.request_id.encode())]
         if self.replaced is not None:
             found.append((b"x-request-id-rewritten-from", self.replaced.encode()))
+        if self.header_length is not None:
+            found.append((b"inference-header-content-length", str(self.header_length).encode()))
         return found
 
 
@@ -146,16 +161,18 @@ class PredictionService:
         v2: bool = False,
         key: str | None = None,
         request_id: str | None = None,
+        header_length: int | None = None,
     ) -> Answer:
         """Answer one prediction request: ``segment`` is ``NAME`` or ``NAME@ALIAS`` from the path.
 
         The caller's request id (v2 ``id``, else ``X-Request-ID``) is kept unless this process answered it
         already; then the request gets a fresh id, and the answer names both (see ``RequestIds``).
+        ``header_length`` is a v2 request's ``Inference-Header-Content-Length``: binary tensors follow.
         """
         start = time.perf_counter()
         try:
             name, version, route = await self._target(segment, version_text)
-            payload = parse_v2(body) if v2 else parse_v1(body)
+            payload = parse_v2(body, header_length) if v2 else parse_v1(body)
         except LoopMLError as exc:
             self.metrics.rejected.labels(str(exc.http_status)).inc()
             raise
@@ -178,6 +195,8 @@ class PredictionService:
         rid, replaced = self.request_ids.assign(_request_id(payload.request_id) or _request_id(request_id))
         if replaced is not None:
             self.metrics.request_ids_rewritten.inc()
+        if payload.binary and self.log is not None:  # the log keeps JSON: the tensors' values as lists
+            body = json.dumps({"inputs": binary.json_inputs(payload.tensors or [])}).encode()
         try:
             result = np.atleast_1d(await self._run(predictor, payload))
         except LoopMLError as exc:
@@ -190,9 +209,14 @@ class PredictionService:
         width = result.shape[1] if v2 and result.ndim == 2 else 0
         values = result.ravel().tolist() if width else result.tolist()
         predictions = encode_predictions(values)
+        if v2 and payload.binary_output:
+            answer, header = binary_response(result, predictor.name_json, version, rid, replaced)
+            self._finish(rid, name, version, role, body, predictions, start, 200)
+            return Answer(answer, rid, replaced, header)
         if v2:
             answer = v2_response(
-                predictions, result.dtype.kind, len(result), predictor.name_json, version, rid, width, replaced
+                predictions, binary.datatype_of(result.dtype), len(result), predictor.name_json, version, rid, width,
+                replaced,
             )
         else:
             answer = v1_response(predictions, predictor.name_json, version, rid, replaced)
