@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import orjson
 
 from loopml.errors import InvalidInputError
 
@@ -216,12 +217,17 @@ def encode_output(result: np.ndarray) -> tuple[str, bytes]:
     return datatype, np.ascontiguousarray(result, dtype=target).tobytes()
 
 
-def json_inputs(tensors: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The tensors with their values as JSON lists: what the prediction log stores for a binary request."""
+def json_body(tensors: Sequence[dict[str, Any]]) -> bytes:
+    """The request as JSON (``{"inputs": [...]}``, values as lists): what the prediction log keeps of a binary one.
+
+    orjson writes numeric arrays straight from their buffers, so this costs about what parsing the
+    same request as JSON would have; text (``BYTES``) goes through Python lists.
+    """
     listed = []
     for tensor in tensors:
-        data = tensor["data"]
         plain = {key: value for key, value in tensor.items() if key != "parameters"}
-        plain["data"] = data.tolist() if isinstance(data, np.ndarray) else data
+        data = plain["data"]
+        if isinstance(data, np.ndarray) and (data.dtype.kind == "O" or data.dtype == np.float16):
+            plain["data"] = data.tolist()
         listed.append(plain)
-    return listed
+    return orjson.dumps({"inputs": listed}, option=orjson.OPT_SERIALIZE_NUMPY)

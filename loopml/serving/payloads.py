@@ -87,7 +87,10 @@ class Payload:
             return len(self.matrix)
         if self.columns:
             first = next(iter(self.columns.values()))
-            return len(first) if isinstance(first, list) else 1
+            return len(first) if isinstance(first, list | np.ndarray) else 1
+        if self.tensors:  # not bound to the signature yet: the first tensor's rows
+            shape = self.tensors[0].get("shape")
+            return shape[0] if isinstance(shape, list) and shape and isinstance(shape[0], int) else 0
         return 0
 
     def as_records(self, names: Sequence[str] | None) -> Any:
@@ -211,7 +214,11 @@ def parse_v2(body: bytes, header_length: int | None = None) -> Payload:
     )
     if tail is not None:
         payload.binary = True
-        payload.plain = not booleans and not any(literal in header for literal in _BOOLEANS)
+        if all(isinstance(tensor["data"], np.ndarray) for tensor in tensors):
+            # no JSON values to hide a boolean among numbers (the header's own true/false are parameters)
+            payload.plain = not booleans
+        else:
+            payload.plain = not booleans and not any(literal in header for literal in _BOOLEANS)
     return payload
 
 
