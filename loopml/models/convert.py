@@ -1,4 +1,4 @@
-"""Convert fitted scikit-learn models to ONNX, for serving without scikit-learn.
+"""Convert fitted scikit-learn, XGBoost and LightGBM models to ONNX, for serving without their libraries.
 
 The converted graph takes one float matrix named "input" whose columns are the
 signature's inputs in order, which is exactly how the onnx flavor feeds it.
@@ -38,12 +38,19 @@ def to_onnx(model: Any, signature: Signature, *, target_opset: int | None = None
             f"to_onnx converts models with all-numeric inputs; these columns are not: {', '.join(other)}. "
             "Encode them inside a scikit-learn Pipeline and log that pipeline with the sklearn flavor instead."
         )
+    from loopml.models.flavors.lightgbm import fitted_input_names, is_lightgbm
+    from loopml.models.flavors.xgboost import is_xgboost
+
     fitted_names = getattr(model, "feature_names_in_", None)
+    if is_lightgbm(model) and fitted_names is not None:  # LightGBM rewrote the names it was fitted with
+        fitted_names = fitted_input_names(fitted_names, signature.input_names)
     if fitted_names is not None and [str(n) for n in fitted_names] != signature.input_names:
         raise InvalidValueError(
             f"The signature's columns {signature.input_names} are not the columns the model was fitted on, "
             f"in order: {[str(n) for n in fitted_names]}. Infer the signature from the training frame."
         )
+    if is_xgboost(model) or is_lightgbm(model):
+        return _boosted_to_onnx(model, len(signature.inputs), target_opset)
     convert_sklearn = require("skl2onnx", "onnx").convert_sklearn
     FloatTensorType = require("skl2onnx.common.data_types", "onnx").FloatTensorType
     from sklearn.base import is_classifier
@@ -58,4 +65,31 @@ def to_onnx(model: Any, signature: Signature, *, target_opset: int | None = None
         )
     except RuntimeError as exc:  # skl2onnx's MissingShapeCalculator/NotImplementedError for unsupported models
         raise UnsupportedModelError(f"skl2onnx cannot convert {type(model).__name__}: {exc}") from exc
+    return proto
+
+
+def _boosted_to_onnx(model: Any, width: int, target_opset: int | None) -> onnx.ModelProto:
+    """XGBoost and LightGBM scikit-learn estimators through onnxmltools (probabilities as a plain tensor).
+
+    onnxmltools reads XGBoost's trees by feature index: a copy without the fitted column names is
+    converted (the graph takes the columns in the signature's order, which was checked above).
+    """
+    import copy
+
+    onnxmltools = require("onnxmltools", "onnx")
+    FloatTensorType = require("onnxmltools.convert.common.data_types", "onnx").FloatTensorType
+    initial_types = [("input", FloatTensorType([None, width]))]
+    try:
+        if type(model).__module__.split(".")[0] == "xgboost":
+            bare = copy.deepcopy(model)
+            bare.get_booster().feature_names = None
+            proto: onnx.ModelProto = onnxmltools.convert_xgboost(
+                bare, initial_types=initial_types, target_opset=target_opset
+            )
+        else:
+            proto = onnxmltools.convert_lightgbm(
+                model, initial_types=initial_types, target_opset=target_opset, zipmap=False
+            )
+    except (RuntimeError, NotImplementedError, AttributeError, ValueError) as exc:
+        raise UnsupportedModelError(f"onnxmltools cannot convert {type(model).__name__}: {exc}") from exc
     return proto

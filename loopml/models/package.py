@@ -140,6 +140,16 @@ class LoadedModel:
         """Class probabilities; UnsupportedModelError when the model gives none."""
         return self._flavor.predict_proba(self._raw, self._prepare(data, extra))
 
+    def explain(self, data: Any, *, background: Any = None) -> Any:
+        """SHAP attributions of each row (``loopml.explain.Attributions``), from an explainer built once per model.
+
+        Each row's attributions sum to its output minus the expected value. Linear and kernel explainers
+        need ``background`` rows (default: the logged input example); see ``docs/responsible.md``.
+        """
+        from loopml.explain.local import explain
+
+        return explain(self, data, background=background)
+
     def _prepare(self, data: Any, extra: ExtraPolicy | None) -> pd.DataFrame:
         frame = coerce_input(data)
         if self._signature is None:
@@ -198,7 +208,7 @@ def log_model(
         )
     with tempfile.TemporaryDirectory(prefix="loopml-model-") as tmp:
         folder = Path(tmp)
-        flavor_config = chosen.save(model, folder, unsafe_pickle=unsafe_pickle, artifacts=artifacts)
+        flavor_config = chosen.save(model, folder, unsafe_pickle=unsafe_pickle, artifacts=artifacts, example=example)
         if example is not None:
             records = example.head(EXAMPLE_ROWS).to_json(orient="records", date_format="iso")
             (folder / INPUT_EXAMPLE).write_text(records, encoding="utf-8")

@@ -15,13 +15,18 @@ from loopml.errors import UnsupportedModelError, did_you_mean
 from loopml.models.flavors.base import Flavor
 
 FLAVORS: dict[str, str] = {
+    "lightgbm": "loopml.models.flavors.lightgbm:LightGBMFlavor",
     "onnx": "loopml.models.flavors.onnx:OnnxFlavor",
     "pyfunc": "loopml.models.flavors.pyfunc:PyfuncFlavor",
     "sklearn": "loopml.models.flavors.sklearn:SklearnFlavor",
+    "torch": "loopml.models.flavors.torch:TorchFlavor",
+    "xgboost": "loopml.models.flavors.xgboost:XGBoostFlavor",
 }
 
 _SUPPORTED = (
     "scikit-learn estimators and pipelines (flavor 'sklearn', saved with skops), "
+    "XGBoost and LightGBM estimators and Boosters ('xgboost', 'lightgbm', in their own formats), "
+    "torch.nn.Module models ('torch', a torch.export program with safetensors weights), "
     "onnx.ModelProto objects or serialized ONNX bytes ('onnx'), "
     "and loopml.models.PythonModel subclasses ('pyfunc')"
 )
@@ -48,9 +53,14 @@ def _instance(name: str) -> Flavor:
 def flavor_for(model: Any) -> Flavor:
     """The flavor that packages ``model``, chosen from its type without importing model libraries.
 
-    ONNX bytes or ``onnx.ModelProto`` -> onnx; a PythonModel -> pyfunc; anything
-    defined in scikit-learn or built on one of its classes -> sklearn.
+    ONNX bytes or ``onnx.ModelProto`` -> onnx; a PythonModel -> pyfunc; XGBoost's and
+    LightGBM's models -> xgboost / lightgbm (checked before scikit-learn: their
+    estimators are built on its classes); a ``torch.nn.Module`` -> torch; anything
+    else defined in scikit-learn or built on one of its classes -> sklearn.
     """
+    from loopml.models.flavors.lightgbm import is_lightgbm
+    from loopml.models.flavors.torch import is_torch_module
+    from loopml.models.flavors.xgboost import is_xgboost
     from loopml.models.pyfunc import PythonModel
 
     if isinstance(model, (bytes, bytearray, memoryview)):
@@ -60,6 +70,12 @@ def flavor_for(model: Any) -> Flavor:
         return get_flavor("onnx")
     if isinstance(model, PythonModel):
         return get_flavor("pyfunc")
+    if is_xgboost(model):
+        return get_flavor("xgboost")
+    if is_lightgbm(model):
+        return get_flavor("lightgbm")
+    if is_torch_module(model):
+        return get_flavor("torch")
     if any(cls.__module__ == "sklearn" or cls.__module__.startswith("sklearn.") for cls in mro):
         return get_flavor("sklearn")
     raise UnsupportedModelError(

@@ -43,8 +43,13 @@ class Flavor(ABC):
         *,
         unsafe_pickle: bool = False,
         artifacts: ArtifactSources | None = None,
+        example: pd.DataFrame | None = None,
     ) -> dict[str, Any]:
-        """Write ``model`` into ``folder``; return the config to record in the manifest."""
+        """Write ``model`` into ``folder``; return the config to record in the manifest.
+
+        ``example`` is the logged input example (checked against the signature), for flavors that must
+        trace the model on real input to save it (PyTorch's ``torch.export``); the others ignore it.
+        """
 
     @abstractmethod
     def load(self, folder: Path, config: Mapping[str, Any], *, trusted: Sequence[str] | None) -> Any:

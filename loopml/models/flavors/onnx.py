@@ -38,6 +38,7 @@ class OnnxFlavor(Flavor):
         *,
         unsafe_pickle: bool = False,
         artifacts: ArtifactSources | None = None,
+        example: pd.DataFrame | None = None,
     ) -> dict[str, Any]:
         refuse_options(self.name, unsafe_pickle=unsafe_pickle, artifacts=artifacts)
         data = _model_bytes(model)

@@ -40,6 +40,7 @@ class PyfuncFlavor(Flavor):
         *,
         unsafe_pickle: bool = False,
         artifacts: ArtifactSources | None = None,
+        example: pd.DataFrame | None = None,
     ) -> dict[str, Any]:
         from loopml.models.pyfunc import PythonModel
 

@@ -44,6 +44,7 @@ class SklearnFlavor(Flavor):
         *,
         unsafe_pickle: bool = False,
         artifacts: ArtifactSources | None = None,
+        example: pd.DataFrame | None = None,
     ) -> dict[str, Any]:
         if artifacts:
             raise InvalidValueError(
