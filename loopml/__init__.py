@@ -35,6 +35,7 @@ _EXPORTS: dict[str, str] = {
     "log_params": "loopml.tracking.fluent",
     "log_text": "loopml.tracking.fluent",
     "search_runs": "loopml.tracking.fluent",
+    "batch_predict": "loopml.batch.predict",
     "set_experiment": "loopml.tracking.fluent",
     "set_tag": "loopml.tracking.fluent",
     "set_tags": "loopml.tracking.fluent",
@@ -86,6 +87,9 @@ _EXPORTS: dict[str, str] = {
     "validate_model": "loopml.validation.gates",
     "compare_models": "loopml.validation.gates",
     "validate_data": "loopml.validation.checks",
+    # responsible ML
+    "explain_model": "loopml.explain.importance",
+    "metric": "loopml.explain.metrics",
     "pipeline": "loopml.pipelines.dag",
     "step": "loopml.pipelines.steps",
     # continuous training
@@ -101,6 +105,24 @@ _EXPORTS: dict[str, str] = {
     "search_predictions": "loopml.serving.fluent",
     "rollback": "loopml.serving.fluent",
     "send_feedback": "loopml.serving.fluent",
+    "erase_predictions": "loopml.serving.privacy",
+    "get_redaction": "loopml.serving.privacy",
+    "prune_predictions": "loopml.serving.privacy",
+    "set_redaction": "loopml.serving.privacy",
+    # features (offline: definitions, apply, point-in-time joins)
+    "Entity": "loopml.features.definitions",
+    "FeatureView": "loopml.features.definitions",
+    "FeatureService": "loopml.features.definitions",
+    "FileSource": "loopml.features.sources",
+    "DataFrameSource": "loopml.features.sources",
+    "SqlSource": "loopml.features.sources",
+    "apply_features": "loopml.features.apply",
+    "get_historical_features": "loopml.features.offline",
+    # features (online: materialization, push, online reads)
+    "materialize": "loopml.features.materialize",
+    "materialize_incremental": "loopml.features.materialize",
+    "push": "loopml.features.push",
+    "get_online_features": "loopml.features.online_features",
     # store
     "Store": "loopml.store",
     "open_store": "loopml.store",
@@ -111,10 +133,15 @@ _EXPORTS: dict[str, str] = {
 __all__ = [
     "ActiveRun",
     "DataContract",
+    "DataFrameSource",
     "Dataset",
     "Deployment",
     "DriftReport",
+    "Entity",
     "Experiment",
+    "FeatureService",
+    "FeatureView",
+    "FileSource",
     "LoopMLError",
     "Metric",
     "ModelVersion",
@@ -125,12 +152,15 @@ __all__ = [
     "Run",
     "RunStatus",
     "ServingClient",
+    "SqlSource",
     "Stage",
     "Store",
     "TrackingClient",
     "__version__",
     "active_run",
+    "apply_features",
     "approve",
+    "batch_predict",
     "compare_models",
     "create_registered_model",
     "delete_alias",
@@ -138,12 +168,17 @@ __all__ = [
     "deploy",
     "download_artifacts",
     "drift",
+    "erase_predictions",
+    "explain_model",
     "flush",
     "get_dataset",
     "get_deployment",
+    "get_historical_features",
     "get_lineage",
     "get_metric_history",
     "get_model_version",
+    "get_online_features",
+    "get_redaction",
     "get_registered_model",
     "get_registry_client",
     "get_run",
@@ -163,10 +198,15 @@ __all__ = [
     "log_param",
     "log_params",
     "log_text",
+    "materialize",
+    "materialize_incremental",
+    "metric",
     "monitor",
     "open_store",
     "pipeline",
     "policy",
+    "prune_predictions",
+    "push",
     "quality",
     "register_model",
     "reject",
@@ -184,6 +224,7 @@ __all__ = [
     "set_alias",
     "set_evidence",
     "set_experiment",
+    "set_redaction",
     "set_tag",
     "set_tags",
     "set_tracking_uri",
@@ -197,11 +238,21 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from loopml.batch.predict import batch_predict
     from loopml.entities.datasets import Dataset
     from loopml.entities.registry import ModelVersion, RegisteredModel, Stage
     from loopml.entities.serving import Deployment
     from loopml.entities.tracking import Experiment, Metric, Run, RunStatus
     from loopml.errors import LoopMLError
+    from loopml.explain.importance import explain_model
+    from loopml.explain.metrics import metric
+    from loopml.features.apply import apply_features
+    from loopml.features.definitions import Entity, FeatureService, FeatureView
+    from loopml.features.materialize import materialize, materialize_incremental
+    from loopml.features.offline import get_historical_features
+    from loopml.features.online_features import get_online_features
+    from loopml.features.push import push
+    from loopml.features.sources import DataFrameSource, FileSource, SqlSource
     from loopml.loop.policy import policy
     from loopml.monitoring.actions import webhook
     from loopml.monitoring.drift import DriftReport, drift
@@ -242,6 +293,7 @@ if TYPE_CHECKING:
         search_predictions,
         send_feedback,
     )
+    from loopml.serving.privacy import erase_predictions, get_redaction, prune_predictions, set_redaction
     from loopml.store import Store, open_store
     from loopml.tracking.client import TrackingClient
     from loopml.tracking.fluent import (

@@ -56,6 +56,25 @@ def shifted(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+# -- responsible ML: the sensitive attribute and the business metric the gates use ---------------------------
+def size_band(features: pd.DataFrame) -> pd.Series:
+    """The demo's sensitive attribute: patients with large or small tumours (``mean radius`` >= 15 or not).
+
+    A new model may not serve either group worse than the champion does (``no_group_worse``).
+    """
+    band = (features["mean radius"] >= 15).map({True: "large", False: "small"})
+    return band.rename("size band")
+
+
+@loopml.metric(higher_is_better=False)
+def screening_cost(predictions: Any, labels: Any, features: Any) -> float:
+    """A missed malignant tumour (``target`` 0 read as 1, benign) costs 5; a false alarm costs 1."""
+    import numpy as np
+
+    predicted, actual = np.asarray(predictions), np.asarray(labels)
+    return float(5 * ((predicted == 1) & (actual == 0)).sum() + ((predicted == 0) & (actual == 1)).sum())
+
+
 # -- the retraining pipeline ---------------------------------------------------------------------------------
 @loopml.step(outputs=("train", "holdout"), cache=False)
 def labelled_traffic(model: str, since_ms: int, until_ms: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -223,7 +242,7 @@ def run_loop(console: Any, model: str, *, report_path: str, progress: Any = None
     """Serve ``model``'s champion, watch it, shift its traffic, and let the agent retrain and promote."""
     import httpx
 
-    from loopml.loop import Agent, CanaryRules, beats_champion, policy, thresholds
+    from loopml.loop import Agent, CanaryRules, beats_champion, business_metric, no_group_worse, policy, thresholds
     from loopml.monitoring.results import write_monitor_report
 
     registry = loopml.get_registry_client()
@@ -263,7 +282,12 @@ def run_loop(console: Any, model: str, *, report_path: str, progress: Any = None
             pipeline=retrain_on_recent,
             monitor=MONITOR,
             params={"model": model, "since_ms": shift_ms, "until_ms": int(time.time() * 1000)},
-            gates=[thresholds({"accuracy": 0.95}), beats_champion("log_loss")],
+            gates=[
+                thresholds({"accuracy": 0.95}),
+                beats_champion("log_loss"),
+                no_group_worse(size_band, metric="accuracy", min_rows=20),
+                business_metric("screening_cost", max_relative_loss=0.01),
+            ],
             rollout="canary:25%->100%",
             canary=CanaryRules(window_s=2.0, min_requests=25, min_labelled=20, timeout_s=60),
         )

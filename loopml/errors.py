@@ -37,7 +37,9 @@ three shells translate errors the same way without a lookup table::
     │   └── ArtifactImmutableError
     └── StoreError                                  500
         ├── ArtifactIntegrityError
-        │   └── ModelIntegrityError
+        │   ├── ModelIntegrityError
+        │   └── ArtifactDecryptionError
+        ├── ArtifactStoreUnavailableError           503
         └── MigrationError
 """
 
@@ -291,6 +293,19 @@ class ModelIntegrityError(ArtifactIntegrityError):
     headline = "Model files do not match the manifest"
 
 
+class ArtifactDecryptionError(ArtifactIntegrityError):
+    """An encrypted artifact cannot be opened: no key, the wrong key, or bytes that fail authentication."""
+
+    headline = "Artifact cannot be decrypted"
+
+
+class ArtifactStoreUnavailableError(StoreError):
+    """The artifact store (a folder, an S3 endpoint) cannot be reached or refused the request; retry later."""
+
+    http_status = 503
+    headline = "Artifact store unavailable"
+
+
 class MigrationError(StoreError):
     """The metadata schema could not be brought to the current version."""
 
@@ -485,6 +500,75 @@ class ReproductionError(LoopMLError):
 
     http_status = 409
     headline = "Cannot reproduce"
+
+
+# -- feature store -------------------------------------------------------------------
+#
+#   LoopMLError
+#   └── FeatureStoreError                             422
+#       ├── FeatureDefinitionError (InvalidInputError)
+#       ├── FeatureSourceError (InvalidInputError)
+#       ├── FeatureReferenceError (InvalidInputError)
+#       ├── EntityFrameError (InvalidInputError)
+#       ├── FeatureViewNotFoundError (NotFoundError)  404
+#       ├── FeatureChangeRefusedError (ConflictError)  409
+#       └── OnlineStoreError                          503
+
+
+class FeatureStoreError(LoopMLError):
+    """Something about feature definitions, their sources or the online store is wrong."""
+
+    http_status = 422
+    exit_code = 2
+    headline = "Feature store error"
+
+
+class FeatureDefinitionError(FeatureStoreError, InvalidInputError):
+    """An Entity, FeatureView or FeatureService is malformed (bad name, ttl, dtype, ...)."""
+
+    headline = "Invalid feature definition"
+
+
+class FeatureSourceError(FeatureStoreError, InvalidInputError):
+    """A view's source cannot be read or lacks a declared column, or a column has the wrong type."""
+
+    headline = "Invalid feature source"
+
+
+class FeatureReferenceError(FeatureStoreError, InvalidInputError):
+    """A requested ``view:feature`` or service does not resolve, or two views give the same feature name."""
+
+    headline = "Invalid feature reference"
+
+
+class EntityFrameError(FeatureStoreError, InvalidInputError):
+    """The entity frame lacks a join key or timestamp column, or mixes naive and tz-aware timestamps."""
+
+    headline = "Invalid entity frame"
+
+
+class FeatureViewNotFoundError(FeatureStoreError, NotFoundError):
+    """No feature view (or service) with that name or version has been applied."""
+
+    http_status = 404
+    exit_code = 1
+    headline = "Feature view not found"
+
+
+class FeatureChangeRefusedError(FeatureStoreError, ConflictError):
+    """A breaking change to a view that a registered model version uses, refused unless forced."""
+
+    http_status = 409
+    exit_code = 1
+    headline = "Feature change refused"
+
+
+class OnlineStoreError(FeatureStoreError):
+    """The online store cannot be reached or used (named by URL, never with credentials)."""
+
+    http_status = 503
+    exit_code = 1
+    headline = "Online store error"
 
 
 # -- warnings ------------------------------------------------------------------------

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from loopml.entities.monitoring import LoopTask
-    from loopml.loop.agent import Decision
+    from loopml.loop.agent import Agent, Decision
     from loopml.loop.policy import Policy
 
 app = typer.Typer(
@@ -47,10 +47,19 @@ def run(
     once: Annotated[bool, typer.Option("--once", help="One pass, then exit (for cron or CI).")] = False,
     now: Annotated[bool, typer.Option("--now", help="Retrain every policy now, whatever its triggers say.")] = False,
     interval: Annotated[float, typer.Option(min=0.1, help="Seconds between passes.")] = 10.0,
-    runner: Annotated[str, typer.Option(help="Pipeline runner: local or ray.")] = "local",
+    runner: Annotated[str, typer.Option(
+        help="Where retrains and scheduled monitor checks run: local (a process pool for checks) or ray.")] = "local",
+    check_workers: Annotated[int | None, typer.Option(
+        min=1, help="Scheduled monitor checks run side by side on this many workers (default: one a CPU).")] = None,
     stale_after: Annotated[float, typer.Option(help="A running task with no heartbeat for this long is failed.")] = 300.0,
+    lease_ttl: Annotated[float | None, typer.Option(
+        min=0.0, help="Leader election: with several agents on one store only the holder of a lease this long acts; "
+                      "a follower takes over this many seconds after the leader dies. 0 turns election off; "
+                      "default 30, or off with --once.")] = None,
 ) -> None:
     from loopml.loop import Agent
+    from loopml.loop.leader import DEFAULT_TTL_S, Leadership
+    from loopml.loop.schedule import MonitorScheduler
 
     if runner not in ("local", "ray"):
         raise typer.BadParameter(f"{runner!r} is not a runner; use local or ray.", param_hint="--runner")
@@ -65,13 +74,40 @@ def run(
         for policy in found:
             _print_decision(out, agent.trigger(policy))
         return
-    while True:
-        for decision in agent.tick():
-            if decision.action != "idle":
-                _print_decision(out, decision)
-        if once:
-            return
-        agent.sleep(interval)
+    if lease_ttl is None:
+        lease_ttl = 0.0 if once else DEFAULT_TTL_S  # a one-shot run (cron, CI) is serialised by its scheduler
+    if lease_ttl > 0:
+        agent.leadership = Leadership(agent.store, ttl_s=max(lease_ttl, 0.1))
+    agent.monitors = MonitorScheduler(agent.tracking, runner=runner, workers=check_workers, actor=agent.actor,
+                                      skip=[p.monitor for p in found if p.monitor is not None])  # fmt: skip
+    leading: bool | None = None
+    try:
+        while True:
+            for decision in agent.tick():
+                if decision.action != "idle":
+                    _print_decision(out, decision)
+            leading = _report_leadership(out, agent, leading)
+            if once:
+                return
+            agent.sleep(interval)
+    finally:
+        agent.monitors.close()
+        if agent.leadership is not None:
+            agent.leadership.release()
+
+
+def _report_leadership(out: Console, agent: Agent, was: bool | None) -> bool | None:
+    """Print a line when this agent becomes the leader or a follower; the new state."""
+    if agent.leadership is None:
+        return None
+    leading = agent.leadership.leading
+    if leading != was:
+        lease = agent.leadership.lease if leading else agent.leadership.current()
+        holder = lease.holder if lease is not None else "nobody"
+        epoch = lease.epoch if lease is not None else 0
+        what = "leads" if leading else f"follows {holder}"
+        out.print(Text(f"agent {agent.leadership.holder} {what} (lease epoch {epoch})"))
+    return leading
 
 
 def _print_decision(out: Console, decision: Decision) -> None:

@@ -17,15 +17,20 @@ import typer
 from typer.core import TyperGroup, TyperOption
 
 from loopml.cli import (
+    artifacts,
     audit,
+    batch,
     db,
     demo,
     experiments,
+    features,
+    imports,
     lineage,
     loop,
     models,
     monitor,
     pipelines,
+    predictions,
     reproduce,
     runs,
     serve,
@@ -103,8 +108,9 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 ORDER = (
-    "demo", "experiments", "runs", "pipelines", "reproduce", "lineage", "models", "audit", "deploy", "rollback",
-    "deployments", "serve", "monitor", "loop", "ui", "server", "db", "tokens",
+    "demo", "experiments", "runs", "pipelines", "features", "reproduce", "lineage", "models", "audit", "deploy", "rollback",
+    "deployments", "predictions", "serve", "batch-predict", "monitor", "loop", "ui", "server", "db", "tokens",
+    "artifacts", "import",
 )  # fmt: skip
 
 # Grouped in panels in the order of the loop. short_help is the one line the root listing shows; the
@@ -119,6 +125,7 @@ app.add_typer(experiments.app, name="experiments", short_help="List experiments 
               rich_help_panel=TRACK)  # fmt: skip
 app.add_typer(runs.app, name="runs", short_help="List, inspect and compare tracked runs.", rich_help_panel=TRACK)
 app.add_typer(pipelines.app, name="pipelines", short_help="List, run and inspect pipelines.", rich_help_panel=TRACK)
+app.add_typer(features.app, name="features", short_help="Apply, list and show feature definitions.", rich_help_panel=TRACK)
 app.command("reproduce", help=reproduce.HELP, short_help="Re-run what produced a model version and compare.",
             rich_help_panel=TRACK)(reproduce.reproduce)  # fmt: skip
 app.command("lineage", help=lineage.HELP, short_help="Show where a model version or run came from.",
@@ -132,8 +139,11 @@ app.command("deploy", help=serve.DEPLOY_HELP, short_help="Deploy a version or al
 app.command("rollback", help=serve.ROLLBACK_HELP, short_help="Return a model to its previous deployment.",
             rich_help_panel=SERVE)(serve.rollback)  # fmt: skip
 app.add_typer(serve.deployments_app, name="deployments", short_help="Show what is deployed.", rich_help_panel=SERVE)
+app.add_typer(predictions.app, name="predictions", short_help="Redact, erase and prune the prediction log.", rich_help_panel=SERVE)  # fmt: skip
 app.command("serve", help=serve.SERVE_HELP, short_help="Serve predictions from registered models.",
             rich_help_panel=SERVE)(serve.serve)  # fmt: skip
+app.command("batch-predict", help=batch.HELP, short_help="Score a parquet dataset with a registered model (local or Ray).",
+            rich_help_panel=SERVE)(batch.batch_predict)  # fmt: skip
 app.add_typer(monitor.app, name="monitor", short_help="Check drift, quality and performance; alerts, reports.",
               rich_help_panel=MONITOR)  # fmt: skip
 app.add_typer(loop.app, name="loop", short_help="Run the continuous-training agent (retrain, gate, promote).",
@@ -144,6 +154,10 @@ app.command("server", help=server.HELP, short_help="Serve the REST API and the w
             rich_help_panel=OPERATE)(server.server)  # fmt: skip
 app.add_typer(db.app, name="db", short_help="Inspect and migrate the metadata database.", rich_help_panel=OPERATE)
 app.add_typer(tokens.app, name="tokens", short_help="Create, list and revoke API tokens.", rich_help_panel=OPERATE)
+app.add_typer(artifacts.app, name="artifacts", short_help="Artifact store upkeep: encryption keys, rotation.",
+              rich_help_panel=OPERATE)  # fmt: skip
+app.add_typer(imports.app, name="import", short_help="Import runs and models from MLflow (server or mlruns folder).",
+              rich_help_panel=OPERATE)  # fmt: skip
 
 
 def _version(value: bool) -> None:

@@ -7,7 +7,7 @@ deployments it follows, in the store the environment names.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -15,6 +15,9 @@ from rich.text import Text
 
 from loopml.cli import output
 from loopml.cli.server import LogLevel
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 SERVE_HELP = (
     "Serve predictions from registered models (FastAPI + uvicorn): POST /v1/models/NAME/predict, "
@@ -66,6 +69,24 @@ def serve(
     log_queue: Annotated[
         int, typer.Option("--log-queue", min=1, help="Records the log queue holds before it sheds (counted).")
     ] = 10_000,
+    log_sink: Annotated[
+        str | None,
+        typer.Option(
+            "--log-sink",
+            metavar="SINK",
+            help="Where the log lives: sql (the store's table) or parquet (files by model and day beside the "
+            "artifacts). Default: LOOPML_PREDICTION_LOG or sql.",
+        ),
+    ] = None,
+    log_retention: Annotated[
+        str | None,
+        typer.Option(
+            "--log-retention",
+            metavar="AGE",
+            help="Prune logged predictions older than AGE (e.g. 30d) once an hour. Default: "
+            "LOOPML_PREDICTION_LOG_RETENTION, or keep everything.",
+        ),
+    ] = None,
     poll_interval: Annotated[
         float, typer.Option("--poll-interval", min=0.05, help="Seconds between reads of deployments and aliases.")
     ] = 1.0,
@@ -78,9 +99,16 @@ def serve(
     ] = None,
     log_level: Annotated[LogLevel, typer.Option(case_sensitive=False, help="uvicorn log level.")] = "info",
     access_log: Annotated[bool, typer.Option("--access-log", help="uvicorn's per-request access log.")] = False,
+    ssl_certfile: Annotated[
+        str | None, typer.Option("--ssl-certfile", metavar="FILE", help="Serve HTTPS with this certificate (PEM).")
+    ] = None,
+    ssl_keyfile: Annotated[
+        str | None, typer.Option("--ssl-keyfile", metavar="FILE", help="The certificate's private key (PEM).")
+    ] = None,
 ) -> None:
     import os
 
+    from loopml.cli.server import tls_options
     from loopml.config import get_settings, hide_password
     from loopml.errors import InvalidValueError
     from loopml.serving.cache import parse_size
@@ -92,12 +120,24 @@ def serve(
         raise InvalidValueError("Use either --models (or NAME arguments) or --all, not both.")
     parsed = [parse_model_spec(name) for name in names]  # refuse a typo before uvicorn starts
     memory = parse_size(max_memory) if max_memory else None
+    tls = tls_options(ssl_certfile, ssl_keyfile)
     if db_url:  # the flag wins over the environment (the service and its workers read these)
         os.environ["LOOPML_DB_URL"] = db_url
         os.environ["LOOPML_TRACKING_URI"] = db_url
+    if log_sink is not None:  # read by the store each worker opens
+        from loopml.store.predictions import SINK_ENV, check_sink
+
+        os.environ[SINK_ENV] = check_sink(log_sink)  # a typo is refused before uvicorn starts
+    if log_retention is not None:  # read by each worker's log writer
+        from loopml.serving.predlog import RETENTION_ENV
+        from loopml.store.serving import parse_retention
+
+        parse_retention(log_retention)
+        os.environ[RETENTION_ENV] = log_retention.strip()
     settings = get_settings()
     console = output.console()
-    console.print(f"[bold]loopml serve[/] at [cyan]http://{host}:{port}[/]  (docs: /docs, metrics: /metrics)")
+    scheme = "https" if tls else "http"
+    console.print(f"[bold]loopml serve[/] at [cyan]{scheme}://{host}:{port}[/]  (docs: /docs, metrics: /metrics)")
     console.print(f"  store      {hide_password(settings.tracking_uri)}")
     serving = ", ".join(map(str, parsed)) if parsed else "every deployed model, loaded on first request"
     console.print(f"  models     {serving}")
@@ -121,6 +161,7 @@ def serve(
         unsafe_pickle=unsafe_pickle,
         log_level=log_level,
         access_log=access_log,
+        **tls,
     )
 
 
@@ -186,11 +227,16 @@ def list_deployments(
     history: Annotated[
         bool, typer.Option("--history", help="Every deployment, newest first, not just current.")
     ] = False,
+    replicas: Annotated[
+        bool, typer.Option("--replicas/--no-replicas", help="Also list the serving replicas seen in the last minute.")
+    ] = True,
 ) -> None:
     import loopml
 
     found = loopml.list_deployments(name, current=not history)
     console = output.console()
+    if replicas:
+        _print_replicas(console, name)
     if not found:
         console.print("No deployments yet. Deploy with [bold]loopml deploy NAME VERSION_OR_ALIAS[/].")
         return
@@ -210,4 +256,25 @@ def list_deployments(
             d.action,
             Text(d.reason or ""),
         )
+    console.print(table)
+
+
+def _print_replicas(console: Console, name: str | None) -> None:
+    """The replicas that sent a heartbeat in the last minute, and which versions of each model they serve."""
+    import loopml
+    from loopml.timestamps import now_ms
+
+    seen = loopml.get_tracking_client().store.replicas.list_replicas(seen_since=now_ms() - 60_000)
+    if name is not None:
+        seen = [r for r in seen if name in r.serving]
+    if not seen:
+        return
+    table = Table(header_style="bold", title=f"{len(seen)} serving replica{'s' if len(seen) != 1 else ''}")
+    for column in ("Replica", "Address", "Host", "PID", "Serving", "Started", "Last seen"):
+        table.add_column(column, no_wrap=column not in ("Serving",))
+    for r in seen:
+        serving = ", ".join(f"{model} v{'/v'.join(str(v) for v in versions)}" for model, versions in sorted(r.serving.items())
+                            if name is None or model == name)  # fmt: skip
+        table.add_row(Text(r.replica_id, style=output.ID_STYLE), Text(r.address), Text(r.hostname), str(r.pid),
+                      Text(serving or "—"), output.fmt_time(r.started_at), output.fmt_time(r.last_seen))  # fmt: skip
     console.print(table)

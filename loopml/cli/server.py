@@ -19,6 +19,7 @@ HELP = (
 APP_FACTORY = "loopml.server.main:app_from_env"
 AUTH_ENV = "LOOPML_SERVER_AUTH"
 MAX_UPLOAD_ENV = "LOOPML_SERVER_MAX_UPLOAD_BYTES"
+PRESIGN_ENV = "LOOPML_SERVER_ARTIFACTS_PRESIGN_S"  # loopml.server.main.PRESIGN_ENV
 UI_ENV = "LOOPML_SERVER_UI"  # loopml.server.main.UI_ENV
 DEFAULT_MAX_UPLOAD_BYTES = 5 * 1024**3  # loopml.server.body_limit's default
 #: uvicorn's log levels; checked here, since uvicorn answers another one with a KeyError traceback
@@ -58,6 +59,23 @@ def _max_upload_bytes() -> int:
     return int(raw)
 
 
+def tls_options(certfile: str | None, keyfile: str | None) -> dict[str, str]:
+    """uvicorn's ``ssl_certfile``/``ssl_keyfile``, checked here: both or neither, and each readable."""
+    from loopml.errors import InvalidValueError
+
+    if certfile is None and keyfile is None:
+        return {}
+    if certfile is None or keyfile is None:
+        raise InvalidValueError("--ssl-certfile and --ssl-keyfile go together: give both, or neither.")
+    for flag, path in (("--ssl-certfile", certfile), ("--ssl-keyfile", keyfile)):
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as exc:
+            raise InvalidValueError(f"{flag}: the file cannot be read ({exc.strerror}).") from None
+    return {"ssl_certfile": certfile, "ssl_keyfile": keyfile}
+
+
 def server(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 5050,
@@ -87,6 +105,31 @@ def server(
             help="Serve the web UI on a non-loopback --host without --auth (anyone who reaches it may read and write).",
         ),
     ] = False,
+    artifacts_presign: Annotated[
+        bool,
+        typer.Option(
+            "--artifacts-presign",
+            help="Answer artifact downloads with a presigned S3 URL (307) instead of proxying the bytes.",
+        ),
+    ] = False,
+    presign_expires: Annotated[
+        int, typer.Option("--presign-expires", min=1, max=7 * 24 * 3600, metavar="SECONDS", help="Presigned URL lifetime.")
+    ] = 300,
+    ssl_certfile: Annotated[
+        str | None, typer.Option("--ssl-certfile", metavar="FILE", help="Serve HTTPS with this certificate (PEM).")
+    ] = None,
+    ssl_keyfile: Annotated[
+        str | None, typer.Option("--ssl-keyfile", metavar="FILE", help="The certificate's private key (PEM).")
+    ] = None,
+    log_sink: Annotated[
+        str | None,
+        typer.Option(
+            "--log-sink",
+            metavar="SINK",
+            help="Where predictions logged through this server live: sql or parquet (default: "
+            "LOOPML_PREDICTION_LOG or sql).",
+        ),
+    ] = None,
 ) -> None:
     import os
 
@@ -98,7 +141,13 @@ def server(
         os.environ["LOOPML_DB_URL"] = db_url
     if artifacts_url:
         os.environ["LOOPML_ARTIFACTS_URL"] = artifacts_url
+    if log_sink is not None:  # read by the store each worker opens
+        from loopml.store.predictions import SINK_ENV, check_sink
+
+        os.environ[SINK_ENV] = check_sink(log_sink)
     os.environ[AUTH_ENV] = "1" if auth else "0"
+    os.environ[PRESIGN_ENV] = str(presign_expires) if artifacts_presign else ""
+    tls = tls_options(ssl_certfile, ssl_keyfile)
     ui = auth or allow_insecure_ui or is_loopback_host(host)
     os.environ[UI_ENV] = "1" if ui else "0"
     if max_upload_bytes is not None:
@@ -107,16 +156,17 @@ def server(
     settings = get_settings()
     shown = hide_password(settings.db_url)
     console = output.console()
-    console.print(f"[bold]loopml server[/] at [cyan]http://{host}:{port}/api/v1[/]  (docs: /api/v1/docs)")
+    scheme = "https" if tls else "http"
+    console.print(f"[bold]loopml server[/] at [cyan]{scheme}://{host}:{port}/api/v1[/]  (docs: /api/v1/docs)")
     console.print(f"  store      {shown}")
-    console.print(f"  artifacts  {settings.artifacts_url}")
+    console.print(f"  artifacts  {settings.artifacts_url}" + ("  (downloads presigned)" if artifacts_presign else ""))
     if auth:
         console.print("  auth       API tokens (Authorization: Bearer …; roles viewer, editor, admin)")
         _warn_without_admin(console)
     else:
         console.print("  auth       none (every client may read and write; use --auth to require tokens)")
     if ui:
-        console.print(f"  web UI     [cyan]http://{host}:{port}/[/]")
+        console.print(f"  web UI     [cyan]{scheme}://{host}:{port}/[/]")
     else:
         console.print(
             f"  web UI     [yellow]off[/]: {host} is not a loopback address and auth is off; "
@@ -124,4 +174,13 @@ def server(
         )
     console.print(f"  uploads    up to {upload_limit:,} bytes per artifact (--max-upload-bytes)")
     console.print(f"  workers    {workers}")
-    uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers, log_level=log_level)
+    uvicorn.run(
+        APP_FACTORY,
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        ssl_certfile=tls.get("ssl_certfile"),
+        ssl_keyfile=tls.get("ssl_keyfile"),
+    )

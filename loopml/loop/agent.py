@@ -41,7 +41,9 @@ from loopml.errors import (
 )
 from loopml.loop import canary as canary_watch
 from loopml.loop.cron import Cron
+from loopml.loop.leader import Leadership, LeadershipLostError
 from loopml.loop.policy import Candidate, Policy
+from loopml.loop.schedule import MonitorScheduler
 from loopml.registry.client import RegistryClient
 from loopml.serving.client import ServingClient
 from loopml.tracking.client import TrackingClient
@@ -89,6 +91,8 @@ class Agent:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         on_progress: Callable[[str, str], None] | None = None,
+        leadership: Leadership | None = None,
+        monitors: MonitorScheduler | None = None,
     ) -> None:
         from loopml.tracking import fluent
 
@@ -102,6 +106,10 @@ class Agent:
         self.clock = clock
         self.sleep = sleep
         self.on_progress = on_progress or (lambda _policy, _message: None)
+        #: with several agents on one store, only the holder of the lease ticks (see loopml.loop.leader)
+        self.leadership = leadership
+        #: checks every scheduled monitor no policy watches, in batches (see loopml.loop.schedule)
+        self.monitors = monitors
 
     @property
     def store(self) -> Store:
@@ -115,8 +123,15 @@ class Agent:
             self.sleep(interval_s)
 
     def tick(self) -> list[Decision]:
-        """Recover dead tasks, then look at each policy's triggers once; run what they start, to the end."""
+        """Recover dead tasks, then look at each policy's triggers once; run what they start, to the end.
+
+        With ``leadership``, an agent that does not hold the lease does nothing and returns no decision.
+        """
+        if self.leadership is not None and not self.leadership.ensure():
+            return []
         decisions = self.recover()
+        if self.monitors is not None:
+            self._check_scheduled()
         for policy in self.policies:
             decisions.append(self._tick_policy(policy))
         return decisions
@@ -124,6 +139,18 @@ class Agent:
     def trigger(self, policy: Policy, *, reason: str = "manual") -> Decision:
         """Start ``policy`` now (``loopml loop run --now``), unless a task of it is running."""
         return self._start(policy, "manual", reason, {"reason": reason})
+
+    def _check_scheduled(self) -> None:
+        """Run every due scheduled monitor at once; one progress line with how they came out."""
+        outcomes = self.monitors.tick() if self.monitors is not None else []
+        if outcomes:
+            counts: dict[str, int] = {}
+            for outcome in outcomes:
+                counts[outcome.status] = counts.get(outcome.status, 0) + 1
+                if outcome.error:
+                    _log.warning("Scheduled check of monitor %s failed: %s", outcome.monitor, outcome.error)
+            summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+            self.on_progress("monitors", f"checked {len(outcomes)} due monitors ({summary})")
 
     def _check_when_due(self, policy: Policy, monitor: str, cursor: dict[str, int]) -> None:
         """Run the policy's monitor when the monitor's own ``schedule`` says a check is due."""
@@ -221,8 +248,11 @@ class Agent:
             beat.join()
 
     def _heartbeat(self, task_id: int, stop: threading.Event) -> None:
-        """Refresh the task's heartbeat every third of ``stale_after_s`` (at most a minute) until ``stop``."""
-        while not stop.wait(min(max(self.stale_after_s / 3, 0.1), 60.0)):
+        """Refresh the task's heartbeat (and the lease) every third of ``stale_after_s`` (or of the lease's ttl)."""
+        period = min(self.stale_after_s, self.leadership.ttl_s if self.leadership else self.stale_after_s)
+        while not stop.wait(min(max(period / 3, 0.1), 60.0)):
+            if self.leadership is not None and not self.leadership.ensure():
+                return  # another agent leads now: the task stops at its next stage (LeadershipLostError)
             try:
                 self.store.loop.update_task(task_id)
             except TaskEndedError:
@@ -239,11 +269,16 @@ class Agent:
             )
         except Exception as exc:  # any failure ends the task; the champion keeps serving
             restored = self._safe_restore(policy.model, task_id)
-            return self.store.loop.finish_task(
-                task_id, state="failed", outcome=f"{type(exc).__name__}: {exc}",
-                details={"traceback": traceback.format_exc()[-4000:], "champion_restored": restored},
-                actor=self.actor,
-            )  # fmt: skip
+            try:
+                return self.store.loop.finish_task(
+                    task_id, state="failed", outcome=f"{type(exc).__name__}: {exc}",
+                    details={"traceback": traceback.format_exc()[-4000:], "champion_restored": restored},
+                    actor=self.actor,
+                )  # fmt: skip
+            except TaskEndedError:
+                if not isinstance(exc, LeadershipLostError):
+                    raise
+                return self.store.loop.get_task(task_id)  # the new leader already failed it
         return self.store.loop.finish_task(
             task_id, state="succeeded", outcome=details.pop("outcome"), details=details, actor=self.actor
         )
@@ -255,6 +290,8 @@ class Agent:
             return False
 
     def _stage(self, policy: Policy, task_id: int, stage: str, details: dict[str, Any] | None = None) -> None:
+        if self.leadership is not None:
+            self.leadership.check()  # a leader that stalled past its lease must not go on writing
         self.store.loop.update_task(task_id, stage=stage, details=details)
         self.on_progress(policy.name, stage)
 

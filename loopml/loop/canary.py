@@ -60,6 +60,48 @@ def _significantly_worse(main: dict[str, Any], canary: dict[str, Any], rules: Ca
     return bool(z > NormalDist().inv_cdf(rules.confidence))
 
 
+def _labelled(frame: pd.DataFrame, role: str) -> pd.DataFrame:
+    rows = frame[frame["role"] == role]
+    return rows[rows["prediction"].notna() & rows["label"].notna()]
+
+
+def _business_metrics(frame: pd.DataFrame, rules: CanaryRules, figures: dict[str, Any]) -> str | None:
+    """Score ``rules.metrics`` on each side's labelled requests; the reason the canary fails, or None.
+
+    The canary fails when it loses more than ``rules.max_metric_loss`` of the champion's value, or
+    when a metric raises or returns a non-number on either side (its traceback goes into ``figures``).
+    """
+    if not rules.metrics:
+        return None
+    import numpy as np
+
+    from loopml.explain.metrics import evaluate_metric
+
+    scored: dict[str, Any] = {}
+    figures["metrics"] = scored
+    reason = None
+    for name in rules.metrics:
+        values = {}
+        for role in ("main", "canary"):
+            rows = _labelled(frame, role)
+            features = rows.drop(columns=[c for c in ("prediction", "label") if c in rows.columns])
+            values[role] = evaluate_metric(name, np.asarray(rows["prediction"].tolist()),
+                                           np.asarray(rows["label"].tolist()), features)  # fmt: skip
+        scored[name] = {role: value.to_dict() for role, value in values.items()}
+        champion, challenger = values["main"], values["canary"]
+        if champion.value is None or challenger.value is None:
+            reason = reason or f"business metric {name} failed: {(champion.error or challenger.error or '').strip().splitlines()[-1:]}"
+            continue
+        gain = challenger.value - champion.value if champion.metric.higher_is_better else champion.value - challenger.value
+        scored[name]["relative_change"] = gain / abs(champion.value) if champion.value else 0.0
+        if gain < -rules.max_metric_loss * abs(champion.value):
+            reason = reason or (
+                f"canary {name} {challenger.value:.6g} vs champion {champion.value:.6g}: loses more than "
+                f"{rules.max_metric_loss:.2%}"
+            )
+    return reason
+
+
 def judge(frame: pd.DataFrame, rules: CanaryRules) -> CanaryVerdict:
     """The verdict on a prediction-log frame (flattened, with feedback) of the canary's window."""
     main, canary = _side(frame, "main"), _side(frame, "canary")
@@ -72,6 +114,9 @@ def judge(frame: pd.DataFrame, rules: CanaryRules) -> CanaryVerdict:
             False, f"canary error rate {canary['error_rate']:.2%} vs champion {main_errors:.2%}", figures
         )
     if min(main["labelled"], canary["labelled"]) >= rules.min_labelled:
+        lost = _business_metrics(frame, rules, figures)
+        if lost is not None:
+            return CanaryVerdict(False, lost, figures)
         if _significantly_worse(main, canary, rules):
             return CanaryVerdict(
                 False, f"canary accuracy {canary['accuracy']:.3f} vs champion {main['accuracy']:.3f}", figures

@@ -48,3 +48,68 @@ def beats_champion(metric: str = "roc_auc", *, margin: float = 0.0, segment_tole
 
     gate.__name__ = "beats_champion"
     return gate
+
+
+def no_group_worse(
+    sensitive: str | Callable[[Any], Any] | None = None,
+    *,
+    metric: str = "tpr",
+    tolerance: float = 0.05,
+    **options: Any,
+) -> Gate:
+    """No group of the sensitive attribute may be worse off under the challenger than under the champion.
+
+    ``sensitive`` is a column of the holdout (default: the candidate's ``segments``), or a function of
+    the holdout's features giving one group per row (e.g. an age band cut from an age column); see
+    ``loopml.validation.responsible.fairness_gate`` for ``options`` (``max_parity_difference``,
+    ``max_equalized_odds_difference``, ``min_group_value``, ``min_rows``). Groups too small are
+    "not enough data", neither pass nor fail.
+    """
+
+    def gate(candidate: Candidate, champion: Any) -> Any:
+        from loopml.errors import InvalidValueError
+        from loopml.validation.responsible import fairness_gate
+
+        column = sensitive(candidate.X) if callable(sensitive) else sensitive or candidate.segments
+        if column is None:
+            raise InvalidValueError("no_group_worse() needs sensitive=<a column of the holdout> (or the candidate's segments).")
+        return fairness_gate(candidate.model, champion, candidate.X, candidate.y, column, metric=metric,
+                             tolerance=tolerance, **options)  # fmt: skip
+
+    gate.__name__ = "no_group_worse"
+    return gate
+
+
+def business_metric(metric: str, *, max_relative_loss: float = 0.01, min_value: float | None = None) -> Gate:
+    """The challenger may lose at most ``max_relative_loss`` (default 1%) of the champion's ``@loopml.metric`` value.
+
+    A metric that raises or returns a non-number fails the gate, with its traceback as evidence.
+    """
+
+    def gate(candidate: Candidate, champion: Any) -> Any:
+        from loopml.validation.responsible import business_metric_gate
+
+        return business_metric_gate(metric, candidate.model, champion, candidate.X, candidate.y,
+                                    max_relative_loss=max_relative_loss, min_value=min_value)  # fmt: skip
+
+    gate.__name__ = "business_metric"
+    return gate
+
+
+def explained(*, max_rows: int = 500, **options: Any) -> Gate:
+    """Not a test but a record: the challenger's global explanation (permutation importance, SHAP) on the
+    holdout, stored with the gates' evidence. It passes unless explaining itself is impossible."""
+
+    def gate(candidate: Candidate, champion: Any) -> Any:
+        from loopml.explain.importance import global_explanation
+        from loopml.validation.gates import GateCheck, GateResult
+
+        found = global_explanation(candidate.model, candidate.X, candidate.y, max_rows=max_rows, **options)
+        top = ", ".join(found.ranking()[:3]) or "none"
+        check = GateCheck("explanations", True, f"most important: {top}", {}, skipped=False)
+        evidence = found.to_evidence()
+        evidence.pop("background")  # the version's own explain_model() keeps background rows; a gate need not
+        return GateResult("explanations", True, (check,), {"explanations": evidence})
+
+    gate.__name__ = "explained"
+    return gate

@@ -83,6 +83,9 @@ class CanaryRules:
     beyond it fails the canary only when it is significant at ``confidence``
     (a one-sided two-proportion z-test): with 25 labelled canary rows one
     wrong answer moves accuracy by 4 points, which is noise, not a verdict.
+    ``metrics`` names business metrics (``@loopml.metric``) judged on the same
+    labelled requests: the canary may lose at most ``max_metric_loss`` of the
+    champion's value, and a metric that fails fails the canary.
     """
 
     window_s: float = 60.0
@@ -92,6 +95,8 @@ class CanaryRules:
     min_labelled: int = 30
     confidence: float = 0.95
     timeout_s: float | None = None  # give up waiting for traffic after this long (default: 10 windows)
+    metrics: tuple[str, ...] = ()  # @loopml.metric names the canary may not lose more than max_metric_loss of
+    max_metric_loss: float = 0.01  # a share of the champion's value on its labelled requests
 
 
 @dataclass(frozen=True)

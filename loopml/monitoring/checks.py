@@ -52,6 +52,8 @@ class Evaluation:
     quality: QualityReport | None = None
     performance: dict[str, Any] | None = None
     operations: dict[str, Any] | None = None
+    feature_skew: dict[str, Any] | None = None  # computed by monitors.run_monitor (it reads the feature store)
+    responsible: dict[str, Any] | None = None  # fairness, business metrics, attribution drift (monitoring/responsible.py)
     alerts: list[AlertSpec] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -104,6 +106,10 @@ def figures_of(found: Evaluation) -> dict[str, Any]:
         figures["performance"] = found.performance
     if found.operations is not None:
         figures["operations"] = found.operations
+    if found.feature_skew is not None:
+        figures["feature_skew"] = found.feature_skew
+    if found.responsible is not None:
+        figures["responsible"] = found.responsible
     plain: dict[str, Any] = jsonable(figures)  # a mapping comes back as a dict
     return plain
 
@@ -125,6 +131,14 @@ def summary_of(found: Evaluation) -> dict[str, Any]:
     if found.operations is not None:
         summary.update({k: found.operations[k] for k in OPERATIONS_FIGURES if k in found.operations})
         summary["n_requests"] = found.operations.get("n", 0)
+    if found.feature_skew is not None:
+        summary["feature_skew_share"] = found.feature_skew["skew_share"]
+        lags = [v for v in found.feature_skew["materialization_lag_s"].values() if v is not None]
+        summary["materialization_lag_s"] = max(lags) if lags else None
+    if found.responsible is not None:
+        from loopml.monitoring.responsible import summary as responsible_summary
+
+        summary.update(responsible_summary(found.responsible))
     if found.notes:
         summary["notes"] = found.notes
     if found.errors:

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from loopml.entities.monitoring import Alert, Monitor, MonitorResult
 from loopml.errors import DeploymentNotFoundError, LoopMLError, NotFoundError
 from loopml.monitoring.actions import Action, ActionOutcome, as_action, register_callables, run_actions
-from loopml.monitoring.spec import CHECKS, MonitorSpec, build_spec, check_monitor_name
+from loopml.monitoring.spec import CHECKS, RESPONSIBLE_CHECKS, MonitorSpec, build_spec, check_monitor_name
 from loopml.uris import check_model_name
 
 if TYPE_CHECKING:
@@ -103,6 +103,8 @@ def monitor(
     reference: str | None = None,
     schedule: str | None = None,
     actions: Sequence[ActionLike] = (),
+    segments: str | None = None,
+    metrics: Sequence[str] = (),
     client: TrackingClient | None = None,
     actor: str | None = None,
 ) -> Monitor:
@@ -120,6 +122,9 @@ def monitor(
         schedule: a cron expression (``"*/15 * * * *"``) for whoever runs checks on a schedule.
         actions: ``loopml.webhook(url)``, ``"log"`` (or ``loopml.monitoring.actions.log()``), or a function
             called with each :class:`~loopml.entities.monitoring.Alert`.
+        segments: the sensitive attribute of the ``fairness`` check: an input column, or
+            ``"feedback.<key>"`` for a key of feedback labels sent as objects (see ``monitoring/responsible.py``).
+        metrics: ``@loopml.metric`` names the ``business`` check scores.
 
     Raises:
         InvalidValueError: an unknown check, threshold or test, a bad window, name or action; nothing is stored.
@@ -130,7 +135,7 @@ def monitor(
     parsed = [as_action(a) for a in actions] if not isinstance(actions, (str, Mapping)) else [as_action(actions)]
     spec = build_spec(checks=checks, columns=columns, tests=tests, thresholds=thresholds, window=window,
                       version=version, reference=reference, schedule=schedule,
-                      actions=[a.to_json() for a in parsed])  # fmt: skip
+                      actions=[a.to_json() for a in parsed], segments=segments, metrics=metrics)  # fmt: skip
     tracking = _tracking(client)
     if spec.reference is not None:
         tracking.get_dataset(spec.reference)  # DatasetNotFoundError now rather than at the first check
@@ -208,6 +213,18 @@ def run_monitor(
     ref, watched = _reference(tracking, stored.model, spec, version if version is not None else data.version, reference)
     scored, problem = _scored(tracking, stored.model, spec, watched, ref, data)
     found = evaluate(spec, ref, data, reference_predictions=scored)
+    if "feature_skew" in spec.checks:  # the served features against the offline ones (loopml.monitoring.skew)
+        from loopml.monitoring.skew import feature_skew
+
+        found.feature_skew, skew_alerts = feature_skew(
+            store, data.rows, skew_max=spec.threshold("feature_skew_max"),
+            lag_max_s=spec.threshold("materialization_lag_max_s"),
+        )  # fmt: skip
+        found.alerts.extend(skew_alerts)
+    if any(c in spec.checks for c in RESPONSIBLE_CHECKS):  # fairness, business metrics, attribution drift
+        from loopml.monitoring.responsible import run_checks
+
+        found.responsible = run_checks(spec, tracking, stored.model, watched, ref, data, found)
     if problem is not None:
         found.notes.append(problem)
     figures = {"window": data.describe(), "reference": ref.describe(), **figures_of(found)}

@@ -43,6 +43,8 @@ def render_report(
     title: str = "loopml monitoring report",
     *,
     operations: pd.DataFrame | None = None,
+    responsible: Mapping[str, Any] | None = None,
+    responsible_history: pd.DataFrame | None = None,
 ) -> Path:
     """Write the report to ``path`` (parent folders are created) and return the path.
 
@@ -55,8 +57,13 @@ def render_report(
             ``column`` and ``statistic`` (what :func:`drift_history` returns).
         operations: the frame of :func:`loopml.monitoring.operations.operations`: requests, error
             rate and latency over time.
+        responsible: a check's ``responsible`` figures (fairness by group, business metrics, attribution
+            drift; see ``loopml.monitoring.responsible``), and ``responsible_history`` their summary over time.
     """
-    if drift is None and quality is None and performance is None and history is None and operations is None:
+    from loopml.monitoring.report_responsible import responsible_section
+
+    extra = responsible_section(responsible, responsible_history)
+    if drift is None and quality is None and performance is None and history is None and operations is None and not extra:
         raise InvalidValueError("Nothing to report: pass drift=, quality=, performance=, history= or operations=.")
     from loopml import __version__
 
@@ -79,6 +86,7 @@ def render_report(
                 if frame is not None
             ],
             history=None if history is None else _history_section(history),
+            responsible=extra,
         )
     )
     target = Path(path)

@@ -87,6 +87,7 @@ def write_monitor_report(
         NotFoundError: the monitor has no result in the range yet.
     """
     from loopml.monitoring.report import render_report
+    from loopml.monitoring.report_responsible import responsible_history
 
     results = _results(name, since, until, max_results, client)
     if not results:
@@ -100,6 +101,7 @@ def write_monitor_report(
         (r for r in reversed(results) if r.figures.get("data_drift") or r.figures.get("prediction_drift")), None
     )
     latest_quality = next((r for r in reversed(results) if r.figures.get("quality")), None)
+    latest_responsible = next((r for r in reversed(results) if r.figures.get("responsible")), None)
     frame = results_frame(results)
     history = history_frame(results)
     last = results[-1]
@@ -111,6 +113,8 @@ def write_monitor_report(
         performance=_over_time(frame, (*CLASSIFICATION_METRICS, *REGRESSION_METRICS), "n_labelled"),
         history=history if len(history) else None,
         operations=_over_time(frame, OPERATIONS_FIGURES, "n_requests"),
+        responsible=None if latest_responsible is None else latest_responsible.figures["responsible"],
+        responsible_history=responsible_history(frame),
         title=title or f"Monitor {name}: {last.model}{version}, {len(results)} check(s)",
     )
 

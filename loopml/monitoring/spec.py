@@ -22,6 +22,14 @@ key                                check           alert when
 ``error_rate_max``                 operations      share of 4xx + 5xx requests above it
 ``p50_latency_ms_max``, ``p95_…``,  operations     the latency percentile (or mean) above it
 ``p99_…``, ``mean_latency_ms_max``
+``feature_skew_max`` (0.01)        feature_skew    share of served feature values unlike the offline ones above it
+``materialization_lag_max_s``      feature_skew    a view materialized longer ago than this (seconds)
+``parity_difference_max``          fairness        the demographic parity difference above it
+``equalized_odds_difference_max``  fairness        the equalized odds difference above it
+``min_group_rows`` (default 30)    fairness        (no verdict) a group with fewer labelled rows
+``metric.<name>_min``, ``_max``    business        a ``@loopml.metric`` value below (above) it
+``attribution_rank_correlation_min``  attribution_drift  Spearman correlation of the importance ranks below it (0.5)
+``attribution_share_shift_max``    attribution_drift  total variation of the importance shares above it (0.2)
 =================================  ==============  ===================================================
 
 ``prediction_drift`` alerts whenever the prediction column's test flags drift
@@ -40,6 +48,11 @@ from typing import Any, overload
 from loopml.errors import InvalidValueError, did_you_mean
 
 CHECKS = ("data_drift", "prediction_drift", "quality", "performance", "operations")
+#: Checks a monitor runs only when asked: they read more than the prediction log (feature_skew: the feature store).
+OPTIONAL_CHECKS = ("feature_skew",)
+#: Responsible-ML checks (``loopml.monitoring.responsible``), also only when asked: they need ``segments``,
+#: ``metrics`` or an explainer.
+RESPONSIBLE_CHECKS = ("fairness", "business", "attribution_drift")
 SPEC_FORMAT = 1
 EVERY_COLUMN = "*"  # the key of a drift test forced on every column
 PREDICTION = "prediction"
@@ -111,6 +124,17 @@ def _thresholds() -> dict[str, Threshold]:
         Threshold(key, "operations", figure, "rate" if key == "error_rate_max" else "positive")
         for key, figure in OPERATIONS_LIMITS.items()
     ]
+    table += [
+        Threshold("parity_difference_max", "fairness", "demographic_parity_difference", "rate"),
+        Threshold("equalized_odds_difference_max", "fairness", "equalized_odds_difference", "rate"),
+        Threshold("min_group_rows", "fairness", "n", "labels"),
+        Threshold("attribution_rank_correlation_min", "attribution_drift", "rank_correlation", "number"),
+        Threshold("attribution_share_shift_max", "attribution_drift", "share_shift", "rate"),
+    ]
+    table += [
+        Threshold("feature_skew_max", "feature_skew", "skew_share", "rate"),
+        Threshold("materialization_lag_max_s", "feature_skew", "materialization_lag_s", "positive"),
+    ]
     return {t.key: t for t in table}
 
 
@@ -161,6 +185,8 @@ class MonitorSpec:
     reference: str | None = None
     schedule: str | None = None
     actions: tuple[Mapping[str, Any], ...] = ()
+    segments: str | None = None  # the sensitive attribute: an input column, or "feedback.<key>" of dict labels
+    metrics: tuple[str, ...] = ()  # @loopml.metric names the business check scores
 
     def threshold(self, key: str) -> float | None:
         """The monitor's value for ``key``, else the default (None when the key has none)."""
@@ -189,6 +215,8 @@ class MonitorSpec:
             "reference": self.reference,
             "schedule": self.schedule,
             "actions": [dict(a) for a in self.actions],
+            **({"segments": self.segments} if self.segments is not None else {}),
+            **({"metrics": list(self.metrics)} if self.metrics else {}),
         }
 
     @classmethod
@@ -209,6 +237,8 @@ class MonitorSpec:
             reference=data.get("reference"),
             schedule=data.get("schedule"),
             actions=tuple(data.get("actions") or ()),
+            segments=data.get("segments"),
+            metrics=tuple(data.get("metrics") or ()),
         )
 
 
@@ -223,9 +253,14 @@ def build_spec(
     reference: str | None = None,
     schedule: str | None = None,
     actions: Sequence[Mapping[str, Any]] = (),
+    segments: str | None = None,
+    metrics: Sequence[str] = (),
 ) -> MonitorSpec:
     """Validate every part of a monitor's definition; InvalidValueError (with the closest name) on the first fault."""
     chosen = _checks(checks)
+    from loopml.monitoring.responsible import check_options
+
+    segments, metrics = check_options(chosen, segments, metrics)
     return MonitorSpec(
         checks=chosen,
         columns=_columns(columns),
@@ -236,6 +271,8 @@ def build_spec(
         reference=_reference(reference),
         schedule=_schedule(schedule),
         actions=tuple(actions),
+        segments=segments,
+        metrics=tuple(metrics),
     )
 
 
@@ -330,12 +367,13 @@ def _checks(checks: Sequence[str] | str) -> tuple[str, ...]:
         raise InvalidValueError(
             f"checks must be a non-empty list of check names ({', '.join(CHECKS)}), got {checks!r}."
         )
+    known = (*CHECKS, *OPTIONAL_CHECKS, *RESPONSIBLE_CHECKS)
     for name in checks:
-        if name not in CHECKS:
+        if name not in known:
             raise InvalidValueError(
-                f"Unknown check {name!r}; the checks are {', '.join(CHECKS)}." + did_you_mean(str(name), CHECKS)
+                f"Unknown check {name!r}; the checks are {', '.join(known)}." + did_you_mean(str(name), known)
             )
-    return tuple(c for c in CHECKS if c in checks)  # a fixed order, whatever order they came in
+    return tuple(c for c in known if c in checks)  # a fixed order, whatever order they came in
 
 
 def _columns(columns: Sequence[str] | None) -> tuple[str, ...] | None:
@@ -380,7 +418,7 @@ def _threshold_values(thresholds: Mapping[str, Any] | None, checks: tuple[str, .
         raise InvalidValueError(f'thresholds must be a mapping such as {{"drift_share": 0.3}}, got {thresholds!r}.')
     values: dict[str, float] = {}
     for key, value in thresholds.items():
-        known = THRESHOLDS.get(key)
+        known = THRESHOLDS.get(key) or _metric_threshold(key)
         if known is None:
             raise InvalidValueError(
                 f"Unknown threshold {key!r}; thresholds are {', '.join(THRESHOLDS)}."
@@ -393,6 +431,13 @@ def _threshold_values(thresholds: Mapping[str, Any] | None, checks: tuple[str, .
             )
         values[key] = known.validate(value)
     return values
+
+
+def _metric_threshold(key: Any) -> Threshold | None:
+    """``metric.<name>_min`` / ``metric.<name>_max``: a bound on a business metric (the business check)."""
+    if isinstance(key, str) and key.startswith("metric.") and key.endswith(("_min", "_max")) and len(key) > 11:
+        return Threshold(key, "business", key[len("metric.") : -4], "number")
+    return None
 
 
 def _version(version: int | str | None) -> int | str | None:

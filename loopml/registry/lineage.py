@@ -25,7 +25,7 @@ _MAX_PARENT_DEPTH = 50
 
 @dataclass(frozen=True, slots=True)
 class LineageNode:
-    """One thing in the graph: ``kind`` is model_version, run, dataset, code, environment or experiment."""
+    """One thing in the graph: ``kind`` is model_version, run, dataset, feature_view, code, environment or experiment."""
 
     kind: str
     id: str
@@ -94,6 +94,7 @@ def _run_node(client: RegistryClient, run: Run) -> LineageNode:
                             "columns": len(data.schema)},
             )
         )
+    children.extend(_feature_view_nodes(client, tags))
     if "loopml.git.commit" in tags:
         dirty = tags.get("loopml.git.dirty") == "true"
         children.append(
@@ -158,6 +159,27 @@ def _run_node(client: RegistryClient, run: Run) -> LineageNode:
         },
         children=tuple(children),
     )
+
+
+def _feature_view_nodes(client: RegistryClient, tags: Mapping[str, str]) -> list[LineageNode]:
+    """The feature view versions the run's training data came from (tags ``loopml.feature_view.<view>``)."""
+    from loopml.errors import NotFoundError
+
+    nodes = []
+    prefix = "loopml.feature_view."
+    for key in sorted(k for k in tags if k.startswith(prefix)):
+        view = key[len(prefix) :]
+        for version in (int(v) for v in str(tags[key]).split(",") if v.isdigit()):
+            try:
+                record = client.tracking.store.features.get_feature_view(view, version)
+            except NotFoundError:
+                attributes: dict[str, Any] = {"name": view, "version": version, "missing": True}
+            else:
+                attributes = {"name": view, "version": version, "fingerprint": record.fingerprint,
+                              "definition": dict(record.spec), "created_by": record.created_by}
+            nodes.append(LineageNode(kind="feature_view", id=f"{view}/{version}", label=f"feature view {view} v{version}",
+                                     attributes=attributes))
+    return nodes
 
 
 def _dataset_uses(client: RegistryClient, ref: str) -> LineageNode:

@@ -23,7 +23,7 @@ from loopml.auth.headers import SecurityHeadersMiddleware
 from loopml.config import hide_password
 from loopml.server.body_limit import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_UPLOAD_BYTES, BodyLimitMiddleware
 from loopml.server.errors import install_error_handlers
-from loopml.server.routers import artifacts, audit, monitoring, registry, serving, tokens, tracking
+from loopml.server.routers import artifacts, audit, features, monitoring, registry, replicas, serving, tokens, tracking
 from loopml.server.schemas.common import ErrorBody, Schema
 from loopml.store import Store
 
@@ -93,7 +93,7 @@ def create_app(
     docs_paths = () if app.docs_url is None else (app.docs_url, f"{app.docs_url}/oauth2-redirect")
     app.add_middleware(SecurityHeadersMiddleware, docs_paths=docs_paths)
     guarded = [Depends(authorize)]
-    for module in (tracking, registry, audit, artifacts, serving, monitoring):
+    for module in (tracking, registry, audit, artifacts, serving, monitoring, features, replicas):
         app.include_router(module.router, prefix=API_PREFIX, dependencies=guarded)
     app.include_router(tokens.router, prefix=API_PREFIX)
     app.include_router(tokens.admin, prefix=API_PREFIX)
@@ -102,6 +102,9 @@ def create_app(
     def health() -> HealthOut:
         return HealthOut(status="ok", store=hide_password(store.url), auth="tokens" if auth else "none")
 
+    from loopml.server.mlflow import mount_mlflow  # MLflow's REST API (/api/2.0/mlflow...), docs/interop.md
+
+    mount_mlflow(app)
     if ui:
         from loopml.ui import mount_ui
 

@@ -21,6 +21,8 @@ APP_FACTORY = "loopml.server.main:app_from_env"
 AUTH_ENV = "LOOPML_SERVER_AUTH"
 #: The artifact upload limit in bytes of every worker (``serve(max_upload_bytes=...)``); default 5 GiB.
 MAX_UPLOAD_ENV = "LOOPML_SERVER_MAX_UPLOAD_BYTES"
+#: Seconds a presigned artifact URL stays valid; set (by ``loopml server --artifacts-presign``) to redirect downloads.
+PRESIGN_ENV = "LOOPML_SERVER_ARTIFACTS_PRESIGN_S"
 #: "0" turns the web UI off (``serve`` sets it: no UI on a non-loopback host without auth, unless allowed).
 UI_ENV = "LOOPML_SERVER_UI"
 
@@ -39,6 +41,8 @@ def app_from_env() -> FastAPI:
         max_upload_bytes=max_upload_bytes_from_env(),
         ui=os.environ.get(UI_ENV, "1") != "0",
     )
+    presign = os.environ.get(PRESIGN_ENV, "").strip()
+    app.state.artifacts_presign_s = int(presign) if presign.isdigit() and int(presign) > 0 else None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

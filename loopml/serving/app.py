@@ -41,6 +41,7 @@ from loopml.serving.lane import PredictLane
 from loopml.serving.metrics import CONTENT_TYPE
 from loopml.serving.payloads import loads
 from loopml.serving.predlog import DEFAULT_CAPACITY
+from loopml.serving.replicas import ReplicaHeartbeat
 from loopml.serving.service import PredictionService
 from loopml.serving.watcher import DEFAULT_POLL_INTERVAL_S
 from loopml.store import Store
@@ -104,6 +105,7 @@ def create_serving_app(
     unsafe_pickle: bool = False,
     close_store: bool = False,
     freeze_gc: bool = False,
+    replica_address: str | None = None,
 ) -> FastAPI:
     """The prediction service over ``store``.
 
@@ -125,6 +127,8 @@ def create_serving_app(
         freeze_gc: move what is alive after start-up and after each model load out of the garbage
             collector's reach (``gc.freeze``): shorter collector pauses. For a process of its own
             (``loopml serve`` sets it), not for an app inside another program.
+        replica_address: ``host:port`` this service listens on; when given, the service registers a
+            heartbeat in the store (``loopml deployments list`` shows which replicas serve what).
 
     Example:
         >>> app = create_serving_app(open_store(), models=["churn@champion"])  # doctest: +SKIP
@@ -146,9 +150,16 @@ def create_serving_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(service.start)
+        heartbeat = None
+        if replica_address is not None:
+            heartbeat = ReplicaHeartbeat(store.replicas, replica_address, service.watcher.serving,
+                                         interval_s=max(poll_interval_s, 1.0))  # fmt: skip
+            await run_in_threadpool(heartbeat.start)
         try:
             yield
         finally:
+            if heartbeat is not None:
+                await run_in_threadpool(heartbeat.stop)
             await run_in_threadpool(service.close)
             if close_store:
                 store.close()

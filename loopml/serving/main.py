@@ -51,8 +51,13 @@ def serve(
     unsafe_pickle: bool = False,
     log_level: str = "info",
     access_log: bool = False,
+    ssl_certfile: str | None = None,
+    ssl_keyfile: str | None = None,
 ) -> None:
-    """Serve predictions until interrupted; ``models`` None serves every deployed model (``--all``)."""
+    """Serve predictions until interrupted; ``models`` None serves every deployed model (``--all``).
+
+    With ``ssl_certfile`` and ``ssl_keyfile`` (PEM files) it serves HTTPS.
+    """
     import uvicorn
 
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
@@ -64,6 +69,7 @@ def serve(
         "trusted": None if trusted is None else list(trusted),
         "unsafe_pickle": unsafe_pickle,
         "store_uri": store_uri,
+        "replica_address": f"{host}:{port}",  # each worker registers a heartbeat under it (issue 14)
     }
     optional = {"max_loaded": max_loaded, "max_memory": max_memory, "log_capacity": log_capacity,
                 "poll_interval_s": poll_interval_s}  # fmt: skip
@@ -72,5 +78,13 @@ def serve(
     # uvicorn picks httptools and uvloop when they are installed ("auto"); the access log costs
     # more than a fast prediction, so it is off unless asked for (the prediction log has every request).
     uvicorn.run(
-        APP_FACTORY, factory=True, host=host, port=port, workers=workers, log_level=log_level, access_log=access_log
+        APP_FACTORY,
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        access_log=access_log,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
     )

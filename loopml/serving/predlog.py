@@ -12,11 +12,18 @@ left before returning (within its timeout).
 ``barrier`` queues a marker behind the records offered so far and returns
 an event the writer sets once they are written: feedback for a request this
 process just answered waits on it rather than on a guess of the interval.
+
+The batch size and interval default to what the store's sink suits
+(``ServingStore.log_batching``: larger, rarer batches for the parquet sink,
+so its files are not tiny). With a retention (``retention_ms``, or
+``LOOPML_PREDICTION_LOG_RETENTION`` such as ``30d``) the writer also prunes
+the log once an hour, between batches, never on the request path.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -24,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from loopml.entities.serving import PredictionRecord
 from loopml.errors import InvalidValueError
+from loopml.store.serving import parse_retention
 
 if TYPE_CHECKING:
     from loopml.serving.metrics import ServingMetrics
@@ -35,6 +43,10 @@ DEFAULT_CAPACITY = 10_000
 DEFAULT_BATCH_SIZE = 1_000
 DEFAULT_INTERVAL_S = 0.25
 _MAX_BACKOFF_S = 30.0
+#: The environment variable holding the log's retention (``30d``); unset keeps everything.
+RETENTION_ENV = "LOOPML_PREDICTION_LOG_RETENTION"
+#: Seconds between two prunes of the log by one writer.
+PRUNE_EVERY_S = 3600.0
 
 
 class PredictionLog:
@@ -45,16 +57,25 @@ class PredictionLog:
         store: ServingStore,
         *,
         capacity: int = DEFAULT_CAPACITY,
-        batch_size: int = DEFAULT_BATCH_SIZE,
-        interval_s: float = DEFAULT_INTERVAL_S,
+        batch_size: int | None = None,
+        interval_s: float | None = None,
         metrics: ServingMetrics | None = None,
+        retention_ms: int | None = None,
     ) -> None:
         if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
             raise InvalidValueError(f"The prediction-log capacity must be a whole number from 1, got {capacity!r}.")
+        suited_batch, suited_interval = (
+            store.log_batching() if batch_size is None or interval_s is None else (batch_size, interval_s)
+        )
         self._store = store
         self.capacity = capacity
-        self.batch_size = max(1, min(batch_size, capacity))
-        self.interval_s = interval_s
+        # a suited batch leaves half the queue free, so records keep arriving while a full batch is taken
+        wanted = min(suited_batch, capacity // 2) if batch_size is None else batch_size
+        self.batch_size = max(1, min(wanted, capacity))
+        self.interval_s = suited_interval if interval_s is None else interval_s
+        retention = os.environ.get(RETENTION_ENV)
+        self.retention_ms = retention_ms if retention_ms is not None or not retention else parse_retention(retention)
+        self._pruned_at: float | None = None
         self._metrics = metrics
         self._queue: deque[PredictionRecord | threading.Event] = deque()  # records, and barriers between them
         self._wake = threading.Event()
@@ -120,6 +141,8 @@ class PredictionLog:
                 else:
                     backoff = min(_MAX_BACKOFF_S, max(0.5, backoff * 2))
                     break
+            if self.retention_ms is not None and not closing:
+                self._prune()
             if closing and (not pending or backoff):
                 if pending:  # the batch the store refused and everything queued behind it
                     lost = len(pending) + len(self._queue)
@@ -128,6 +151,20 @@ class PredictionLog:
                     if isinstance(item, threading.Event):
                         item.set()
                 return
+
+    def _prune(self) -> None:
+        """Apply the retention when an hour has passed since the last time (or at the first wake)."""
+        now = time.monotonic()
+        if self._pruned_at is not None and now - self._pruned_at < PRUNE_EVERY_S:
+            return
+        self._pruned_at = now
+        assert self.retention_ms is not None
+        try:
+            counts = self._store.prune_predictions(self.retention_ms, actor="loopml-serve")
+        except Exception:  # a store that is down is retried at the next hour; logging goes on
+            logger.warning("Prediction log: applying the retention failed; will retry", exc_info=True)
+        else:
+            logger.info("Prediction log: retention removed %s", counts)
 
     def _take(self) -> list[PredictionRecord | threading.Event]:
         with self._idle:

@@ -247,6 +247,10 @@ class DeploymentWatcher:
             self._watched.add(ref)
             self.aliases = {**self.aliases, ref: version}
 
+    def serving(self) -> dict[str, list[int]]:
+        """Each routed model and the versions its route sends traffic to now (for the replica heartbeat)."""
+        return {name: list(route.versions) for name, route in self.routes.items()}
+
     def describe(self) -> str:
         if self.names is None:
             return "every deployed model"

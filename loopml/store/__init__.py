@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 
 from loopml.store.artifacts import ArtifactStore
 from loopml.store.audit import AuditLog
+from loopml.store.features import FeatureStore
 from loopml.store.monitoring import LoopStore, MonitoringStore
 from loopml.store.registry import RegistryStore
+from loopml.store.replicas import ReplicaStore
 from loopml.store.serving import ServingStore
 from loopml.store.tokens import TokenStore
 from loopml.store.tracking import TrackingStore
@@ -35,6 +37,8 @@ class Store:
     serving: ServingStore
     monitoring: MonitoringStore
     loop: LoopStore
+    features: FeatureStore
+    replicas: ReplicaStore
     url: str
     on_close: Callable[[], None] = field(default=_nothing, repr=False)
 
@@ -61,9 +65,11 @@ def open_store(tracking_uri: str | None = None, *, artifacts_url: str | None = N
 __all__ = [
     "ArtifactStore",
     "AuditLog",
+    "FeatureStore",
     "LoopStore",
     "MonitoringStore",
     "RegistryStore",
+    "ReplicaStore",
     "ServingStore",
     "Store",
     "TokenStore",

@@ -86,6 +86,14 @@ class ArtifactStore(ABC):
         """
         return None
 
+    def presigned_url(self, digest: str, expires_s: int = 300) -> str | None:
+        """A short-lived URL that reads the blob without going through loopml; None where the backend has none.
+
+        A server started with ``--artifacts-presign`` redirects downloads to it;
+        the client still verifies the sha256 of what it reads.
+        """
+        return None
+
     @abstractmethod
     def exists(self, digest: str) -> bool:
         """Whether a blob with that digest is stored (not verified)."""

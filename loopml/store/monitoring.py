@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from loopml.entities.monitoring import RESULT_STATUSES, Alert, AlertSpec, LoopTask, Monitor, MonitorResult
+from loopml.entities.scale import Lease
 from loopml.errors import InvalidValueError
 
 TASK_STATES = ("running", "succeeded", "rejected", "failed")
@@ -131,6 +132,22 @@ class LoopStore(ABC):
     def set_cursor(self, policy: str, values: Mapping[str, int]) -> None:
         """Merge ``values`` into the policy's cursors."""
 
+    @abstractmethod
+    def acquire_lease(self, name: str, holder: str, *, ttl_s: float) -> Lease | None:
+        """Take or renew lease ``name`` for ``holder`` until ``ttl_s`` seconds from now; None while another holds it.
+
+        A lease whose expiry has passed goes to the first holder that asks; each new holder gets
+        the next epoch, audited as ``loop.leader.elected``. Renewals by the holder keep the epoch.
+        """
+
+    @abstractmethod
+    def release_lease(self, name: str, holder: str) -> None:
+        """Let lease ``name`` go now if ``holder`` holds it (a clean shutdown); nothing otherwise."""
+
+    @abstractmethod
+    def get_lease(self, name: str) -> Lease | None:
+        """Lease ``name`` as stored (possibly expired), or None when never taken."""
+
 
 def check_status(status: object) -> str:
     if status not in RESULT_STATUSES:
@@ -164,6 +181,16 @@ def check_cursor(values: Mapping[str, Any]) -> dict[str, int]:
             raise InvalidValueError(f"A cursor value must be an integer, got {value!r} for {key!r}.")
         checked[key] = value
     return checked
+
+
+def check_lease(name: object, holder: object, ttl_s: object = 1.0) -> float:
+    """The lease's ttl in seconds once ``name``, ``holder`` and ``ttl_s`` are checked (InvalidValueError naming the bad one)."""
+    for what, value, most in (("lease name", name, 128), ("lease holder", holder, 256)):
+        if not isinstance(value, str) or not value or len(value) > most or value.strip() != value:
+            raise InvalidValueError(f"A {what} must be 1-{most} characters without surrounding spaces, got {value!r}.")
+    if isinstance(ttl_s, bool) or not isinstance(ttl_s, int | float) or not 0.1 <= ttl_s <= 86_400:
+        raise InvalidValueError(f"ttl_s must be a number of seconds from 0.1 to 86400, got {ttl_s!r}.")
+    return float(ttl_s)
 
 
 def check_limit(value: object, most: int = 100_000) -> int:

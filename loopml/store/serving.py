@@ -11,10 +11,11 @@ from __future__ import annotations
 import math
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from loopml.entities.serving import ROLES, Deployment, Feedback, PredictionRecord
 from loopml.errors import InvalidValueError
+from loopml.store.predictions.policy import LogPolicy
 from loopml.uris import check_alias
 
 #: The most rows one read of the prediction log or of feedback returns.
@@ -120,6 +121,53 @@ class ServingStore(ABC):
         through the prediction log); with ``request_ids``, only for those.
         """
 
+    # -- the log at scale: policies, retention, erasure (revision 0013) -----------------------
+    #: Where logged predictions live: "sql" (the predictions table) or "parquet" (files beside the artifacts).
+    prediction_sink: str = "sql"
+
+    def log_batching(self) -> tuple[int, float]:
+        """(records per write, seconds between writes) that suit this store's sink: parquet wants larger files."""
+        return (20_000, 1.0) if self.prediction_sink == "parquet" else (1_000, 0.25)
+
+    @abstractmethod
+    def set_log_policy(
+        self,
+        name: str,
+        *,
+        redact: Mapping[str, str],
+        entity_key: str | None,
+        actor: str,
+        reason: str | None = None,
+    ) -> LogPolicy:
+        """Declare how ``name``'s logged inputs are redacted and which input column is the entity key (audited).
+
+        ``redact`` maps a column to ``"drop"``, ``"hash"`` (HMAC-SHA256 keyed by ``LOOPML_REDACTION_KEY``) or
+        ``"truncate:N"``; an empty mapping and no entity key remove the policy. It applies to rows logged from
+        then on (within a few seconds on running services); rows already logged are not rewritten.
+        """
+
+    @abstractmethod
+    def get_log_policy(self, name: str) -> LogPolicy:
+        """``name``'s log policy (an empty one when none was declared)."""
+
+    @abstractmethod
+    def erase_predictions(
+        self, key: str, *, name: str | None = None, actor: str, reason: str | None = None
+    ) -> dict[str, int]:
+        """Remove every logged request whose entity key is ``key`` (of ``name``, or of every model), and its feedback.
+
+        The key is matched as its model's policy records it (hashed where the entity key column is hashed).
+        Returns ``{"predictions": rows removed, "feedback": rows removed}``; audited as ``predictions.erase``
+        with the key's digest, never the key itself.
+        """
+
+    @abstractmethod
+    def prune_predictions(self, older_than_ms: int, *, actor: str) -> dict[str, int]:
+        """Retention: remove logged predictions (and feedback, entity keys) from before ``now - older_than_ms``.
+
+        The parquet sink removes whole days that ended before the cutoff. Audited as ``predictions.prune``.
+        """
+
 
 # -- checks shared by every backend ---------------------------------------------------
 
@@ -194,3 +242,17 @@ def check_request_id(value: object) -> str:
             f"got {value!r}."
         )
     return value
+
+
+_DURATION = re.compile(r"([1-9][0-9]{0,5})([smhd])")
+_UNIT_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+
+
+def parse_retention(value: object) -> int:
+    """A retention such as ``30d``, ``12h``, ``90m`` or ``3600s`` in milliseconds (InvalidValueError otherwise)."""
+    match = _DURATION.fullmatch(value.strip()) if isinstance(value, str) else None
+    if match is None:
+        raise InvalidValueError(
+            f"A log retention is a whole number and a unit (s, m, h or d), such as '30d'; got {value!r}."
+        )
+    return int(match.group(1)) * _UNIT_MS[match.group(2)]

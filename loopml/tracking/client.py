@@ -342,7 +342,28 @@ class TrackingClient:
             storage_format=prepared.payload_format if storage_digest else None,
             created_at=now_ms(),
         )
-        return self.store.tracking.log_dataset_input(run_id, dataset, context)
+        logged = self.store.tracking.log_dataset_input(run_id, dataset, context)
+        self._tag_feature_views(run_id, data)
+        return logged
+
+    def _tag_feature_views(self, run_id: str, data: Any) -> None:
+        """Tag the run ``loopml.feature_view.<view>`` = version(s) when ``data`` came from the feature store.
+
+        ``get_historical_features`` leaves ``{view: version}`` in ``attrs["loopml.feature_views"]``;
+        the tags let lineage reach the definitions and let ``apply_features`` find the models using a view.
+        """
+        views = getattr(data, "attrs", {}).get("loopml.feature_views") if hasattr(data, "attrs") else None
+        if not isinstance(views, Mapping) or not views:
+            return
+        tags = self.get_run(run_id).tags
+        new: dict[str, str] = {}
+        for view, version in views.items():
+            key = f"loopml.feature_view.{view}"
+            known = [v for v in str(tags.get(key, "")).split(",") if v]
+            if str(version) not in known:
+                known.append(str(version))
+            new[key] = ",".join(known)
+        self.set_tags(run_id, new)
 
     def get_dataset(self, ref: str) -> Dataset:
         return self.store.tracking.get_dataset(ref)

@@ -46,6 +46,7 @@ from loopml.tracking.client import TrackingClient
 from loopml.ui import table
 from loopml.ui.errors import PageRoute
 from loopml.ui.render import page
+from loopml.ui.responsible import monitor_view
 
 router = APIRouter(route_class=PageRoute)
 #: Most checks a monitor page reads (the heatmap's windows and the charts' points); the page says when it stops.
@@ -198,6 +199,7 @@ def monitor_page(request: Request, name: str) -> Response:
         alerts=alerts,
         more_alerts=more_alerts,
         open_alerts=_open_alerts(results[-1] if results else None),
+        responsible=monitor_view(results),
         format_time=table.format_time,
     )
 

@@ -30,6 +30,7 @@ from loopml.tracking.search import parse_filter
 from loopml.ui import table
 from loopml.ui.errors import PageRoute
 from loopml.ui.render import page
+from loopml.ui.responsible import model_view
 
 router = APIRouter(route_class=PageRoute)
 #: Most models on the list; past it the page says so and asks for a narrower search.
@@ -131,6 +132,7 @@ def model_page(request: Request, name: str, version: int | None = None) -> Respo
         title=f"{name} · model · loopml",
         selected=selected,
         lineage=tree,
+        responsible=None if selected is None else model_view(selected.evidence),
         format_number=table.format_number,
         **context,
     )

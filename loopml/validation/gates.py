@@ -243,7 +243,16 @@ def validate_model(
     y_arr = _array(y, "y")
     scored = _Scorer(_resolve(model), X, y_arr, threshold)
     checks, values = [], {}
+    from loopml.explain.metrics import is_business_metric
+
     for name, bound in thresholds.items():
+        if is_business_metric(name):  # a @loopml.metric, named like a built-in one
+            from loopml.validation.responsible import business_thresholds
+
+            found, scores = business_thresholds(scored.model, X, y_arr, {name: _business_bound(name, bound)})
+            checks += found
+            values.update(scores)
+            continue
         metric = get_metric(name)
         op, limit = _parse_bound(metric, bound)
         value = metric.value(*scored.prepare(metric))
@@ -542,6 +551,13 @@ def _parse_bound(metric: ModelMetric, bound: float | str) -> tuple[str, float]:
     if match is None:
         raise InvalidValueError(f"Threshold for {metric.name} must be a number or e.g. '>= 0.8', got {bound!r}.")
     return match.group(1), float(match.group(2))
+
+
+def _business_bound(name: str, bound: float | str) -> float:
+    if isinstance(bound, int | float) and not isinstance(bound, bool):
+        return float(bound)
+    raise InvalidValueError(f"The bound of business metric {name!r} must be a number (a minimum, or a maximum when "
+                            f"lower is better), got {bound!r}.")  # fmt: skip
 
 
 def _compare(value: float, op: str, limit: float) -> bool:

@@ -27,6 +27,9 @@ class FakeStore:
             raise ConnectionError("database unreachable")
         self.batches.append(list(records))
 
+    def log_batching(self) -> tuple[int, float]:
+        return (1_000, 0.25)  # what the SQL sink asks for
+
 
 def record(i: int) -> PredictionRecord:
     return PredictionRecord(f"r{i}", i, "m", 1, "main", "{}", "[1]", 0.1, 200)

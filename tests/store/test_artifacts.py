@@ -9,13 +9,18 @@ import os
 import pytest
 
 from loopml.errors import ArtifactIntegrityError, InvalidValueError
+from loopml.store.crypto.keys import Keyring, MasterKey
 from loopml.store.fs.artifacts import FsArtifactStore
 
 
-@pytest.fixture(params=["local", "memory"])
+@pytest.fixture(params=["local", "memory", "s3", "local-encrypted", "s3-encrypted"])
 def blobs(request, tmp_path):
-    if request.param == "local":
-        return FsArtifactStore(str(tmp_path / "artifacts"))
+    """The same contract on a folder, fsspec memory, a real S3 API server, and encrypted at rest on both."""
+    keyring = Keyring(MasterKey.generate()) if request.param.endswith("-encrypted") else None
+    if request.param.startswith("local"):
+        return FsArtifactStore(str(tmp_path / "artifacts"), keyring=keyring)
+    if request.param.startswith("s3"):
+        return FsArtifactStore(request.getfixturevalue("s3_url"), keyring=keyring)
     import uuid
 
     return FsArtifactStore(f"memory://loopml-test-{uuid.uuid4().hex}")

@@ -53,6 +53,17 @@ def models(filled_store: Filled) -> Iterator[Registry]:
     champion, challenger = fitted[0][1], fitted[1][1]
     validate_model(challenger, X, y, {"roc_auc": 0.9, "accuracy": ">= 0.8"}).record("iris-gated", 2, client=registry)
     compare_models(challenger, champion, X, y, "roc_auc", n_boot=200).record("iris-gated", 2, client=registry)
+    # responsible ML (issue 16): a global explanation, a fairness gate and a business-metric gate on v2
+    from loopml.explain.importance import explain_model
+    from loopml.explain.metrics import metric, unregister_metric
+    from loopml.validation.responsible import business_metric_gate, fairness_gate
+
+    explain_model("models:/iris-gated/2", X.assign(target=y), target="target", client=registry, n_repeats=2)
+    petals = (X["petal length (cm)"] > 4).map({True: "long", False: "short"}).rename("petals")
+    fairness_gate(challenger, champion, X, y, petals, min_rows=20).record("iris-gated", 2, client=registry)
+    metric(name="ui_hits")(lambda predictions, labels, features: float((predictions == labels).sum()))
+    business_metric_gate("ui_hits", challenger, champion, X, y).record("iris-gated", 2, client=registry)
+    unregister_metric("ui_hits")
     yield Registry(filled=filled_store, registry=registry)
 
 
@@ -100,6 +111,12 @@ def test_model_page_evidence_and_lineage(live_server: Any, models: Registry, pag
     assert "thresholds" in text and "challenger_vs_champion" in text and "roc_auc" in text
     assert "{" not in text
     assert evidence.locator("table").count() > 2
+    responsible = tab.locator("#responsible")  # issue 16: explanations, fairness and business metrics
+    summary = responsible.inner_text()
+    assert "Feature importance" in summary and "petal" in summary and "linear explainer" in summary
+    assert "Fairness by petals" in summary and "group petals=long" in summary
+    assert "Business metric ui_hits" in summary
+    assert responsible.locator("meter").count() == 4
     lineage = tab.locator("#lineage")
     assert lineage.locator("li[data-kind='model_version']").count() == 1
     assert "LogisticRegression" in lineage.locator("li[data-kind='run'] a").first.inner_text()

@@ -10,17 +10,21 @@ from loopml.auth.guard import actor_for
 from loopml.entities.monitoring import AlertSpec
 from loopml.server.deps import IntPath, IntQuery, NoContent, StoreDep
 from loopml.server.schemas.monitoring import (
+    AcquireLeaseIn,
     ActionFailuresIn,
     AlertOut,
     CanaryVerdictIn,
     CursorIn,
     FinishTaskIn,
+    LeaseHeldOut,
+    LeaseOut,
     LoopTaskOut,
     MonitorOut,
     MonitorResultOut,
     PutMonitorIn,
     RecordedOut,
     RecordResultIn,
+    ReleaseLeaseIn,
     StartedOut,
     StartTaskIn,
     UpdateTaskIn,
@@ -154,3 +158,21 @@ def get_cursor(policy: str, store: StoreDep) -> dict[str, int]:
 @router.put("/loop/cursors/{policy}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
 def set_cursor(policy: str, body: CursorIn, store: StoreDep) -> None:
     store.loop.set_cursor(policy, body.values)
+
+
+# -- leader election (issue 14) --------------------------------------------------------------------
+@router.post("/loop/leases/{name}/acquire")
+def acquire_lease(name: str, body: AcquireLeaseIn, store: StoreDep) -> LeaseHeldOut:
+    lease = store.loop.acquire_lease(name, body.holder, ttl_s=body.ttl_s)
+    return LeaseHeldOut(lease=None if lease is None else LeaseOut.model_validate(lease))
+
+
+@router.post("/loop/leases/{name}/release", **NO_CONTENT)
+def release_lease(name: str, body: ReleaseLeaseIn, store: StoreDep) -> None:
+    store.loop.release_lease(name, body.holder)
+
+
+@router.get("/loop/leases/{name}")
+def get_lease(name: str, store: StoreDep) -> LeaseHeldOut:
+    lease = store.loop.get_lease(name)
+    return LeaseHeldOut(lease=None if lease is None else LeaseOut.model_validate(lease))

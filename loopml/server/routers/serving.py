@@ -16,17 +16,22 @@ from loopml.entities.auth import Role
 from loopml.entities.serving import Feedback, PredictionRecord
 from loopml.server.deps import IntQuery, NoContent, StoreDep
 from loopml.server.schemas.serving import (
+    CountsOut,
     CreateDeploymentIn,
     CurrentDeploymentsIn,
     DeploymentOut,
+    ErasePredictionsIn,
     FeedbackJson,
     LogFeedbackIn,
+    LogPolicyJson,
     LogPredictionsIn,
     PredictionRecordJson,
+    PrunePredictionsIn,
     ResolveAliasesIn,
     ResolvedAliasOut,
     RollbackIn,
     SearchFeedbackIn,
+    SetLogPolicyIn,
 )
 
 router = APIRouter(tags=["serving"])
@@ -121,3 +126,38 @@ def read_feedback(body: SearchFeedbackIn, store: StoreDep) -> list[FeedbackJson]
         name=body.model, request_ids=body.request_ids, since=body.since, until=body.until, max_results=body.max_results
     )
     return [FeedbackJson(request_id=f.request_id, label=f.label, time=f.time) for f in found]
+
+
+# -- the log at scale: policies (admin: they decide what personal data is kept), erasure, retention ------------
+@router.get("/predictions/policies/{name}")
+def get_log_policy(name: str, store: StoreDep) -> LogPolicyJson:
+    policy = store.serving.get_log_policy(name)
+    return LogPolicyJson(redact=dict(policy.redact), entity_key=policy.entity_key)
+
+
+@router.put("/predictions/policies/{name}")
+@needs(Role.ADMIN)
+def set_log_policy(name: str, body: SetLogPolicyIn, store: StoreDep, request: Request) -> LogPolicyJson:
+    policy = store.serving.set_log_policy(
+        name,
+        redact=body.redact,
+        entity_key=body.entity_key,
+        actor=actor_for(request, body.actor),
+        reason=body.reason,
+    )
+    return LogPolicyJson(redact=dict(policy.redact), entity_key=policy.entity_key)
+
+
+@router.post("/predictions/erase")
+@needs(Role.ADMIN)
+def erase_predictions(body: ErasePredictionsIn, store: StoreDep, request: Request) -> CountsOut:
+    counts = store.serving.erase_predictions(
+        body.key, name=body.model, actor=actor_for(request, body.actor), reason=body.reason
+    )
+    return CountsOut(counts=counts)
+
+
+@router.post("/predictions/prune")
+@needs(Role.ADMIN)
+def prune_predictions(body: PrunePredictionsIn, store: StoreDep, request: Request) -> CountsOut:
+    return CountsOut(counts=store.serving.prune_predictions(body.older_than_ms, actor=actor_for(request, body.actor)))

@@ -122,3 +122,24 @@ class FinishTaskIn(Schema):
 
 class CursorIn(Schema):
     values: dict[str, Int64]
+
+
+class LeaseOut(Schema):
+    name: str
+    holder: str
+    epoch: Int64
+    acquired_at: Int64
+    expires_at: Int64
+
+
+class AcquireLeaseIn(Schema):
+    holder: str
+    ttl_s: float
+
+
+class ReleaseLeaseIn(Schema):
+    holder: str
+
+
+class LeaseHeldOut(Schema):
+    lease: LeaseOut | None

@@ -96,3 +96,30 @@ class SearchFeedbackIn(Schema):
     since: Int64 | None = None
     until: Int64 | None = None
     max_results: MaxResults = 100_000
+
+
+# -- the log at scale: policies, erasure, retention (revision 0013) --------------------------------
+class LogPolicyJson(Schema):
+    redact: dict[Annotated[str, Field(min_length=1, max_length=256)], str] = Field(default_factory=dict)
+    entity_key: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+
+
+class SetLogPolicyIn(LogPolicyJson):
+    actor: str
+    reason: str | None = None
+
+
+class ErasePredictionsIn(Schema):
+    key: Annotated[str, Field(min_length=1, max_length=256)]
+    model: ModelName | None = None
+    actor: str
+    reason: str | None = None
+
+
+class PrunePredictionsIn(Schema):
+    older_than_ms: Annotated[int, Field(ge=1, le=2**63 - 1)]
+    actor: str
+
+
+class CountsOut(Schema):
+    counts: dict[str, int]

@@ -25,9 +25,11 @@ def open_rest_store(uri: str, artifacts_url: str, *, client: httpx.Client | None
     from loopml.store import Store
     from loopml.store.rest.artifacts import RestArtifactStore
     from loopml.store.rest.audit import RestAuditLog
+    from loopml.store.rest.features import RestFeatureStore
     from loopml.store.rest.http import HttpSession
     from loopml.store.rest.monitoring import RestLoopStore, RestMonitoringStore
     from loopml.store.rest.registry import RestRegistryStore
+    from loopml.store.rest.replicas import RestReplicaStore
     from loopml.store.rest.serving import RestServingStore
     from loopml.store.rest.tokens import RestTokenStore
     from loopml.store.rest.tracking import RestTrackingStore
@@ -43,6 +45,8 @@ def open_rest_store(uri: str, artifacts_url: str, *, client: httpx.Client | None
         serving=RestServingStore(session),
         monitoring=RestMonitoringStore(session),
         loop=RestLoopStore(session),
+        features=RestFeatureStore(session),
+        replicas=RestReplicaStore(session),
         url=uri,
         on_close=session.close,
     )

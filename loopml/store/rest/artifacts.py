@@ -4,6 +4,10 @@ Uploads stream from the file or reader (never read whole into memory), and
 the server hashes them as they arrive. Downloads are verified here too: the
 sha256 is checked as the last chunk is read, which is held back until then,
 so a reader never takes in bytes that do not match their name.
+
+A server started with ``--artifacts-presign`` answers a download with 307 and
+a presigned object-store URL: the bytes are fetched from there (without the
+loopml token) and verified the same way.
 """
 
 from __future__ import annotations
@@ -13,13 +17,14 @@ from typing import BinaryIO
 
 import httpx
 
-from loopml.errors import ArtifactIntegrityError
+from loopml.errors import ArtifactIntegrityError, ArtifactStoreUnavailableError
 from loopml.store.artifacts import ArtifactStore, verified_chunks
 from loopml.store.fs.artifacts import check_digest
 from loopml.store.rest.http import HttpSession, iter_file
 
 _CHUNK = 1 << 20
 _OCTETS = {"Content-Type": "application/octet-stream"}
+_REDIRECTS = frozenset({307})
 
 
 def _blob(digest: str) -> str:
@@ -72,13 +77,44 @@ class RestArtifactStore(ArtifactStore):
 
     def open_stream(self, digest: str, chunk_size: int = _CHUNK) -> Iterator[bytes]:
         # The request goes out now, so a missing blob raises here, as it does on the file store.
-        response = self._http.send("GET", _blob(digest), stream=True)
+        response = self._http.send("GET", _blob(digest), stream=True, ok_statuses=_REDIRECTS)
+        if response.status_code in _REDIRECTS:
+            response.close()
+            return self._fetch_presigned(response.headers.get("location", ""), digest, chunk_size)
         return self._verified(response, digest, chunk_size)
 
-    def _verified(self, response: httpx.Response, digest: str, chunk_size: int) -> Iterator[bytes]:
-        return verified_chunks(self._received(response, digest, chunk_size), digest, str(self._http.base_url))
+    def _fetch_presigned(self, url: str, digest: str, chunk_size: int) -> Iterator[bytes]:
+        """The blob from the object store's presigned URL, with a client of its own (no loopml token in it)."""
+        if not url.startswith(("http://", "https://")):
+            raise ArtifactIntegrityError(f"The server redirected blob {digest} to something that is not a URL.")
+        direct = httpx.Client(timeout=self._http.timeout, verify=self._http.verify)
+        try:
+            response = direct.send(direct.build_request("GET", url), stream=True)
+        except httpx.HTTPError as exc:
+            direct.close()
+            raise ArtifactStoreUnavailableError(
+                f"Artifact blob {digest}: the object store the server pointed to cannot be reached "
+                f"({type(exc).__name__})."
+            ) from exc
+        if not response.is_success:
+            response.read()
+            response.close()
+            direct.close()
+            raise ArtifactStoreUnavailableError(
+                f"Artifact blob {digest}: the object store refused its presigned URL ({response.status_code}); "
+                "it may have expired."
+            )
+        return self._verified(response, digest, chunk_size, closing=direct)
 
-    def _received(self, response: httpx.Response, digest: str, chunk_size: int) -> Iterator[bytes]:
+    def _verified(
+        self, response: httpx.Response, digest: str, chunk_size: int, closing: httpx.Client | None = None
+    ) -> Iterator[bytes]:
+        received = self._received(response, digest, chunk_size, closing)
+        return verified_chunks(received, digest, str(self._http.base_url))
+
+    def _received(
+        self, response: httpx.Response, digest: str, chunk_size: int, closing: httpx.Client | None
+    ) -> Iterator[bytes]:
         try:
             yield from response.iter_bytes(chunk_size)
         except httpx.TransportError as exc:
@@ -88,6 +124,8 @@ class RestArtifactStore(ArtifactStore):
             ) from exc
         finally:
             response.close()
+            if closing is not None:
+                closing.close()
 
 def _seekable(reader: BinaryIO) -> bool:
     try:

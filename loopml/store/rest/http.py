@@ -13,6 +13,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import ssl
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
@@ -23,6 +24,8 @@ from loopml import errors
 from loopml.errors import InvalidValueError, LoopMLError, StoreError
 
 API_PREFIX = "/api/v1"
+#: A CA certificate file that https:// loopml servers are checked against (a private CA, self-signed certs).
+TLS_CA_FILE_ENV = "LOOPML_TLS_CA_FILE"
 RETRY_ATTEMPTS = 3
 RETRY_FIRST_DELAY_S = 0.1
 RETRY_MULTIPLIER = 4  # 0.1 s, then 0.4 s
@@ -54,7 +57,10 @@ class HttpSession:
     """One loopml server: ``base_url`` plus an ``httpx.Client`` (injected, or owned and closed here).
 
     ``token`` defaults to ``$LOOPML_TOKEN``; when set, every request carries
-    ``Authorization: Bearer <token>``.
+    ``Authorization: Bearer <token>``. For ``https://`` servers the
+    certificate is checked against ``$LOOPML_TLS_CA_FILE`` when set (a
+    private CA for loopml only), else the standard ``SSL_CERT_FILE`` /
+    ``SSL_CERT_DIR``, else the system's trust store.
     """
 
     def __init__(
@@ -70,7 +76,9 @@ class HttpSession:
         self.base_url = base.removesuffix(API_PREFIX)
         self._api = self.base_url + API_PREFIX
         self._owns_client = client is None
-        self._client = client if client is not None else httpx.Client(timeout=timeout)
+        self.timeout = timeout
+        self.verify = tls_verify()
+        self._client = client if client is not None else httpx.Client(timeout=timeout, verify=self.verify)
         token = os.environ.get("LOOPML_TOKEN") if token is None else token
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._sleep = sleep
@@ -143,6 +151,19 @@ class HttpSession:
             response.read()
             response.close()
         raise decode_error(response)
+
+
+def tls_verify() -> ssl.SSLContext | bool:
+    """How clients check a server's certificate: against ``$LOOPML_TLS_CA_FILE``, else httpx's default."""
+    ca_file = os.environ.get(TLS_CA_FILE_ENV)
+    if not ca_file:
+        return True  # httpx then honours SSL_CERT_FILE / SSL_CERT_DIR, else its bundled CAs
+    try:
+        return ssl.create_default_context(cafile=ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise InvalidValueError(
+            f"{TLS_CA_FILE_ENV} does not name a readable CA certificate file ({type(exc).__name__})."
+        ) from None
 
 
 def _encode(body: Any) -> bytes:

@@ -7,10 +7,12 @@ from typing import Any
 from urllib.parse import quote
 
 from loopml.entities.monitoring import Alert, AlertSpec, LoopTask, Monitor, MonitorResult
+from loopml.entities.scale import Lease
 from loopml.store.monitoring import (
     LoopStore,
     MonitoringStore,
     check_cursor,
+    check_lease,
     check_limit,
     check_spec,
     check_state,
@@ -167,3 +169,18 @@ class RestLoopStore(LoopStore):
 
     def set_cursor(self, policy: str, values: Mapping[str, int]) -> None:
         self._http.call("PUT", f"/loop/cursors/{_seg(policy)}", json_body={"values": check_cursor(values)})
+
+    # -- leader election (issue 14) ---------------------------------------------------------------------
+    def acquire_lease(self, name: str, holder: str, *, ttl_s: float) -> Lease | None:
+        body = {"holder": holder, "ttl_s": check_lease(name, holder, ttl_s)}
+        lease = self._http.call("POST", f"/loop/leases/{_seg(name)}/acquire", json_body=body)["lease"]
+        return None if lease is None else Lease(**lease)
+
+    def release_lease(self, name: str, holder: str) -> None:
+        check_lease(name, holder)
+        self._http.call("POST", f"/loop/leases/{_seg(name)}/release", json_body={"holder": holder})
+
+    def get_lease(self, name: str) -> Lease | None:
+        check_lease(name, "reader")
+        lease = self._http.call("GET", f"/loop/leases/{_seg(name)}")["lease"]
+        return None if lease is None else Lease(**lease)

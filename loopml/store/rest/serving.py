@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
 from loopml.entities.serving import Deployment, Feedback, PredictionRecord
+from loopml.store.predictions.policy import LogPolicy, check_erase_key, check_rules
 from loopml.store.rest.http import HttpSession
 from loopml.store.serving import ServingStore, check_deployment, check_max_results, check_role, check_version_number
 
@@ -160,3 +161,34 @@ class RestServingStore(ServingStore):
         }
         found = self._http.call("POST", "/feedback/search", json_body=body, idempotent=True)
         return [Feedback(item["request_id"], item["label"], item["time"]) for item in found]
+
+    # -- the log at scale ------------------------------------------------------------------------
+    def set_log_policy(
+        self,
+        name: str,
+        *,
+        redact: Mapping[str, str],
+        entity_key: str | None,
+        actor: str,
+        reason: str | None = None,
+    ) -> LogPolicy:
+        # Checked here for the message; the server checks again (and holds the hashing key).
+        body = {"redact": check_rules(redact), "entity_key": entity_key}
+        found = self._http.call(
+            "PUT", f"/predictions/policies/{quote(name, safe='')}", json_body={**body, "actor": actor, "reason": reason}
+        )
+        return LogPolicy(redact=found["redact"], entity_key=found["entity_key"])
+
+    def get_log_policy(self, name: str) -> LogPolicy:
+        found = self._http.call("GET", f"/predictions/policies/{quote(name, safe='')}")
+        return LogPolicy(redact=found["redact"], entity_key=found["entity_key"])
+
+    def erase_predictions(
+        self, key: str, *, name: str | None = None, actor: str, reason: str | None = None
+    ) -> dict[str, int]:
+        body = {"key": check_erase_key(key), "model": name, "actor": actor, "reason": reason}
+        return dict(self._http.call("POST", "/predictions/erase", json_body=body)["counts"])
+
+    def prune_predictions(self, older_than_ms: int, *, actor: str) -> dict[str, int]:
+        body = {"older_than_ms": older_than_ms, "actor": actor}
+        return dict(self._http.call("POST", "/predictions/prune", json_body=body)["counts"])

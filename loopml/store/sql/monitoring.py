@@ -10,6 +10,7 @@ from sqlalchemy import Connection, Engine, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from loopml.entities.monitoring import Alert, AlertSpec, LoopTask, Monitor, MonitorResult
+from loopml.entities.scale import Lease
 from loopml.errors import InvalidValueError, MonitorNotFoundError, TaskEndedError, TaskNotFoundError
 from loopml.store.monitoring import (
     LoopStore,
@@ -22,6 +23,7 @@ from loopml.store.monitoring import (
     check_trigger,
 )
 from loopml.store.serving import check_version_number
+from loopml.store.sql import leases
 from loopml.store.sql import tables as t
 from loopml.store.sql.audit import append_event
 from loopml.store.sql.engine import AnyRow, read_transaction, write_transaction
@@ -420,3 +422,13 @@ class SqlLoopStore(LoopStore):
                 )
                 if done.rowcount == 0:
                     conn.execute(t.loop_cursors.insert().values(policy=policy, key=key, value=value))
+
+    # -- leader election (issue 14): one row per lease, see loopml.store.sql.leases ---------------------
+    def acquire_lease(self, name: str, holder: str, *, ttl_s: float) -> Lease | None:
+        return leases.acquire(self._engine, name, holder, ttl_s)
+
+    def release_lease(self, name: str, holder: str) -> None:
+        leases.release(self._engine, name, holder)
+
+    def get_lease(self, name: str) -> Lease | None:
+        return leases.get(self._engine, name)

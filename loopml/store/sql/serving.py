@@ -6,11 +6,13 @@ import functools
 import json
 import logging
 import secrets
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, and_, delete, func, or_, select
 
 from loopml.entities.serving import Deployment, Feedback, PredictionRecord
 from loopml.errors import (
@@ -19,6 +21,15 @@ from loopml.errors import (
     InvalidValueError,
     PredictionNotFoundError,
     did_you_mean,
+)
+from loopml.store.predictions.policy import (
+    LogPolicy,
+    apply_policy,
+    check_erase_key,
+    check_policy,
+    entity_token,
+    policy_to_json,
+    redaction_key,
 )
 from loopml.store.serving import (
     ServingStore,
@@ -34,6 +45,9 @@ from loopml.store.sql.engine import AnyRow, read_transaction, write_transaction
 from loopml.store.sql.registry import SqlRegistryStore
 from loopml.timestamps import now_ms
 
+if TYPE_CHECKING:
+    from loopml.store.predictions.parquet import ParquetPredictionLog
+
 #: Above this many names, ``current_deployments`` reads every model's and filters here (bound-parameter limits).
 _MAX_IN = 5_000
 #: Rows per INSERT statement of the prediction log: 9 parameters a row stays under SQLite's 32,766.
@@ -41,8 +55,9 @@ _INSERT_ROWS = 1_000
 #: Unknown request ids a refused feedback batch names (in the error's ``request_ids``).
 _MAX_NAMED = 100
 logger = logging.getLogger("loopml.store")
+#: Seconds a store trusts its copy of the log policies (a policy set through this store applies at once).
+_POLICY_TTL_S = 5.0
 _PREDICTION_COLUMNS = ("request_id", "time", "model", "version", "role", "inputs", "outputs", "latency_ms", "status")
-
 
 
 def _deployment(row: AnyRow) -> Deployment:
@@ -88,10 +103,16 @@ def _insert_sql(paramstyle: str, rows: int) -> str:
 class SqlServingStore(ServingStore):
     """Deployments, predictions and feedback in the metadata database."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, sink: ParquetPredictionLog | None = None) -> None:
         self._engine = engine
         # The registry's lookups raise the same not-found errors (with their suggestions) as get_version.
         self._registry = SqlRegistryStore(engine)
+        #: None: predictions live in the ``predictions`` table; otherwise in the parquet files of this sink.
+        self._sink = sink
+        self.prediction_sink = "sql" if sink is None else "parquet"
+        self._policies: dict[str, LogPolicy] = {}
+        self._policies_at = -_POLICY_TTL_S
+        self._policy_lock = threading.Lock()
 
     # -- deployments ---------------------------------------------------------------------
     def _query(self) -> Any:
@@ -294,14 +315,17 @@ class SqlServingStore(ServingStore):
     def log_predictions(self, records: Sequence[PredictionRecord]) -> None:
         if not records:
             return
+        if self._sink is not None:
+            self._log_to_sink(records)
+            return
         # One multi-row INSERT per chunk, its values bound as plain tuples. Both choices are about the GIL:
         # the writer runs beside the request path, and the sqlite3 module releases and retakes the GIL
         # around every statement it steps, so an executemany of 1,000 rows would wait for the busy event
         # loop 1,000 times where this waits once per chunk; Core's per-row parameter processing is skipped.
         with write_transaction(self._engine) as conn:
             records = _unique_ids(conn, records)
-            for start in range(0, len(records), _INSERT_ROWS):
-                chunk = records[start : start + _INSERT_ROWS]
+            records, entities, _ = _apply_policies(records, self._log_policies(conn))
+            for chunk in _insert_chunks(records):
                 values = [
                     value
                     for r in chunk
@@ -310,6 +334,39 @@ class SqlServingStore(ServingStore):
                     )
                 ]  # fmt: skip
                 conn.exec_driver_sql(_insert_sql(conn.dialect.paramstyle, len(chunk)), tuple(values))
+            if entities:
+                conn.execute(t.prediction_entities.insert(), entities)
+
+    def _log_to_sink(self, records: Sequence[PredictionRecord]) -> None:
+        """The parquet sink: policies applied, entity keys indexed in SQL first, then one file per (model, day).
+
+        Request ids are made unique within the batch (the service rewrites the ones it answered lately);
+        scanning every file for older ids would cost the writer more than the log is worth. A batch whose
+        file write fails is retried whole: its entity keys may then be indexed twice, which erasure absorbs.
+        """
+        from loopml.store.predictions.parquet import records_table
+
+        assert self._sink is not None
+        records = _unique_in_batch(records)
+        with read_transaction(self._engine) as conn:
+            policies = self._log_policies(conn)
+        records, entities, keys = _apply_policies(records, policies)
+        if entities:
+            with write_transaction(self._engine) as conn:
+                conn.execute(t.prediction_entities.insert(), entities)
+        self._sink.write(records_table(records, keys))
+
+    def _log_policies(self, conn: Connection) -> dict[str, LogPolicy]:
+        """Every model's log policy, re-read at most every few seconds (one small table)."""
+        with self._policy_lock:
+            if time.monotonic() - self._policies_at < _POLICY_TTL_S:
+                return self._policies
+        lp = t.prediction_log_policies.c
+        rows = conn.execute(select(lp.model, lp.redact, lp.entity_key)).all()
+        policies = {row.model: LogPolicy(redact=json.loads(row.redact), entity_key=row.entity_key) for row in rows}
+        with self._policy_lock:
+            self._policies, self._policies_at = policies, time.monotonic()
+        return policies
 
     def read_predictions(
         self,
@@ -322,6 +379,15 @@ class SqlServingStore(ServingStore):
         max_results: int = 100_000,
     ) -> list[PredictionRecord]:
         check_max_results(max_results)
+        if self._sink is not None:
+            return self._sink.read(
+                name,
+                since=since,
+                until=until,
+                version=None if version is None else check_version_number(version),
+                role=None if role is None else check_role(role),
+                max_results=max_results,
+            )
         p = t.predictions.c
         query = select(t.predictions).where(p.model == name).order_by(p.time, p.id).limit(max_results)
         if since is not None:
@@ -353,10 +419,12 @@ class SqlServingStore(ServingStore):
                 raise InvalidValueError(f"A feedback label must be a JSON value, got {item.label!r}.") from exc
             rows.append({"request_id": check_request_id(item.request_id), "label": label, "time": item.time})
         ids = sorted({row["request_id"] for row in rows})
+        located = self._sink.locate(ids) if self._sink is not None else None
         with write_transaction(self._engine) as conn:
-            # Checked in the transaction that inserts: prediction rows are never deleted, so a label
-            # stored here always has its prediction.
-            unknown = sorted(set(ids) - _logged_ids(conn, ids))
+            # Checked in the transaction that inserts: prediction rows are removed only by retention and
+            # erasure, which remove their feedback with them.
+            models = located if located is not None else _logged_ids(conn, ids)
+            unknown = sorted(set(ids) - set(models))
             if unknown:
                 named = ", ".join(repr(rid) for rid in unknown[:5]) + (
                     f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
@@ -367,6 +435,8 @@ class SqlServingStore(ServingStore):
                     f"Nothing was stored.",
                     request_ids=unknown[:_MAX_NAMED],
                 )
+            for row in rows:
+                row["model"] = models[row["request_id"]]
             conn.execute(t.prediction_feedback.insert(), rows)
 
     def read_feedback(
@@ -381,7 +451,9 @@ class SqlServingStore(ServingStore):
         check_max_results(max_results)
         f, p = t.prediction_feedback.c, t.predictions.c
         query = select(t.prediction_feedback).order_by(f.time, f.id).limit(max_results)
-        if name is not None:
+        if name is not None and self._sink is not None:
+            query = query.where(f.model == name)
+        elif name is not None:
             query = query.where(f.request_id.in_(select(p.request_id).where(p.model == name)))
         if request_ids is not None:
             ids = sorted(set(request_ids))
@@ -398,15 +470,214 @@ class SqlServingStore(ServingStore):
             rows = conn.execute(query).all()
         return [Feedback(r.request_id, json.loads(r.label), r.time) for r in rows]
 
+    # -- log policies, erasure, retention ------------------------------------------------------
+    def set_log_policy(
+        self,
+        name: str,
+        *,
+        redact: Mapping[str, str],
+        entity_key: str | None,
+        actor: str,
+        reason: str | None = None,
+    ) -> LogPolicy:
+        policy = check_policy(redact, entity_key)
+        lp = t.prediction_log_policies.c
+        with write_transaction(self._engine) as conn:
+            self._registry._model(conn, name)
+            before = conn.execute(select(lp.redact, lp.entity_key).where(lp.model == name)).first()
+            conn.execute(delete(t.prediction_log_policies).where(lp.model == name))
+            if not policy.empty:
+                conn.execute(
+                    t.prediction_log_policies.insert().values(
+                        model=name,
+                        redact=policy_to_json(policy),
+                        entity_key=policy.entity_key,
+                        updated_at=now_ms(),
+                        updated_by=actor,
+                    )
+                )
+            append_event(
+                conn,
+                actor=actor,
+                action="predictions.policy",
+                target_type="model",
+                target=name,
+                before=None
+                if before is None
+                else {"redact": json.loads(before.redact), "entity_key": before.entity_key},
+                after={"redact": dict(policy.redact), "entity_key": policy.entity_key},
+                reason=reason,
+            )
+        with self._policy_lock:
+            self._policies_at = -_POLICY_TTL_S  # this store's writer sees the new policy at its next batch
+        return policy
 
-def _logged_ids(conn: Connection, ids: Sequence[str]) -> set[str]:
-    """Which of ``ids`` the prediction log holds (any role)."""
+    def get_log_policy(self, name: str) -> LogPolicy:
+        lp = t.prediction_log_policies.c
+        with read_transaction(self._engine) as conn:
+            row = conn.execute(select(lp.redact, lp.entity_key).where(lp.model == name)).first()
+            if row is None:
+                self._registry._model(conn, name)
+                return LogPolicy()
+        return LogPolicy(redact=json.loads(row.redact), entity_key=row.entity_key)
+
+    def erase_predictions(
+        self, key: str, *, name: str | None = None, actor: str, reason: str | None = None
+    ) -> dict[str, int]:
+        key = check_erase_key(key)
+        lp, e, p, f = (t.prediction_log_policies.c, t.prediction_entities.c, t.predictions.c, t.prediction_feedback.c)
+        hash_key = redaction_key()
+        with write_transaction(self._engine) as conn:
+            query = select(lp.model, lp.redact, lp.entity_key).where(lp.entity_key.is_not(None))
+            if name is not None:
+                self._registry._model(conn, name)
+                query = query.where(lp.model == name)
+            declared = conn.execute(query).all()
+            if name is not None and not declared:
+                raise InvalidValueError(
+                    f"Model {name!r} declares no entity key, so its log cannot be searched by key; declare one "
+                    f"with loopml.set_redaction({name!r}, {{...}}, entity_key='<column>')."
+                )
+            matches = [
+                and_(
+                    e.model == row.model,
+                    e.entity_key == entity_token(key, json.loads(row.redact).get(row.entity_key), hash_key)[:256],
+                )
+                for row in declared
+            ]
+            hits = conn.execute(select(e.request_id, e.model, e.time).where(or_(*matches))).all() if matches else []
+            by_model: dict[str, list[Any]] = {}
+            for hit in hits:
+                by_model.setdefault(hit.model, []).append(hit)
+            ids = sorted({hit.request_id for hit in hits})
+            removed = 0
+            for start in range(0, len(ids), _INSERT_ROWS):
+                chunk = ids[start : start + _INSERT_ROWS]
+                if self._sink is None:
+                    removed += conn.execute(delete(t.predictions).where(p.request_id.in_(chunk))).rowcount
+                conn.execute(delete(t.prediction_entities).where(e.request_id.in_(chunk)))
+            feedback = 0
+            for start in range(0, len(ids), _INSERT_ROWS):
+                chunk = ids[start : start + _INSERT_ROWS]
+                feedback += conn.execute(delete(t.prediction_feedback).where(f.request_id.in_(chunk))).rowcount
+            if self._sink is not None:
+                # Inside the transaction: if a file cannot be rewritten, the index rows stay and a retry finds them.
+                for model, model_hits in sorted(by_model.items()):
+                    times = [hit.time for hit in model_hits]
+                    removed += self._sink.erase_ids(
+                        model, [hit.request_id for hit in model_hits], since=min(times), until=max(times) + 1
+                    )
+            counts = {"predictions": removed, "feedback": feedback}
+            append_event(
+                conn,
+                actor=actor,
+                action="predictions.erase",
+                target_type="model" if name is not None else "predictions",
+                target=name if name is not None else "*",
+                after={**counts, "models": sorted(by_model)},
+                reason=reason,
+            )
+        return counts
+
+    def prune_predictions(self, older_than_ms: int, *, actor: str) -> dict[str, int]:
+        if isinstance(older_than_ms, bool) or not isinstance(older_than_ms, int) or older_than_ms < 1:
+            raise InvalidValueError(f"A retention is a whole number of milliseconds from 1, got {older_than_ms!r}.")
+        cutoff = now_ms() - older_than_ms
+        e, p, f = t.prediction_entities.c, t.predictions.c, t.prediction_feedback.c
+        with write_transaction(self._engine) as conn:
+            if self._sink is None:
+                removed = conn.execute(delete(t.predictions).where(p.time < cutoff)).rowcount
+            else:
+                removed = self._sink.prune(cutoff)
+            conn.execute(delete(t.prediction_entities).where(e.time < cutoff))
+            feedback = conn.execute(delete(t.prediction_feedback).where(f.time < cutoff)).rowcount
+            counts = {"predictions" if self._sink is None else "files": removed, "feedback": feedback}
+            append_event(
+                conn,
+                actor=actor,
+                action="predictions.prune",
+                target_type="predictions",
+                target="*",
+                after={**counts, "before": cutoff},
+            )
+        return counts
+
+
+#: Characters of bodies bound by one INSERT: binding copies them with the GIL held, so a batch of large
+#: bodies goes in several statements and the event loop gets the GIL back between them.
+_INSERT_CHARS = 4 * 1024 * 1024
+
+
+def _insert_chunks(records: Sequence[PredictionRecord]) -> list[Sequence[PredictionRecord]]:
+    """``records`` cut into INSERTs of at most ``_INSERT_ROWS`` rows and about ``_INSERT_CHARS`` characters."""
+    chunks: list[Sequence[PredictionRecord]] = []
+    start = size = 0
+    for index, record in enumerate(records):
+        size += len(record.inputs) + len(record.outputs)
+        if index + 1 - start >= _INSERT_ROWS or size >= _INSERT_CHARS:
+            chunks.append(records[start : index + 1])
+            start, size = index + 1, 0
+    if start < len(records):
+        chunks.append(records[start:])
+    return chunks
+
+
+def _logged_ids(conn: Connection, ids: Sequence[str]) -> dict[str, str]:
+    """The model of each of ``ids`` the prediction log holds (any role)."""
     p = t.predictions.c
-    found: set[str] = set()
+    found: dict[str, str] = {}
     for start in range(0, len(ids), _INSERT_ROWS):
         chunk = list(ids[start : start + _INSERT_ROWS])
-        found.update(conn.execute(select(p.request_id).where(p.request_id.in_(chunk)).distinct()).scalars())
+        for row in conn.execute(select(p.request_id, p.model).where(p.request_id.in_(chunk)).distinct()):
+            found[row.request_id] = row.model
     return found
+
+
+def _apply_policies(
+    records: Sequence[PredictionRecord], policies: Mapping[str, LogPolicy]
+) -> tuple[Sequence[PredictionRecord], list[dict[str, Any]], list[list[str]] | None]:
+    """``records`` redacted by their model's policy, the entity-key rows to index, and each record's keys.
+
+    Runs in the writer, never on the request path; models without a policy cost one dictionary lookup.
+    """
+    if not policies or not any(r.model in policies for r in records):
+        return records, [], None
+    key = redaction_key()
+    out: list[PredictionRecord] = []
+    entities: list[dict[str, Any]] = []
+    keys: list[list[str]] = []
+    for record in records:
+        policy = policies.get(record.model)
+        if policy is None or policy.empty:
+            out.append(record)
+            keys.append([])
+            continue
+        inputs, found = apply_policy(record.inputs, policy, key)
+        out.append(record if inputs is record.inputs else replace(record, inputs=inputs))
+        found = [token[:256] for token in found]
+        keys.append(found)
+        entities.extend(
+            {"request_id": record.request_id, "model": record.model, "entity_key": token, "time": record.time}
+            for token in found
+        )
+    return out, entities, keys
+
+
+def _unique_in_batch(records: Sequence[PredictionRecord]) -> Sequence[PredictionRecord]:
+    """``records`` with a repeated (request id, answer-or-shadow) within the batch stored under a new id."""
+    seen: set[tuple[str, bool]] = set()
+    renamed: dict[str, str] = {}
+    out: list[PredictionRecord] = []
+    for record in records:
+        shadow = record.role == "shadow"
+        rid = renamed.get(record.request_id, record.request_id) if shadow else record.request_id
+        if (rid, shadow) in seen:
+            rid = f"{record.request_id[:47]}.dup.{secrets.token_hex(6)}"
+            if not shadow:
+                renamed[record.request_id] = rid
+        seen.add((rid, shadow))
+        out.append(record if rid == record.request_id else replace(record, request_id=rid))
+    return out
 
 
 def _unique_ids(conn: Connection, records: Sequence[PredictionRecord]) -> Sequence[PredictionRecord]:

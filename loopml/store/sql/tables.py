@@ -58,7 +58,14 @@ runs = Table(
     Column("parent_run_id", String(32), ForeignKey("runs.run_id")),
     Column("user_name", String(256), nullable=False),
     Index("ix_runs_experiment_id_start_time", "experiment_id", "start_time"),
-    Index("ix_runs_parent_run_id", "parent_run_id"),
+    # partial (migration 0010): most runs have no parent, and with the NULLs counted SQLite's statistics
+    # say a lookup by parent matches half the runs, so it scanned the experiment instead
+    Index(
+        "ix_runs_parent_run_id",
+        "parent_run_id",
+        sqlite_where=text("parent_run_id IS NOT NULL"),
+        postgresql_where=text("parent_run_id IS NOT NULL"),
+    ),
 )
 
 params = Table(
@@ -108,6 +115,27 @@ latest_metrics = Table(
     Column("timestamp", BigInteger, nullable=False),
     PrimaryKeyConstraint("run_id", "key"),
     Index("ix_latest_metrics_key_value", "key", "value"),
+)
+
+#: Per-block aggregates of a metric for charts (issue 12, ``loopml/store/sql/rollups.py``): the
+#: points with ``block * width <= x < (block + 1) * width`` on the ``axis`` (``step`` or ``time``).
+metric_rollups = Table(
+    "metric_rollups",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.run_id"), nullable=False),
+    Column("key", String(250), nullable=False),
+    Column("axis", String(4), nullable=False),
+    Column("width", BigInteger, nullable=False),
+    Column("block", BigInteger, nullable=False),
+    Column("count", BigInteger, nullable=False),
+    Column("nan_count", BigInteger, nullable=False),
+    Column("low", Double),
+    Column("high", Double),
+    Column("total", Double),
+    Column("x_first", BigInteger, nullable=False),
+    Column("x_last", BigInteger, nullable=False),
+    PrimaryKeyConstraint("run_id", "key", "axis", "width", "block"),
+    sqlite_with_rowid=False,
 )
 
 applied_batches = Table(
@@ -165,6 +193,8 @@ registered_models = Table(
     Column("latest_version", Integer, nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+    # name prefixes (``name like 'churn-%'``) as an index range on PostgreSQL whatever the collation (0012)
+    Index("ix_registered_models_name_prefix", "name", postgresql_ops={"name": "varchar_pattern_ops"}),
 )
 
 registered_model_tags = Table(
@@ -313,8 +343,34 @@ prediction_feedback = Table(
     Column("request_id", String(64), nullable=False),
     Column("label", Text, nullable=False),
     Column("time", BigInteger, nullable=False),
+    Column("model", String(256)),  # revision 0013: the model that answered (NULL on rows from before)
     Index("ix_prediction_feedback_request_id", "request_id"),
     Index("ix_prediction_feedback_time", "time"),
+    Index("ix_prediction_feedback_model_time", "model", "time"),
+)
+
+# -- the prediction log at scale (revision 0013) ------------------------------------------
+prediction_log_policies = Table(
+    "prediction_log_policies",
+    metadata,
+    Column("model", String(256), primary_key=True),
+    Column("redact", Text, nullable=False),  # JSON {"column": "drop" | "hash" | "truncate:N"}
+    Column("entity_key", String(256)),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("updated_by", String(256), nullable=False),
+)
+
+prediction_entities = Table(
+    "prediction_entities",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("request_id", String(64), nullable=False),
+    Column("model", String(256), nullable=False),
+    Column("entity_key", String(256), nullable=False),
+    Column("time", BigInteger, nullable=False),
+    Index("ix_prediction_entities_entity_key", "entity_key"),
+    Index("ix_prediction_entities_request_id", "request_id"),
+    Index("ix_prediction_entities_time", "time"),
 )
 
 # -- monitoring and continuous training (revision 0006) ----------------------------------
@@ -394,4 +450,48 @@ loop_cursors = Table(
     Column("key", String(64), nullable=False),
     Column("value", BigInteger, nullable=False),
     PrimaryKeyConstraint("policy", "key"),
+)
+
+# -- feature store (revision 0011) ----------------------------------------------------------
+
+#: every version of every applied entity, feature view and feature service; ``def_id`` grows with each
+feature_definitions = Table(
+    "feature_definitions",
+    metadata,
+    Column("def_id", AutoId, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("spec_json", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(256), nullable=False),
+    Index("ix_feature_definitions_kind_name_version", "kind", "name", "version", unique=True),
+)
+
+# -- scale out (issue 14) ----------------------------------------------------------------------------
+
+#: one row per running prediction service (a ``loopml serve`` worker), refreshed by its heartbeat
+serving_replicas = Table(
+    "serving_replicas",
+    metadata,
+    Column("replica_id", String(64), primary_key=True),
+    Column("address", String(256), nullable=False),
+    Column("hostname", String(256), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", BigInteger, nullable=False),
+    Column("last_seen", BigInteger, nullable=False),
+    Column("serving_json", Text, nullable=False),
+    Index("ix_serving_replicas_last_seen", "last_seen"),
+)
+
+#: named leases with an expiry (the loop agent's leadership); ``epoch`` grows with each new holder
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("holder", String(256), nullable=False),
+    Column("epoch", BigInteger, nullable=False),
+    Column("acquired_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
 )

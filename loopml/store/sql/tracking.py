@@ -11,13 +11,13 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, cast
 
-from sqlalchemy import Connection, Dialect, Engine, Table, and_, case, func, or_, select
+from sqlalchemy import Connection, Dialect, Engine, Table, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from loopml.entities.artifacts import ArtifactEntry
 from loopml.entities.datasets import ColumnProfile, Dataset
 from loopml.entities.search import Filter, OrderBy, named_keys
-from loopml.entities.series import MetricBucket, MetricSeries, SeriesX
+from loopml.entities.series import MetricSeries, SeriesX
 from loopml.entities.tracking import DatasetInput, Experiment, Metric, Run, RunInfo, RunPage, RunStatus
 from loopml.errors import (
     ArtifactImmutableError,
@@ -37,6 +37,7 @@ from loopml.paths import check_artifact_path
 from loopml.store.sql import tables as t
 from loopml.store.sql.audit import append_event
 from loopml.store.sql.engine import AnyRow, read_statement, read_transaction, write_transaction
+from loopml.store.sql.rollups import metric_series
 from loopml.store.sql.search import RunQuery, decode_page_token, encode_page_token, like_prefix, numeric_value
 from loopml.store.tracking import TrackingStore
 from loopml.timestamps import now_ms
@@ -509,69 +510,14 @@ class SqlTrackingStore(TrackingStore):
         x_to: int | None = None,
         max_points: int = 1000,
     ) -> MetricSeries:
-        if x not in ("step", "time"):
-            raise InvalidValueError(f"x must be 'step' or 'time', not {x!r}.")
-        if max_points < 2:
-            raise InvalidValueError(f"max_points must be 2 or more, not {max_points}.")
-        m = t.metrics.c
-        column = m.step if x == "step" else m.timestamp
-        where = [m.run_id == run_id, m.key == key]
-        if x_from is not None:
-            where.append(column >= x_from)
-        if x_to is not None:
-            where.append(column <= x_to)
-        with read_transaction(self._engine) as conn:
-            low, high, total = conn.execute(select(func.min(column), func.max(column), func.count()).where(*where)).one()
-            if not total:
-                if conn.execute(select(m.id).where(m.run_id == run_id, m.key == key).limit(1)).first() is None:
-                    self._status(conn, run_id)
-                    keys = conn.execute(
-                        select(t.latest_metrics.c.key).where(t.latest_metrics.c.run_id == run_id)
-                    ).scalars().all()
-                    raise MetricNotFoundError(f"Run {run_id} has no metric {key!r}.{did_you_mean(key, keys)}")
-                return MetricSeries(key=key, x=x, total=0, x_min=None, x_max=None)
-            if total <= max_points:
-                rows = conn.execute(
-                    select(m.value, m.is_nan, m.negative_zero, m.step, m.timestamp)
-                    .where(*where)
-                    .order_by(column, m.step, m.timestamp, m.id)
-                ).all()
-                points = tuple(
-                    Metric(key, _metric_value(r.value, r.is_nan, r.negative_zero), r.step, r.timestamp) for r in rows
-                )
-                return MetricSeries(key=key, x=x, total=total, x_min=low, x_max=high, points=points)
-            # equal-width buckets over [low, high]; (high - low) // width < n, so at most n of them
-            n = max_points // 2
-            width = (high - low) // n + 1
-            bucket = ((column - low) // width).label("bucket")
-            grouped = conn.execute(
-                select(
-                    bucket,
-                    func.min(column),
-                    func.max(column),
-                    func.count(),
-                    func.sum(case((m.is_nan, 1), else_=0)),
-                    func.min(m.value),
-                    func.max(m.value),
-                    func.avg(m.value),
-                )
-                .where(*where)
-                .group_by(bucket)
-                .order_by(bucket)
-            ).all()
-        buckets = tuple(
-            MetricBucket(
-                x_first=int(r[1]),
-                x_last=int(r[2]),
-                count=int(r[3]),
-                nan_count=int(r[4] or 0),
-                low=math.nan if r[5] is None else float(r[5]),
-                high=math.nan if r[6] is None else float(r[6]),
-                mean=math.nan if r[7] is None else float(r[7]),
-            )
-            for r in grouped
+        def not_found(conn: Connection) -> Exception:
+            self._status(conn, run_id)
+            keys = conn.execute(select(t.latest_metrics.c.key).where(t.latest_metrics.c.run_id == run_id)).scalars()
+            return MetricNotFoundError(f"Run {run_id} has no metric {key!r}.{did_you_mean(key, list(keys))}")
+
+        return metric_series(
+            self._engine, run_id, key, x=x, x_from=x_from, x_to=x_to, max_points=max_points, not_found=not_found
         )
-        return MetricSeries(key=key, x=x, total=total, x_min=low, x_max=high, buckets=buckets)
 
     # -- datasets -------------------------------------------------------------------------
     def log_dataset_input(self, run_id: str, dataset: Dataset, context: str) -> Dataset:

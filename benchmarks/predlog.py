@@ -1,0 +1,239 @@
+"""Prediction-log benchmark (issue 14): the parquet sink against the SQL sink, and what logging costs a request.
+
+Three workloads, each printed with the floor (the bare library doing the same work) beside it:
+
+1. **Writer rate**: logged predictions per second through ``ServingStore.log_predictions`` (what the
+   service's background writer calls), in the batches each sink asks for (SQL 1,000, parquet 5,000 with
+   the default queue), for ``--rows`` logged requests of a 100-row body (a prediction is a row). Floor: ``pyarrow.parquet.write_table``
+   of the same records already in Arrow, and one ``executemany`` of the same rows into a bare SQLite table.
+2. **Window read**: reading ``--read-rows`` logged predictions of one model back, as Arrow (the parquet
+   sink's scan) and as ``PredictionRecord`` objects through ``read_predictions`` (what monitoring calls),
+   for both sinks. Floor: ``pyarrow.dataset`` over the same files.
+3. **Logging cost** (``--wrk``): ``loopml serve`` (one worker) under wrk, 100-row batches, c=8, with
+   ``--no-log``, the SQL log and ``--log-sink parquet``: requests/s and p99, and the cost against ``--no-log``.
+   Targets: <= 10% of throughput and <= 1.5x the p99 for either sink.
+
+Targets of the writer and the read: >= 200,000 logged predictions/s, 1,000,000 rows read in <= 1 s.
+
+Run:  .venv/bin/python benchmarks/predlog.py --rows 200000 --read-rows 1000000 --wrk --duration 10
+      (add --quick for a smoke test)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _machine import machine
+
+ROOT = Path(__file__).resolve().parent.parent
+START = 1_767_225_600_000
+
+
+def log(message: str) -> None:
+    print(f"[predlog] {message}", file=sys.stderr, flush=True)
+
+
+def body_100_rows() -> str:
+    from sklearn.datasets import load_breast_cancer
+
+    X, _ = load_breast_cancer(return_X_y=True, as_frame=True)
+    return json.dumps({"records": X.head(100).to_dict(orient="records")})
+
+
+def records(n: int, body: str, model: str = "bench") -> list[Any]:
+    from loopml.entities.serving import PredictionRecord
+
+    outputs = json.dumps([0, 1] * 50)
+    return [PredictionRecord(f"r{i}", START + i, model, 1, "main", body, outputs, 1.5, 200) for i in range(n)]
+
+
+def open_store(folder: Path, sink: str) -> Any:
+    os.environ["LOOPML_PREDICTION_LOG"] = sink
+    from loopml.store import open_store as opener
+
+    store = opener(f"sqlite:///{folder / 'loopml.db'}", artifacts_url=str(folder / "artifacts"))
+    return store
+
+
+def write_rate(store: Any, batch: list[Any], total: int, batch_size: int) -> float:
+    start = time.perf_counter()
+    written = 0
+    while written < total:
+        chunk = batch[: min(batch_size, total - written)]
+        # fresh ids per chunk, as a service's would be (the SQL sink checks them against the log)
+        from dataclasses import replace
+
+        store.serving.log_predictions([replace(r, request_id=f"w{written + i}") for i, r in enumerate(chunk)])
+        written += len(chunk)
+    return total / (time.perf_counter() - start)
+
+
+def floor_write(batch: list[Any], folder: Path, total: int, batch_size: int) -> dict[str, float]:
+    import pyarrow.parquet as pq
+
+    from loopml.store.predictions.parquet import records_table
+
+    tables = records_table(batch[:batch_size])
+    start = time.perf_counter()
+    for i in range(0, total, batch_size):
+        pq.write_table(tables, folder / f"floor-{i}.parquet", compression="zstd")
+    parquet = total / (time.perf_counter() - start)
+    conn = sqlite3.connect(folder / "floor.db")
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("CREATE TABLE p (request_id, time, model, version, role, inputs, outputs, latency_ms, status)")
+    rows = [(r.request_id, r.time, r.model, r.version, r.role, r.inputs, r.outputs, r.latency_ms, r.status)
+            for r in batch[:1000]]  # fmt: skip
+    start = time.perf_counter()
+    for _ in range(0, total, 1000):
+        with conn:
+            conn.executemany("INSERT INTO p VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    sql = total / (time.perf_counter() - start)
+    conn.close()
+    return {"parquet": parquet, "sql": sql}
+
+
+def fill_for_read(store: Any, sink: str, n: int) -> None:
+    """``n`` small logged predictions of model "read" (a short body: the read measures rows, not bytes)."""
+    from loopml.store.predictions.parquet import records_table
+
+    step = 100_000
+    for first in range(0, n, step):
+        chunk = [r for r in records(min(step, n - first), '{"inputs": {"x": 1}}', model="read")]
+        chunk = [type(r)(f"q{first + i}", r.time + first, *list(_fields(r))[2:]) for i, r in enumerate(chunk)]
+        if sink == "parquet":
+            store.serving._sink.write(records_table(chunk))  # the sink's own write: no id checks on the fill
+        else:
+            store.serving.log_predictions(chunk)
+
+
+def _fields(record: Any) -> tuple[Any, ...]:
+    return (record.request_id, record.time, record.model, record.version, record.role, record.inputs,
+            record.outputs, record.latency_ms, record.status)  # fmt: skip
+
+
+def timed(fn: Any) -> tuple[float, Any]:
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
+def read_figures(store: Any, sink: str, n: int) -> dict[str, float]:
+    figures: dict[str, float] = {}
+    if sink == "parquet":
+        import pyarrow.dataset as ds
+
+        sink_obj = store.serving._sink
+        seconds, table = timed(lambda: sink_obj.read_table("read", max_results=1_000_000))
+        assert table.num_rows == min(n, 1_000_000)
+        figures["arrow_s"] = seconds
+        files = sink_obj.files("read")
+        seconds, table = timed(lambda: ds.dataset(files, format="parquet").to_table())
+        figures["floor_s"] = seconds
+    seconds, found = timed(lambda: store.serving.read_predictions("read", max_results=1_000_000))
+    assert len(found) == min(n, 1_000_000)
+    figures["records_s"] = seconds
+    return figures
+
+
+def wrk_cost(duration: float, work: Path) -> dict[str, dict[str, float]]:
+    import serving as bench  # benchmarks/serving.py: the same model, bodies and wrk driver
+
+    model, X = bench.train()
+    bodies = bench.write_bodies(work, X)
+    home = work / "serve-home"
+    bench.setup_loopml(home, model, X)
+    cells: dict[str, dict[str, float]] = {}
+    for label, args in (
+        ("--no-log", ("--no-log",)),
+        ("log, sql sink", ()),
+        ("log, parquet sink", ("--log-sink", "parquet")),
+    ):
+        port = bench.free_port()
+        process = bench.start_loopml(home, port, args=("-m", f"{bench.MODEL}@champion", *args))
+        try:
+            url = f"http://127.0.0.1:{port}/v1/models/{bench.MODEL}/predict"
+            bench.wrk(url, bodies["loopml-batch"], work / "post.lua", 8, min(2.0, duration))  # warm-up
+            cells[label] = bench.wrk(url, bodies["loopml-batch"], work / "post.lua", 8, duration)
+            cells[label].update(bench.prediction_log_figures(f"http://127.0.0.1:{port}"))
+        finally:
+            bench.stop(process)
+        log(f"{label}: {cells[label]['rps']:.0f} req/s, p99 {cells[label]['p99']:.1f} ms")
+    return cells
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--rows", type=int, default=10_000, help="records (100-row requests) through the writer, per sink"
+    )
+    parser.add_argument("--read-rows", type=int, default=1_000_000, help="rows of the window read")
+    parser.add_argument("--wrk", action="store_true", help="also measure the logging cost with wrk")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk cell")
+    parser.add_argument("--quick", action="store_true", help="smoke test: 20,000 rows, 100,000 read, 3 s cells")
+    args = parser.parse_args()
+    if args.quick:
+        args.rows, args.read_rows, args.duration = 2_000, 100_000, 3.0
+    body = body_100_rows()
+    batch = records(min(args.rows, 5_000), body)
+    results: dict[str, Any] = {"machine": machine(), "rows": args.rows, "read_rows": args.read_rows}
+    with tempfile.TemporaryDirectory(prefix="loopml-predlog-") as tmp:
+        work = Path(tmp)
+        for sink, batch_size in (("sql", 1_000), ("parquet", 5_000)):
+            folder = work / sink
+            folder.mkdir()
+            store = open_store(folder, sink)
+            log(f"{sink}: writing {args.rows:,} records in batches of {batch_size:,}")
+            results[f"write_{sink}"] = write_rate(store, batch, args.rows, batch_size)
+            log(f"{sink}: filling {args.read_rows:,} rows to read")
+            fill_for_read(store, sink, args.read_rows)
+            results[f"read_{sink}"] = read_figures(store, sink, args.read_rows)
+            store.close()
+        (work / "floor").mkdir()
+        results["write_floor"] = floor_write(batch, work / "floor", args.rows, 5_000)
+        if args.wrk:
+            results["wrk"] = wrk_cost(args.duration, work)
+    report(results, args)
+
+
+def report(results: dict[str, Any], args: argparse.Namespace) -> None:
+    print(f"machine: {results['machine']}")
+    print(f"writer: {results['rows']:,} logged requests of 100 rows each per sink; logged predictions (rows)/s,"
+          " requests/s in brackets:")  # fmt: skip
+    floor = results["write_floor"]
+    for sink, floor_name in (("sql", "sqlite3 executemany"), ("parquet", "pq.write_table")):
+        rate = results[f"write_{sink}"]
+        print(f"  {sink + ' sink':<13} {rate * 100:>12,.0f} ({rate:>7,.0f})   floor ({floor_name:<19}) "
+              f"{floor[sink] * 100:>12,.0f} ({floor[sink]:>7,.0f})" + ("   target >= 200,000" if sink == "parquet" else ""))  # fmt: skip
+    n = results["read_rows"]
+    print(f"window read of {min(n, 1_000_000):,} rows (seconds):")
+    print(f"  sql sink      read_predictions {results['read_sql']['records_s']:.2f}")
+    rp = results["read_parquet"]
+    print(f"  parquet sink  read_predictions {rp['records_s']:.2f}   Arrow scan {rp['arrow_s']:.2f}"
+          f"   floor (pyarrow.dataset) {rp['floor_s']:.2f}   target <= 1 s")  # fmt: skip
+    if "wrk" in results:
+        cells = results["wrk"]
+        base = cells["--no-log"]
+        print(f"logging cost: loopml serve, 1 worker, 100-row batches, c=8, {args.duration:g} s (wrk):")
+        for label, cell in cells.items():
+            cost = 1 - cell["rps"] / base["rps"]
+            ratio = cell["p99"] / base["p99"]
+            print(f"  {label:<18} {cell['rps']:>8,.0f} req/s  p99 {cell['p99']:>6.1f} ms"
+                  + ("" if label == "--no-log" else f"   cost {cost:+.1%} throughput, p99 x{ratio:.2f}")
+                  + f"   logged {cell.get('prediction_log_written_total', float('nan')):,.0f}"
+                  + f" dropped {cell.get('prediction_log_dropped_total', float('nan')):,.0f}")  # fmt: skip
+    command = " ".join(sys.argv[1:])
+    print(f"reproduce: .venv/bin/python benchmarks/predlog.py {command}".rstrip())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Encryption at rest for artifact bytes: master keys (``keys``) and the envelope format (``envelope``)."""

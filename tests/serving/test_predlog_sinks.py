@@ -1,0 +1,92 @@
+"""Both prediction-log sinks behind one ServingStore interface: windows, filters, feedback joins, retention."""
+
+from __future__ import annotations
+
+import pyarrow.parquet as pq
+import pytest
+
+from loopml.entities.serving import Feedback
+from loopml.errors import InvalidValueError, PredictionNotFoundError
+from loopml.store.serving import parse_retention
+from loopml.timestamps import now_ms
+from tests.serving.predlog_helpers import DAY_MS, make_models, record
+
+
+@pytest.fixture(params=["sql", "parquet"])
+def sink(request, monkeypatch):
+    """Which sink the store under test writes (LOOPML_PREDICTION_LOG, read when the store opens)."""
+    monkeypatch.setenv("LOOPML_PREDICTION_LOG", request.param)
+    return request.param
+
+
+@pytest.fixture
+def store(sink, store):  # the sink's variable is set before conftest's store opens
+    return store
+
+
+def test_every_reader_gets_the_same_windows_from_either_sink(store, sink, backend, tmp_path):
+    make_models(store, "churn", "fraud")
+    start = now_ms() - 3 * DAY_MS
+    records = [record(f"r{i}", start + i * (DAY_MS // 4), version=1 + i % 2) for i in range(12)]
+    records += [record("r0", start, role="shadow", version=3), record("f1", start + 5, model="fraud")]
+    store.serving.log_predictions(records)
+
+    everything = store.serving.read_predictions("churn")
+    assert [r.request_id for r in everything] == ["r0", "r0", *[f"r{i}" for i in range(1, 12)]]
+    assert {r.role for r in everything if r.request_id == "r0"} == {"main", "shadow"}
+    window = store.serving.read_predictions("churn", since=start + DAY_MS, until=start + 2 * DAY_MS)
+    assert [r.request_id for r in window] == ["r4", "r5", "r6", "r7"]
+    assert window[0] == records[4]  # every field round-trips
+    assert [r.request_id for r in store.serving.read_predictions("churn", version=2, role="main")] == [
+        f"r{i}" for i in range(1, 12, 2)
+    ]
+    assert len(store.serving.read_predictions("churn", max_results=3)) == 3
+    assert [r.request_id for r in store.serving.read_predictions("fraud")] == ["f1"]
+    assert store.serving.read_predictions("nobody") == []
+
+    # feedback lives in SQL for both sinks, joined by request id (and by model)
+    store.serving.log_feedback([Feedback("r4", 1, start + DAY_MS), Feedback("f1", 0, start + 10)])
+    assert [f.request_id for f in store.serving.read_feedback(name="churn")] == ["r4"]
+    assert [f.request_id for f in store.serving.read_feedback(name="fraud")] == ["f1"]
+    with pytest.raises(PredictionNotFoundError) as caught:
+        store.serving.log_feedback([Feedback("r4", 1, 1), Feedback("ghost", 1, 1)])
+    assert caught.value.request_ids == ["ghost"]
+    assert len(store.serving.read_feedback()) == 2  # nothing of the refused batch was stored
+
+    folder = tmp_path / "artifacts" / "prediction-log"
+    if sink == "parquet":
+        days = sorted(p.name for p in (folder / "model=churn").iterdir())
+        assert len(days) == 4 and all(d.startswith("day=") for d in days)
+        assert pq.read_table(next((folder / "model=fraud").glob("day=*/*.parquet"))).num_rows == 1
+    else:
+        assert not folder.exists()
+
+
+def test_retention_removes_old_predictions_and_their_feedback_and_is_audited(store, sink):
+    make_models(store, "churn")
+    now = now_ms()
+    old, recent = now - 40 * DAY_MS, now - 1000
+    store.serving.log_predictions([record("old", old), record("new", recent)])
+    store.serving.log_feedback([Feedback("old", 1, old + 1), Feedback("new", 0, recent + 1)])
+
+    counts = store.serving.prune_predictions(parse_retention("30d"), actor="ops")
+
+    assert counts["feedback"] == 1 and counts["predictions" if sink == "sql" else "files"] == 1
+    assert [r.request_id for r in store.serving.read_predictions("churn")] == ["new"]
+    assert [f.request_id for f in store.serving.read_feedback()] == ["new"]
+    (event,) = store.audit.list_events(action="predictions.prune")
+    assert event.actor == "ops" and event.after["feedback"] == 1
+
+
+@pytest.mark.parametrize("bad", ["30", "0d", "d", "30 days", "-1d", 30, None])
+def test_a_retention_must_be_a_number_and_a_unit(bad):
+    with pytest.raises(InvalidValueError, match="log retention"):
+        parse_retention(bad)
+
+
+def test_an_unknown_sink_is_refused_by_name(monkeypatch, tmp_path):
+    from loopml.store import open_store
+
+    monkeypatch.setenv("LOOPML_PREDICTION_LOG", "kafka")
+    with pytest.raises(InvalidValueError, match="LOOPML_PREDICTION_LOG must be one of sql, parquet"):
+        open_store(f"sqlite:///{tmp_path / 'x.db'}", artifacts_url=str(tmp_path / "a"))
