@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -163,7 +164,8 @@ def main() -> None:
     try:
         model, X = train()
         cells = bodies(work, X)
-        expected = {n: model.predict(np.resize(X.to_numpy(), (n, X.shape[1]))) for n in ROWS}
+        expected = {n: model.predict(pd.DataFrame(np.resize(X.to_numpy(), (n, X.shape[1])), columns=X.columns))
+                    for n in ROWS}  # fmt: skip
         script = work / "post.lua"
         script.write_text(WRK_BINARY)
         home = work / "home"
@@ -192,7 +194,7 @@ def report(loopml: dict[str, dict[str, float]], floor: dict[str, dict[str, float
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"v2 infer, one [n, 30] FP64 tensor, wrk -t1 -c{args.concurrency} -d{args.duration:g}s")
+    table = Table(title=f"v2 infer, one \\[n, 30] FP64 tensor, wrk -t1 -c{args.concurrency} -d{args.duration:g}s")
     for column in ("cell", "loopml req/s", "rows/s", "p50 ms", "p99 ms", "floor req/s", "floor p99 ms", "errors"):
         table.add_column(column, justify="right")
     for cell, figures in loopml.items():
@@ -200,7 +202,7 @@ def report(loopml: dict[str, dict[str, float]], floor: dict[str, dict[str, float
         table.add_row(cell, f"{figures['rps']:,.0f}", f"{figures['rows_per_s']:,.0f}", f"{figures['p50']:.2f}",
                       f"{figures['p99']:.2f}", f"{bare['rps']:,.0f}", f"{bare['p99']:.2f}",
                       str(int(figures["errors"] + bare["errors"])))  # fmt: skip
-    console = Console()
+    console = Console(width=140)
     console.print(table)
     for n in ROWS:
         binary, plain = loopml[f"{n} rows, binary"], loopml[f"{n} rows, JSON"]
