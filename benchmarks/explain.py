@@ -152,11 +152,12 @@ def main() -> None:
                 plain = timed(lambda i, path=path: post(i, path, explain=False), args.requests)
                 lines.append((name, floor, inproc, over_http, plain))
         store.close()
-    print(f"{'model':8} {'shap (floor)':>16} {'loopml in process':>20} {'loopml HTTP':>16} {'HTTP no explain':>16}  ratios p50")
+    print(f"{'model':8} {'shap (floor)':>16} {'loopml in process':>20} {'loopml HTTP':>16} {'HTTP no explain':>16}  p50 against the floor")
     for name, floor, inproc, over_http, plain in lines:
         print(f"{name:8} {floor[0]:7.2f}/{floor[1]:7.2f} ms {inproc[0]:9.2f}/{inproc[1]:7.2f} ms "
               f"{over_http[0]:7.2f}/{over_http[1]:7.2f} ms {plain[0]:7.2f}/{plain[1]:7.2f} ms  "
-              f"in-process {inproc[0] / floor[0]:.2f}x, HTTP {over_http[0] / floor[0]:.2f}x the floor")  # fmt: skip
+              f"in process +{inproc[0] - floor[0]:.2f} ms, HTTP +{over_http[0] - floor[0]:.2f} ms over the floor "
+              f"({over_http[0] / max(floor[0], 1e-3):.1f}x)")  # fmt: skip
     print("(p50/p99 per call, one row per call)")
     print(f"reproduce: {this_python(ROOT)} benchmarks/explain.py --trees {args.trees} --features {args.features} "
           f"--requests {args.requests}")  # fmt: skip

@@ -213,11 +213,35 @@ print(json.dumps({"seconds": seconds, "peak_mb": peak, "rows": len(result),
 '''
 
 
-def run_child(python: str, args: list[str], timeout: int) -> dict[str, Any]:
-    done = subprocess.run([python, *args], capture_output=True, text=True, timeout=timeout, check=False)
-    if done.returncode != 0:
-        return {"error": (done.stderr or done.stdout).strip().splitlines()[-1:] or ["failed"]}
-    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+def _rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def run_child(python: str, args: list[str], timeout: int, max_rss_mb: float) -> dict[str, Any]:
+    """Run one tool; stop it past ``timeout`` seconds or ``max_rss_mb`` of RSS (so it cannot starve the machine)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        child = subprocess.Popen([python, *args], stdout=out, stderr=err, text=True)
+        begin, peak = time.monotonic(), 0.0
+        while child.poll() is None:
+            peak = max(peak, _rss_mb(child.pid))
+            if peak > max_rss_mb or time.monotonic() - begin > timeout:
+                child.kill()
+                child.wait()
+                why = f"stopped at {peak:,.0f} MB RSS (limit {max_rss_mb:,.0f})" if peak > max_rss_mb else "timed out"
+                return {"error": f"{why} after {time.monotonic() - begin:.0f} s"}
+            time.sleep(0.2)
+        out.seek(0)
+        err.seek(0)
+        lines = out.read().strip().splitlines()
+        if child.returncode != 0 or not lines:
+            return {"error": (err.read().strip().splitlines() or [f"exit code {child.returncode}"])[-1]}
+        return dict(json.loads(lines[-1]))
 
 
 # -- main ----------------------------------------------------------------------------------------------
@@ -229,16 +253,13 @@ def offline(args: argparse.Namespace, data: dict[str, Any]) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for name in ("loopml", "floor"):
         say(f"offline retrieval: {name}")
-        results[name] = run_child(sys.executable, [__file__, "--child", name, text], args.timeout)
+        results[name] = run_child(sys.executable, [__file__, "--child", name, text], args.timeout, args.max_rss_mb)
     if not args.no_peer:
         python = ensure_venv(Path(args.peer_venv), ["feast"], say)
         say("offline retrieval: feast")
         script = Path(data["workdir"]) / "feast_child.py"
         script.write_text(FEAST_CHILD)
-        try:
-            results["feast"] = run_child(str(python), [str(script), text], args.timeout)
-        except subprocess.TimeoutExpired:
-            results["feast"] = {"error": [f"did not finish within {args.timeout} s"]}
+        results["feast"] = run_child(str(python), [str(script), text], args.timeout, args.max_rss_mb)
     return results
 
 
@@ -284,6 +305,7 @@ def main() -> None:
     parser.add_argument("--peer-venv", default=str(Path(tempfile.gettempdir()) / "peer-feast"))
     parser.add_argument("--memory-limit", default="2GB", help="loopml's and the floor's DuckDB memory limit")
     parser.add_argument("--timeout", type=int, default=3600, help="seconds each tool may take")
+    parser.add_argument("--max-rss-mb", type=float, default=12_000, help="stop a tool whose RSS passes this")
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--check", action="store_true", help="compare loopml's result with pandas' merge_asof")
     parser.add_argument("--json", help="write every figure to this file")

@@ -7,7 +7,9 @@
    artifact folder. Printed: the script's own phases (tracking, artifacts, model; timed inside the
    script, so the client's interpreter start and ``import mlflow`` are excluded) and the whole
    subprocess, median of the reps, with the ratio MLflow / loopml.
-   The floor is the same script with the MLflow client writing to SQLite in-process, no server at all.
+   Beside them, the same script with the MLflow client writing to SQLite in-process, no server at all:
+   the client's own work plus MLflow's store (not a floor: MLflow's SQL store is slower than the
+   loopml server for metric logging).
 2. ``loopml import mlflow``: an mlruns folder of ``--import-runs`` runs (5 params, 3 metrics x
    ``--import-steps`` steps each), written by the MLflow client's file store, imported into a fresh
    SQLite store (runs/s, metric points/s); and the runs of part 1 imported from the live ``mlflow
@@ -154,7 +156,7 @@ def main() -> None:
         targets = {
             "mlflow server": f"http://127.0.0.1:{mlflow_port}",
             "loopml server": f"http://127.0.0.1:{loopml_port}",
-            "floor (no server)": f"sqlite:///{work / 'floor.db'}",
+            "mlflow, no server": f"sqlite:///{work / 'in-process.db'}",
         }
         rows: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
         for rep in range(args.reps):

@@ -12,6 +12,10 @@ Each part creates its own PostgreSQL database on ``--url`` and drops it at the e
   one agent tick takes to check them all, inline, on the process pool and on Ray; monitors per minute.
 * ``failover``: two ``loopml loop run`` agents (``--lease-ttl``), SIGKILL the leader: seconds until the
   other holds the lease.
+* ``serving``: aggregate requests/s (wrk, 100-row batches, 8 connections in all) of 1 and of 2
+  ``loopml serve`` replicas over one PostgreSQL store, each logging every prediction.
+* ``batch``: ``batch_predict`` rows/s over ``--batch-rows`` rows in ``--batch-files`` parquet files,
+  locally and on Ray (started beforehand, as a running cluster would be).
 
     .venv/bin/python benchmarks/scale.py --url postgresql://postgres@127.0.0.1:5432/test --runs 1000000
 """
@@ -23,6 +27,7 @@ import json
 import os
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -43,10 +48,13 @@ T0 = 1_700_000_000_000
 
 
 @contextmanager
-def database(url: str, keep: bool) -> Iterator[str]:
-    """A fresh database on the server at ``url``; its SQLAlchemy URL. Dropped afterwards unless ``keep``."""
+def database(url: str, keep: bool, reuse: str | None = None) -> Iterator[str]:
+    """A fresh database on the server at ``url`` (or ``reuse``, kept); its SQLAlchemy URL. Dropped unless ``keep``."""
     import psycopg
 
+    if reuse is not None:
+        yield f"{url.rsplit('/', 1)[0]}/{reuse}".replace("postgresql://", "postgresql+psycopg://", 1)
+        return
     name = f"loopml_scale_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(url, autocommit=True) as admin:
         admin.execute(f"CREATE DATABASE {name}")
@@ -140,7 +148,8 @@ def replay(conn: Any, statements: list[tuple[str, Any]]) -> None:
                 cur.fetchall()
 
 
-def bench_search(url: str, runs: int, models: int, reps: int, keep: bool) -> list[tuple[str, float, float]]:
+def bench_search(url: str, runs: int, models: int, reps: int, keep: bool,
+                 reuse: str | None = None) -> list[tuple[str, float, float]]:  # fmt: skip
     import psycopg
 
     from loopml.registry.client import RegistryClient
@@ -148,14 +157,15 @@ def bench_search(url: str, runs: int, models: int, reps: int, keep: bool) -> lis
     from loopml.tracking.client import TrackingClient
 
     rows = []
-    with database(url, keep) as db_url, tempfile.TemporaryDirectory() as tmp:
+    with database(url, keep, reuse) as db_url, tempfile.TemporaryDirectory() as tmp:
         store = open_store(db_url, artifacts_url=tmp)
         client = TrackingClient(store)
         experiment_id = client.get_or_create_experiment("big").experiment_id
-        start = time.perf_counter()
-        load_runs(db_url, experiment_id, runs)
-        load_models(db_url, models)
-        print(f"loaded {runs:,} runs and {models:,} models in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+        if reuse is None:
+            start = time.perf_counter()
+            load_runs(db_url, experiment_id, runs)
+            load_models(db_url, models)
+            print(f"loaded {runs:,} runs and {models:,} models in {time.perf_counter() - start:.1f} s", file=sys.stderr)
         registry = RegistryClient(client)
         engine = store.tracking._engine  # type: ignore[attr-defined]
         floor = psycopg.connect(_psycopg_url(db_url))
@@ -181,7 +191,26 @@ def bench_search(url: str, runs: int, models: int, reps: int, keep: bool) -> lis
     return rows
 
 
-def bench_monitors(url: str, monitors: int, workers: int, ray_too: bool, keep: bool) -> list[tuple[str, float, float]]:
+def _register_watched(store: Any) -> None:
+    """Model "m", version 1, trained on a logged dataset: the reference its monitors find through lineage."""
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    from loopml.registry.client import RegistryClient
+    from loopml.tracking.client import TrackingClient
+    from loopml.tracking.runs import ActiveRun
+
+    tracking = TrackingClient(store)
+    X = pd.DataFrame({"x": [float(i) for i in range(200)]})
+    run = tracking.create_run("monitors", capture=False)
+    active = ActiveRun(tracking, run)
+    active.log_dataset(X, "train", context="train", store_data=True)
+    active.log_model(LogisticRegression().fit(X, [i % 2 for i in range(200)]), "model", input_example=X.head(3))
+    active.end()
+    RegistryClient(tracking).register_model(f"runs:/{run.info.run_id}/model", "m")
+
+
+def bench_monitors(url: str, monitors: int, workers: int, runners: set[str], keep: bool) -> list[tuple[str, float, float]]:
     """Seconds for one tick to check ``monitors`` due monitors, and monitors per minute, by runner."""
     from loopml.entities.serving import PredictionRecord
     from loopml.loop.schedule import MonitorScheduler
@@ -192,9 +221,10 @@ def bench_monitors(url: str, monitors: int, workers: int, ray_too: bool, keep: b
     with database(url, keep) as db_url, tempfile.TemporaryDirectory() as tmp:
         os.environ["LOOPML_ARTIFACTS_URL"] = tmp  # the workers open the same store
         store = open_store(db_url, artifacts_url=tmp)
+        _register_watched(store)
         now = int(time.time() * 1000)
         records = [
-            PredictionRecord(f"r{i}", now - 1000 + i, "m", 1, "main", json.dumps({"records": [{"x": i}]}),
+            PredictionRecord(f"r{i}", now - 1000 + i, "m", 1, "main", json.dumps({"records": [{"x": float(i)}]}),
                              json.dumps([i % 2]), 1.0 + i % 7, 200)
             for i in range(1000)
         ]  # fmt: skip
@@ -203,9 +233,9 @@ def bench_monitors(url: str, monitors: int, workers: int, ray_too: bool, keep: b
         for i in range(monitors):
             store.monitoring.put_monitor(f"m{i:05d}", "m", spec, actor="bench")
         client = TrackingClient(store)
-        plans = [("inline (1 process)", "local", 1), (f"process pool ({workers} workers)", "local", workers)]
-        if ray_too:
-            plans.append((f"Ray ({workers} CPUs)", "ray", workers))
+        plans = [(label, runner, n) for label, runner, n, key in (
+            ("inline (1 process)", "local", 1, "inline"), (f"process pool ({workers} workers)", "local", workers, "pool"),
+            (f"Ray ({workers} CPUs)", "ray", workers, "ray")) if key in runners]  # fmt: skip
         minute = (now // 60_000 + 2) * 60_000
         for label, runner, n in plans:
             scheduler = MonitorScheduler(client, runner=runner, workers=n)
@@ -217,9 +247,11 @@ def bench_monitors(url: str, monitors: int, workers: int, ray_too: bool, keep: b
             took = time.perf_counter() - start
             minute += 60_000
             assert len(outcomes) == monitors, (label, len(outcomes))
+            failed = [o for o in outcomes if o.error]
+            assert not failed, failed[0]
             scheduler.close()
             rows.append((f"{monitors:,} due monitors, {label}", took, monitors / took * 60))
-        if ray_too:
+        if "ray" in runners:
             import ray
 
             ray.shutdown()
@@ -270,10 +302,155 @@ def bench_failover(url: str, ttl: float, keep: bool) -> float:
             store.close()
 
 
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local f = io.open(os.getenv("BODY_FILE"), "r")
+wrk.body = f:read("*a")
+f:close()
+"""
+
+
+def _register_iris(store: Any) -> Any:
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    from loopml.registry.client import RegistryClient
+    from loopml.tracking.client import TrackingClient
+    from loopml.tracking.runs import ActiveRun
+
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    tracking = TrackingClient(store)
+    run = tracking.create_run("scale", capture=False)
+    info = ActiveRun(tracking, run).log_model(LogisticRegression(max_iter=500).fit(X, y), "model", input_example=X.head())
+    registry = RegistryClient(tracking)
+    registry.register_model(info.uri, "iris")
+    registry.set_alias("iris", "champion", 1)
+    return X
+
+
+def _wrk(url: str, body: Path, script: Path, concurrency: int, duration_s: float) -> tuple[float, float, int]:
+    """requests/s, p99 ms and errors of one wrk run (one thread)."""
+    import re
+
+    out = subprocess.run(["wrk", "-t1", f"-c{concurrency}", f"-d{duration_s:g}s", "--latency", "-s", str(script), url],
+                         capture_output=True, text=True, env={**os.environ, "BODY_FILE": str(body)}, check=True).stdout  # fmt: skip
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p99_text = re.search(r"\s99%\s+(\S+)", out).group(1)  # type: ignore[union-attr]
+    unit = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+    number = re.match(r"([\d.]+)(us|ms|s)", p99_text)
+    p99 = float(number.group(1)) * unit[number.group(2)] if number else float("nan")
+    errors = 0
+    if found := re.search(r"Non-2xx or 3xx responses: (\d+)", out):
+        errors += int(found.group(1))
+    return rps, p99, errors
+
+
+def bench_serving(url: str, duration_s: float, keep: bool) -> list[tuple[str, float, float, int]]:
+    """Aggregate requests/s of 1 and of 2 ``loopml serve`` replicas over one PostgreSQL store (100-row batches)."""
+    import httpx
+
+    from loopml.serving.client import ServingClient
+    from loopml.store import open_store
+    from loopml.tracking.client import TrackingClient
+
+    rows = []
+    with database(url, keep) as db_url, tempfile.TemporaryDirectory() as tmp:
+        store = open_store(db_url, artifacts_url=tmp)
+        X = _register_iris(store)
+        ServingClient(TrackingClient(store)).deploy("iris", "champion")
+        body = Path(tmp) / "body.json"
+        body.write_text(json.dumps({"records": X.sample(100, replace=True, random_state=0).to_dict(orient="records")}))
+        script = Path(tmp) / "post.lua"
+        script.write_text(WRK_SCRIPT)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPML_")}
+        env.update(LOOPML_DB_URL=db_url, LOOPML_ARTIFACTS_URL=tmp, LOOPML_HOME=tmp)
+        servers = []
+        try:
+            for _ in range(2):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", 0))
+                    port = sock.getsockname()[1]
+                command = [sys.executable, "-m", "loopml.cli.main", "serve", "-m", "iris", "--port", str(port),
+                           "--log-level", "warning"]  # fmt: skip
+                servers.append((port, subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                                                       stderr=subprocess.DEVNULL)))  # fmt: skip
+            for port, _ in servers:
+                while True:
+                    try:
+                        if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    time.sleep(0.2)
+            urls = [f"http://127.0.0.1:{port}/v1/models/iris/predict" for port, _ in servers]
+            for target in urls:
+                _wrk(target, body, script, 8, 2)  # warm-up
+            rps, p99, errors = _wrk(urls[0], body, script, 8, duration_s)
+            rows.append(("1 replica (c=8, 100-row batches)", rps, p99, errors))
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(2) as pool:  # one wrk per replica, c=4 each: the same 8 connections in all
+                both = list(pool.map(lambda target: _wrk(target, body, script, 4, duration_s), urls))
+            rows.append(("2 replicas (c=4 each, 100-row batches)", sum(b[0] for b in both), max(b[1] for b in both),
+                         sum(b[2] for b in both)))  # fmt: skip
+        finally:
+            for _, process in servers:
+                process.send_signal(signal.SIGTERM)
+                process.wait(timeout=60)
+            store.close()
+    return rows
+
+
+def bench_batch(rows: int, files: int, workers: int, ray_too: bool) -> list[tuple[str, float, float]]:
+    """Rows/s of ``batch_predict`` over ``files`` parquet files, locally and on Ray."""
+
+    from loopml.batch import batch_predict
+    from loopml.store import open_store
+    from loopml.tracking.client import TrackingClient
+
+    found = []
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        os.environ["LOOPML_ARTIFACTS_URL"] = str(root / "artifacts")  # the Ray workers open the same store
+        store = open_store(f"sqlite:///{root / 'loopml.db'}", artifacts_url=str(root / "artifacts"))
+        client = TrackingClient(store)
+        X = _register_iris(store)
+        per_file = rows // files
+        for i in range(files):
+            (root / "in" / f"part={i:03d}").mkdir(parents=True)
+            frame = X.sample(per_file, replace=True, random_state=i).reset_index(drop=True)
+            frame.to_parquet(root / "in" / f"part={i:03d}" / "data.parquet", index=False)
+        plans = [("local", 1)] + ([("ray", workers)] if ray_too else [])
+        for runner, n in plans:
+            if runner == "ray":  # Ray's start-up is not scoring: start it first, as a running cluster would be
+                import ray
+
+                ray.init(num_cpus=n, include_dashboard=False, log_to_driver=False)
+            start = time.perf_counter()
+            result = batch_predict("models:/iris@champion", str(root / "in"), str(root / f"out-{runner}"),
+                                   runner=runner, workers=n, client=client)  # fmt: skip
+            took = time.perf_counter() - start
+            found.append((f"{result.rows:,} rows in {files} files, {runner}" + (f" ({n} workers)" if runner == "ray" else ""),
+                          took, result.rows / took))  # fmt: skip
+        if ray_too:
+            import ray
+
+            ray.shutdown()
+        store.close()
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", required=True, help="a PostgreSQL server (psycopg URL); databases are created on it")
-    parser.add_argument("--parts", default="search,monitors,failover", help="comma-separated: search,monitors,failover")
+    parser.add_argument("--parts", default="search,monitors,failover,serving,batch",
+                        help="comma-separated: search, monitors, failover, serving, batch")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run (serving)")
+    parser.add_argument("--batch-rows", type=int, default=1_000_000)
+    parser.add_argument("--monitor-runners", default="inline,pool,ray", help="comma-separated: inline, pool, ray")
+    parser.add_argument("--reuse", help="search: an existing database (kept by --keep) to time again, not refilled")
+    parser.add_argument("--batch-files", type=int, default=8)
     parser.add_argument("--runs", type=int, default=1_000_000)
     parser.add_argument("--models", type=int, default=10_000)
     parser.add_argument("--monitors", type=int, default=1_000)
@@ -287,15 +464,24 @@ def main() -> None:
     os.environ.pop("LOOPML_TRACKING_URI", None)
     if "search" in parts:
         print(f"{'search (PostgreSQL, median of ' + str(args.reps) + ')':<78} {'loopml':>10} {'floor':>10}")
-        for label, ours, bare in bench_search(args.url, args.runs, args.models, args.reps, args.keep):
+        for label, ours, bare in bench_search(args.url, args.runs, args.models, args.reps, args.keep, args.reuse):
             print(f"{label:<78} {ours:>7.2f} ms {bare:>7.2f} ms")
     if "monitors" in parts:
         print(f"{'scheduled monitor checks (PostgreSQL store)':<78} {'one tick':>10} {'per minute':>12}")
-        for label, took, per_minute in bench_monitors(args.url, args.monitors, args.workers, not args.no_ray, args.keep):
+        runners = set(args.monitor_runners.split(",")) - ({"ray"} if args.no_ray else set())
+        for label, took, per_minute in bench_monitors(args.url, args.monitors, args.workers, runners, args.keep):
             print(f"{label:<78} {took:>8.2f} s {per_minute:>12,.0f}")
     if "failover" in parts:
         took = bench_failover(args.url, args.lease_ttl, args.keep)
         print(f"agent failover (lease ttl {args.lease_ttl:g} s): SIGKILL of the leader -> the follower leads in {took:.1f} s")
+    if "serving" in parts:
+        print(f"{'serving over one PostgreSQL store (wrk)':<78} {'req/s':>10} {'p99':>10} {'errors':>7}")
+        for label, rps, p99, errors in bench_serving(args.url, args.duration, args.keep):
+            print(f"{label:<78} {rps:>10,.0f} {p99:>7.1f} ms {errors:>7}")
+    if "batch" in parts:
+        print(f"{'batch_predict (iris logistic regression)':<78} {'took':>10} {'rows/s':>12}")
+        for label, took, per_s in bench_batch(args.batch_rows, args.batch_files, args.workers, not args.no_ray):
+            print(f"{label:<78} {took:>8.2f} s {per_s:>12,.0f}")
     print(f"machine: {machine()}")
     argv = [this_python(ROOT), "benchmarks/scale.py", *sys.argv[1:]]
     print(f"Reproduce:\ncd {shlex.quote(str(ROOT))} && {shlex.join(argv)}")

@@ -34,6 +34,7 @@ from loopml.config import hide_password
 from loopml.timestamps import now_ms
 
 if TYPE_CHECKING:
+    from loopml.demo_features import FeatureDemo
     from loopml.demo_loop import LoopResult
     from loopml.entities.audit import AuditEvent
     from loopml.registry.lineage import LineageNode
@@ -70,6 +71,7 @@ class DemoResult:
     audit_actions: list[str]
     served: Served | None = None
     loop: LoopResult | None = None
+    features: FeatureDemo | None = None  # the feature-store step (loopml.demo_features)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +142,7 @@ def run_demo(
     render_lineage: Callable[[LineageNode], RenderableType] | None = None,
     render_audit: Callable[[list[AuditEvent]], RenderableType] | None = None,
     close_loop: bool = True,
+    feature_store: bool = True,
 ) -> DemoResult:
     """Train the sweep, register and promote the best model, print what happened, and return what was created.
 
@@ -239,6 +242,10 @@ def run_demo(
         console.print(render_audit(events))
     if registered.promoted and close_loop:
         result = replace(result, loop=_close_the_loop(console))
+    if feature_store:  # a feature view over the same data, trained through it, served by entity key
+        from loopml.demo_features import run_feature_demo
+
+        result = replace(result, features=run_feature_demo(console, f"{experiment}-features", data))
     console.print()
     console.print(
         _summary_panel(client, experiment, parent.run_id, ranked, elapsed, registered, served, result.loop)

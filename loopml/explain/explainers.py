@@ -45,8 +45,9 @@ _TREE_NAMES = ("Forest", "Tree", "GradientBoosting", "ExtraTrees")
 class Attributions:
     """Per-row, per-column attributions and what they add up to.
 
-    ``values[i].sum() == outputs[i] - expected_value`` when ``additive`` (SHAP's local accuracy);
-    ``outputs`` are the model's own outputs on the scale named by ``output``.
+    ``values[i].sum() == outputs[i] - expected_value`` when ``additive`` (SHAP's local accuracy):
+    ``outputs`` are the model's outputs on the scale named by ``output`` (``Explainer.model_output``
+    gives them from the model itself; the tests hold the two equal).
     """
 
     columns: tuple[str, ...]
@@ -233,8 +234,9 @@ class Explainer:
     def model_output(self, frame: pd.DataFrame) -> np.ndarray:
         """The model's own output on the explained scale (probability, log-odds or value), per row."""
         raw = self.view.raw
-        if self.view.flavor == "sklearn" and getattr(raw, "feature_names_in_", None) is None:
-            # the serving fast path's private copy forgets the names it was fitted with: give it the bare array
+        if hasattr(raw, "fit") and getattr(raw, "feature_names_in_", None) is None:
+            # fitted on an array (or the serving fast path's private copy, which forgets the names it was
+            # fitted with): give it the bare array, as a frame would make scikit-learn warn
             frame = frame.to_numpy()  # type: ignore[assignment]
         if self._class is None:
             return np.asarray(raw.predict(frame), dtype=np.float64).reshape(len(frame))
@@ -271,9 +273,10 @@ class Explainer:
                 raw_values = self._explainer.shap_values(frame, check_additivity=False)
             expected = self._explainer.expected_value
         values, base = _pick(raw_values, expected, self._class, len(frame), len(frame.columns))
-        return Attributions(
-            tuple(str(c) for c in frame.columns), values, base, self.model_output(frame), self.output, self.method, True
-        )
+        # Tree and linear SHAP are exact and kernel SHAP constrains its fit to it: the output is the expected
+        # value plus the attributions, so the model is not called again (the tests check it against the model)
+        outputs = base + values.sum(axis=1)
+        return Attributions(tuple(str(c) for c in frame.columns), values, base, outputs, self.output, self.method, True)
 
 
 def _pick(values: Any, expected: Any, index: int | None, n: int, p: int) -> tuple[np.ndarray, float]:

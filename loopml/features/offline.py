@@ -23,7 +23,7 @@ import shutil
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from loopml.errors import EntityFrameError
+from loopml.errors import EntityFrameError, FeatureSourceError
 from loopml.features.definitions import FeatureView
 from loopml.features.references import output_name
 from loopml.features.sources import DUCK_TYPES, connect, scan
@@ -52,9 +52,13 @@ def _entity_times(entity_df: pd.DataFrame, column: str) -> tuple[Any, bool]:
                 "mixes naive and tz-aware timestamps" if "tz" in str(exc).lower() else "holds values that are not times"
             )
             raise EntityFrameError(f"Entity frame column {column!r} {detail}.") from None
-    if isinstance(series.dtype, pd.DatetimeTZDtype):
-        return series.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[ns]"), True
-    return series.to_numpy(dtype="datetime64[ns]"), False
+    aware = isinstance(series.dtype, pd.DatetimeTZDtype)
+    if aware:
+        series = series.dt.tz_convert("UTC").dt.tz_localize(None)
+    try:
+        return series.astype("datetime64[ns]").to_numpy(), aware
+    except (ValueError, OverflowError):  # pandas' OutOfBoundsDatetime is a ValueError
+        raise EntityFrameError(f"Entity frame column {column!r} holds times outside the years 1678-2261.") from None
 
 
 def _family(duck_type: str) -> str:
@@ -167,6 +171,7 @@ def historical_join(
     key whose type differs from the source's; FeatureSourceError for a source missing a declared column
     or holding the wrong type.
     """
+    import duckdb
     import numpy as np
     import pandas as pd
 
@@ -185,7 +190,11 @@ def historical_join(
         result = entity_df.copy()
         # one view at a time: DuckDB holds one view's sorted rows at once, never all of them
         for i, (view, features) in enumerate(requested):
-            table = con.sql(_view_sql(i, view, features, full_names)).to_arrow_table()
+            try:
+                table = con.sql(_view_sql(i, view, features, full_names)).to_arrow_table()
+            except duckdb.Error as exc:  # e.g. a source time outside TIMESTAMP_NS's range
+                detail = str(exc).strip().splitlines()[0][:300]
+                raise FeatureSourceError(f"Feature view {view.name!r}: its source cannot be joined: {detail}") from None
             frame = _to_pandas(table.sort_by("__row").drop_columns(["__row"]))
             for column in frame.columns:
                 values = frame[column]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from loopml.errors import EntityFrameError
+from loopml.errors import EntityFrameError, FeatureReferenceError, FeatureViewNotFoundError
 from loopml.features.online.base import OnlineStore, ReadRequest
 
 if TYPE_CHECKING:
@@ -150,9 +150,15 @@ def get_online_features(
     Values older than their view's ttl come back as ``None`` and count in ``.stale``; keys never stored count
     in ``.missing``. EntityFrameError when a row lacks a join key; FeatureReferenceError for a bad reference.
     """
-    from loopml.features.cache import definitions_for
+    from loopml.features.cache import cache_for
 
     if store is None or online is None:
         default_store, default_online = default_stores()
         store, online = store or default_store, online or default_online
-    return lookup(definitions_for(store), online, entity_rows, features, service, full_names=full_names)
+    cache = cache_for(store)
+    try:
+        return lookup(cache.get(), online, entity_rows, features, service, full_names=full_names)
+    except (FeatureViewNotFoundError, FeatureReferenceError):
+        # perhaps applied a moment ago, before the cache looked at the version again: look now, once
+        cache.invalidate()
+        return lookup(cache.get(), online, entity_rows, features, service, full_names=full_names)

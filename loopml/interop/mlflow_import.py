@@ -143,6 +143,7 @@ class _Importer:
         self.run_map: dict[str, str] = {}  # source run id -> loopml run id
         #: source logged-model id -> (loopml run id holding its files, its loopml model id)
         self.model_runs: dict[str, tuple[str, str]] = {}
+        self._refused = 0  # artifact files of the current run whose paths loopml refused
 
     def run(self) -> ImportReport:
         started = time.perf_counter()
@@ -231,6 +232,7 @@ class _Importer:
             counts["logged models"].present += len(models)
             self._verify(run, existing.run_id, models, present=True)
             return
+        self._refused = 0
         try:
             history = [
                 Metric(key, value, step, timestamp)
@@ -255,7 +257,8 @@ class _Importer:
         counts["metric points"].imported += len(history)
         counts["artifacts"].imported += len(entries) + sum(len(files) for _, files in model_files)
         counts["logged models"].imported += len(models)
-        self._verify(run, loopml_id, models, present=False)
+        files_read = len(entries) + sum(len(files) for _, files in model_files) + self._refused
+        self._verify(run, loopml_id, models, present=False, known=(len(history), files_read))
 
     def _blobs(self, files: Iterable[tuple[str, bytes]], folder: str, run_id: str) -> list[ArtifactEntry]:
         entries = []
@@ -265,6 +268,7 @@ class _Importer:
                 check_artifact_path(path)
             except LoopMLError:
                 self.report.skip("artifacts", f"run {run_id}: artifact {relpath!r} has a path loopml refuses")
+                self._refused += 1
                 continue
             entries.append(ArtifactEntry(path, self.store.artifacts.put_bytes(data), len(data)))
         return entries
@@ -325,16 +329,22 @@ class _Importer:
             self.store.tracking.end_run(loopml_id, status, run.end_time or run.start_time)
         return loopml_id
 
-    def _verify(self, run: SourceRun, loopml_id: str, models: list[SourceLoggedModel], *, present: bool) -> None:
-        """Add what the source holds for ``run`` and what loopml holds for it to the counts."""
+    def _verify(
+        self,
+        run: SourceRun,
+        loopml_id: str,
+        models: list[SourceLoggedModel],
+        *,
+        present: bool,
+        known: tuple[int, int] | None = None,
+    ) -> None:
+        """Add what the source holds for ``run`` (``known``: its points and files, just read) and what loopml holds."""
         counts = self.report.counts
         stored = self.store.tracking.get_run(loopml_id)
         counts["runs"].in_loopml += 1
         counts["params"].in_loopml += sum(1 for k, v in run.params.items() if stored.params.get(k) == v)
         try:
-            source_points = sum(len(self.source.metric_history(run, key)) for key in run.metric_keys)
-            source_files = sum(1 for _ in _own_files(self.source.run_artifacts(run), models))
-            source_files += sum(1 for model in models for _ in _own_files(self.source.model_artifacts(model), []))
+            source_points, source_files = known or self._source_size(run, models)
         except SourceGone as exc:
             self.report.skipped.append(f"run {run.run_id}: could not be re-read to verify it ({exc})")
             return
@@ -349,6 +359,13 @@ class _Importer:
         loopml_files = self.store.tracking.list_artifacts(loopml_id)
         counts["artifacts"].in_loopml += sum(1 for e in loopml_files if e.path.rsplit("/", 1)[-1] != MANIFEST_FILE)
         counts["logged models"].in_loopml += sum(1 for m in models if m.model_id in self.model_runs)
+
+    def _source_size(self, run: SourceRun, models: list[SourceLoggedModel]) -> tuple[int, int]:
+        """(metric points, artifact files) the source holds for a run, read again."""
+        points = sum(len(self.source.metric_history(run, key)) for key in run.metric_keys)
+        files = sum(1 for _ in _own_files(self.source.run_artifacts(run), models))
+        files += sum(1 for model in models for _ in _own_files(self.source.model_artifacts(model), []))
+        return points, files
 
     # -- registry -------------------------------------------------------------------------------
     def _registry(self) -> None:

@@ -111,7 +111,8 @@ def monitor(
     """Define (or redefine) the monitor ``name`` of the registered model ``model``; stored and audited.
 
     Args:
-        checks: any of ``data_drift``, ``prediction_drift``, ``quality``, ``performance``, ``operations``.
+        checks: any of ``data_drift``, ``prediction_drift``, ``quality``, ``performance``, ``operations``, and
+            ``feature_skew`` (asked for explicitly: served features against the offline store, see ``.skew``).
         columns: the input columns to watch; default every reference column that requests carry.
         tests: drift tests forced per column (``{"age": "psi", "prediction": ("psi", 0.2)}``) or one for all.
         thresholds: when to alert (see :mod:`loopml.monitoring.spec`), e.g. ``{"drift_share": 0.3,

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from starlette.concurrency import run_in_threadpool
 
-from loopml.errors import InvalidInputError
+from loopml.errors import FeatureReferenceError, FeatureViewNotFoundError, InvalidInputError
 from loopml.serving.payloads import Payload, loads
 
 if TYPE_CHECKING:
@@ -117,15 +117,19 @@ class EntityFeatures:
 
     async def fill(self, payload: Payload, predictor: Predictor, name: str, version: int) -> tuple[Payload, bytes]:
         """The model's rows for the entity rows in ``payload``, and the body to log (keys + features used)."""
-        from loopml.features.cache import definitions_for
+        from loopml.features.cache import cache_for
         from loopml.features.online_features import lookup
 
         entities = payload.records or []
         plan = self._plans.get((name, version))
         if plan is None:
             plan = await run_in_threadpool(self.plan, name, version, predictor)
-        definitions = definitions_for(self._store)  # in memory; the version is looked at every few seconds
-        got = lookup(definitions, self.online, entities, plan.features, plan.service)
+        cache = cache_for(self._store)  # in memory; the version is looked at every few seconds
+        try:
+            got = lookup(cache.get(), self.online, entities, plan.features, plan.service)
+        except (FeatureViewNotFoundError, FeatureReferenceError):  # applied a moment ago: look now, once
+            cache.invalidate()
+            got = lookup(cache.get(), self.online, entities, plan.features, plan.service)
         present = len(entities) * len(got.features) - got.missing - got.stale
         self.values.labels("present").inc(present)
         if got.missing:

@@ -94,22 +94,27 @@ class Explanations:
         if v2:
             raise InvalidInputError("explain=true is answered on the v1 route POST /v1/models/{name}/predict.")
         name = segment.partition("@")[0]
+        what = f"Explanations of model {name!r}"
         with self._lock:
-            known = self._budgets.get(name)
-        if known is not None and known.tokens <= 0:  # spent: refuse before predicting
-            known.acquire(f"Explanations of model {name!r}")
-        answer = await self.service.predict(segment, version, body, key=key, request_id=request_id)
-        content = json.loads(answer.content)
-        budget = self.budget(name)  # the model exists: the prediction found it
-        budget.acquire(f"Explanations of model {name!r}")
+            budget = self._budgets.get(name)
+        if budget is not None:  # a model explained before: refuse over budget before predicting
+            budget.acquire(what)
+        held = budget
         start = self._clock()
         try:
+            answer = await self.service.predict(segment, version, body, key=key, request_id=request_id)
+            if held is None:  # the first explained request of this model: it exists, the prediction found it
+                budget = self.budget(name)
+                budget.acquire(what)
+                held, start = budget, self._clock()
+            content = json.loads(answer.content)
             predictor = self.service.cache.get((name, content["version"])) or await self.service.cache.aload(
                 (name, content["version"])
             )
             content["explanations"] = await run_in_threadpool(self._explain, predictor, parse_v1(body))
         finally:
-            budget.release(self._clock() - start)
+            if held is not None:
+                held.release(self._clock() - start)
         return Answer(json.dumps(content, ensure_ascii=False).encode(), answer.request_id, answer.replaced)
 
     def _explain(self, predictor: Predictor, payload: Payload) -> list[dict[str, Any]]:

@@ -178,3 +178,12 @@ def test_file_sources_read_fsspec_urls():
         assert result["orders"].tolist() == [2, 3] and result["spend"].tolist() == [2.0, 3.0]
     finally:
         fs.rm("memory://loopml-features-test", recursive=True)
+
+
+def test_times_outside_the_nanosecond_range_are_refused_not_wrapped():
+    far = pd.Series([datetime(3000, 1, 1)], dtype="datetime64[us]")
+    with pytest.raises(EntityFrameError, match="'event_timestamp' holds times outside the years 1678-2261"):
+        historical_join(pd.DataFrame({"customer_id": [1], "event_timestamp": far}), [(view(), ["orders"])])
+    future = view(source=DataFrameSource(ROWS.iloc[:1].assign(event_time=far.to_numpy())))
+    with pytest.raises(FeatureSourceError, match="view 'stats': its source cannot be joined"):
+        historical_join(entities(), [(future, ["orders"])])

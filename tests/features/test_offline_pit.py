@@ -16,7 +16,7 @@ import pandas as pd
 from loopml.features.apply import apply_features
 from loopml.features.definitions import Entity, FeatureService, FeatureView
 from loopml.features.offline import get_historical_features, historical_join
-from loopml.features.sources import DataFrameSource, FileSource, SqlSource
+from loopml.features.sources import DataFrameSource, FileSource, SqlSource, iter_batches
 
 CUSTOMER = Entity("customer", ["customer_id"])
 STORE = Entity("shop", ["store_id"])
@@ -207,5 +207,12 @@ def test_sql_source_on_postgresql(pg_base_url, tmp_path):
             for sql_view in (from_table, from_query):
                 result = historical_join(entity_df, [(view_a, features_a), (sql_view, features_b)])
                 check(result, reference(entity_df, views))
+            start, end = BASE + pd.Timedelta(minutes=60), BASE + pd.Timedelta(minutes=200)
+            streamed = pd.concat(
+                [b.to_pandas() for b in iter_batches(from_table, start.to_pydatetime(), end.to_pydatetime(), ["visits"], 7)]
+            )
+            inside = rows_b[(rows_b["event_time"] >= start) & (rows_b["event_time"] < end)]
+            assert sorted(streamed["visits"]) == sorted(inside["visits"])
+            assert list(streamed.columns) == ["customer_id", "store_id", "event_time", "visits"]
     finally:
         drop_pg_schema(pg_base_url, schema)

@@ -126,3 +126,15 @@ def test_push_writes_fresh_values_and_never_goes_back_in_time(
         push("risk", frame.assign(score=["a", "b", "c"]), store=meta, online=online_store)
     with pytest.raises(FeatureViewNotFoundError):
         push("nope", frame, store=meta, online=online_store)
+
+
+def test_a_view_applied_a_moment_ago_is_found(
+    meta: Any, online_store: OnlineStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOOPML_FEATURES_CHECK_EVERY", "3600")  # the cache would not look at the version again
+    views = _views(tmp_path)
+    apply(meta, views[:1])
+    get_online_features([{"customer_id": 1}], ["spend:spend"], store=meta, online=online_store)
+    apply(meta, views)
+    got = get_online_features([{"customer_id": 1}], ["risk:score"], store=meta, online=online_store)
+    assert got.rows == [{"customer_id": 1, "score": None}] and got.missing == 1

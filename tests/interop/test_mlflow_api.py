@@ -146,3 +146,13 @@ def test_every_mlflow_route_checks_the_token_and_role_before_the_body(tmp_path: 
                     error(response, 403, "PERMISSION_DENIED")
     finally:
         store.close()
+
+
+def test_mlflow_default_experiment_is_loopml_default(api: Any, store: Any) -> None:
+    # a script that never calls set_experiment logs into MLflow's experiment "0"
+    run = api.post(f"{API}/runs/create", json={"run_name": "no-experiment"}).json()["run"]
+    default = store.tracking.get_experiment_by_name("Default")
+    assert run["info"]["experiment_id"] == str(default.experiment_id)
+    assert api.get(f"{API}/experiments/get", params={"experiment_id": "0"}).json()["experiment"]["name"] == "Default"
+    found = api.post(f"{API}/runs/search", json={"experiment_ids": ["0"]}).json()["runs"]
+    assert [r["info"]["run_name"] for r in found] == ["no-experiment"]

@@ -101,3 +101,20 @@ def test_on_ray_the_output_is_byte_for_byte_the_local_one(tmp_path, monkeypatch)
     finally:
         ray.shutdown()
         store.close()
+
+
+def test_the_cli_scores_and_names_a_bad_runner(loopml_env, tmp_path):
+    from typer.testing import CliRunner
+
+    import loopml
+    from loopml.cli.main import app
+
+    X, _ = _register(loopml.get_tracking_client())
+    source = _dataset(tmp_path / "in", X)
+    done = CliRunner().invoke(app, ["batch-predict", "models:/iris@champion", str(source), str(tmp_path / "out"), "--log"])
+    assert done.exit_code == 0, done.output
+    assert "Scored 150 rows in 2 file(s) with models:/iris/1" in done.output and "logged 2 records" in done.output
+    assert (tmp_path / "out" / "day=2026-11-02" / "part-0.parquet").exists()
+    bad = CliRunner().invoke(app, ["batch-predict", "models:/iris@champion", str(source), str(tmp_path / "x"),
+                                   "--runner", "spark"])  # fmt: skip
+    assert bad.exit_code == 2 and "--runner" in bad.output and not (tmp_path / "x").exists()

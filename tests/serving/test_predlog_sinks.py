@@ -90,3 +90,22 @@ def test_an_unknown_sink_is_refused_by_name(monkeypatch, tmp_path):
     monkeypatch.setenv("LOOPML_PREDICTION_LOG", "kafka")
     with pytest.raises(InvalidValueError, match="LOOPML_PREDICTION_LOG must be one of sql, parquet"):
         open_store(f"sqlite:///{tmp_path / 'x.db'}", artifacts_url=str(tmp_path / "a"))
+
+
+def test_a_small_read_of_a_large_window_returns_the_first_rows_by_time_across_overlapping_files(tmp_path):
+    from loopml.store.predictions.parquet import ParquetPredictionLog, records_table
+
+    log = ParquetPredictionLog(str(tmp_path / "prediction-log"))
+    start = now_ms() - DAY_MS
+    for offset in (1, 0, 500):  # two replicas' files interleaved in time, then a later one
+        log.write(records_table([record(f"t{offset}-{i}", start + offset + 2 * i) for i in range(100)]))
+    for group in (1, 16):  # files read one at a time (stopping early) or all in one scan
+        import loopml.store.predictions.parquet as module
+
+        module._READ_GROUP, saved = group, module._READ_GROUP
+        try:
+            first = log.read("churn", max_results=10)
+        finally:
+            module._READ_GROUP = saved
+        assert [r.time - start for r in first] == list(range(10))
+    assert len(log.read("churn", since=start + 500)) == 100

@@ -188,7 +188,7 @@ def log_metric(msg: Msg, store: StoreDep) -> dict[str, Any]:
 def log_param(msg: Msg, store: StoreDep) -> dict[str, Any]:
     run_id = m.run_id(msg)
     key = m.required_text(msg, "key")
-    store.tracking.log_batch(run_id, params={key: str(msg.get("value", ""))})
+    store.tracking.log_batch(run_id, params={key: _value(msg)})
     return {}
 
 
@@ -198,8 +198,14 @@ def set_tag(msg: Msg, store: StoreDep) -> dict[str, Any]:
     key = m.required_text(msg, "key")
     if key.startswith(layout.INTERNAL_TAG_PREFIX):
         raise invalid(f"Parameter 'key': tags under {layout.INTERNAL_TAG_PREFIX} are kept by loopml itself.")
-    store.tracking.log_batch(run_id, tags={key: str(msg.get("value", ""))})
+    store.tracking.log_batch(run_id, tags={key: _value(msg)})
     return {}
+
+
+def _value(msg: m.Message) -> str:
+    """The ``value`` of a param or tag message (MLflow sends strings; an absent value is empty)."""
+    value = msg.get("value")
+    return "" if value is None else str(value)
 
 
 @router.post("/mlflow/runs/log-batch")

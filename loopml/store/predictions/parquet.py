@@ -117,6 +117,27 @@ def records_table(records: Sequence[PredictionRecord], entity_keys: Sequence[Seq
     return pa.table(columns, schema=SCHEMA)
 
 
+#: Files one dataset scan of a window read covers (read in parallel; the read may stop between groups).
+_READ_GROUP = 16
+
+
+def _first_by_time(parts: list[pa.Table], limit: int) -> pa.Table:
+    """The first ``limit`` rows of ``parts`` by time; already-ordered rows (the usual case) are sliced, not copied."""
+    table = pa.concat_tables(parts) if parts else SCHEMA.empty_table()
+    if not table.num_rows:
+        return table
+    times = table.column("time").to_numpy()
+    if bool(np.all(times[1:] >= times[:-1])):
+        return table.slice(0, limit)
+    order = pc.sort_indices(table, sort_keys=[("time", "ascending")])
+    return table.take(order[:limit] if len(order) > limit else order)
+
+
+def _first_time(path: str) -> int:
+    """The earliest time in a file, from its name (``part-<13 digits>-<random>.parquet``)."""
+    return int(posixpath.basename(path)[5:18])
+
+
 def table_records(table: pa.Table) -> list[PredictionRecord]:
     """Records of an Arrow table in the sink's schema."""
     columns = [table.column(name).to_pylist() for name in SCHEMA.names[:-1]]
@@ -240,19 +261,30 @@ class ParquetPredictionLog:
         version: int | None = None,
         role: str | None = None,
         max_results: int = 100_000,
-        columns: Sequence[str] | None = None,
     ) -> pa.Table:
-        """The rows of a window, oldest first, at most ``max_results`` (the first by time)."""
-        chunks: list[pa.RecordBatch] = []
+        """The rows of a window, oldest first: the first ``max_results`` by time (ties in file order).
+
+        Files are read in the order of their first time (the name says it), and reading stops at the first
+        file that starts after the newest row kept once ``max_results`` are held: a small read of a large
+        window holds about ``max_results`` rows and one file, not the window.
+        """
+        files = self.files(model, since, until)
+        files.sort(key=lambda path: (posixpath.basename(posixpath.dirname(path)), posixpath.basename(path)))
+        row_filter = self._filter(since, until, version, role)
+        parts: list[pa.Table] = []
         held = 0
-        for batch in self.batches(model, since=since, until=until, version=version, role=role, columns=columns):
-            chunks.append(batch)
-            held += batch.num_rows
-        schema = SCHEMA if columns is None else pa.schema([SCHEMA.field(c) for c in columns])
-        table = pa.Table.from_batches(chunks, schema=schema) if chunks else schema.empty_table()
-        if "time" in table.column_names and table.num_rows:
-            table = table.take(pc.sort_indices(table, sort_keys=[("time", "ascending")]))
-        return table.slice(0, max_results) if held > max_results else table
+        newest_kept: int | None = None
+        for start in range(0, len(files), _READ_GROUP):
+            group = files[start : start + _READ_GROUP]
+            if newest_kept is not None and _first_time(group[0]) > newest_kept:
+                break
+            part = ds.dataset(group, schema=SCHEMA, format="parquet", filesystem=self._fs).to_table(filter=row_filter)
+            parts.append(part)
+            held += part.num_rows
+            if held >= max_results:  # keep the first max_results by time; later groups can only replace the tail
+                kept = _first_by_time(parts, max_results)
+                parts, held, newest_kept = [kept], kept.num_rows, kept.column("time")[-1].as_py()
+        return _first_by_time(parts, max_results)
 
     def read(
         self,

@@ -137,7 +137,9 @@ _SUM_TOTALS = "CASE WHEN sum(CASE WHEN tot IS NULL AND c > n THEN 1 ELSE 0 END) 
 def build_rollups(engine: Engine, run_id: str, key: str) -> bool:
     """Fill ``metric_rollups`` for one metric of a run that has ended; False when the run is still running.
 
-    Idempotent: nothing is written when the roll-ups exist already (another request built them).
+    Idempotent: nothing is written when the roll-ups exist already (another request built them); two
+    requests building at once on PostgreSQL write the same rows, the second one's ``ON CONFLICT DO
+    NOTHING`` (SQLite's write lock serialises them before the check).
     """
     with write_transaction(engine) as conn:
         if not _ended(conn, run_id):
@@ -154,7 +156,7 @@ def build_rollups(engine: Engine, run_id: str, key: str) -> bool:
                     'sum(CASE WHEN "is_nan" THEN 1 ELSE 0 END), min("value"), max("value"), sum("value"), '
                     "min(x), max(x) "
                     f'FROM (SELECT "value", "is_nan", {column} AS x, {_block_of(column, finest)} AS blk '
-                    'FROM metrics WHERE "run_id" = :run_id AND "key" = :key) AS points GROUP BY blk'
+                    'FROM metrics WHERE "run_id" = :run_id AND "key" = :key) AS points GROUP BY blk ON CONFLICT DO NOTHING'
                 ),
                 {"run_id": run_id, "key": key, "axis": axis},
             )
@@ -168,7 +170,7 @@ def build_rollups(engine: Engine, run_id: str, key: str) -> bool:
                         f'FROM (SELECT "count" AS c, "nan_count" AS n, "low" AS lo, "high" AS hi, "total" AS tot, '
                         f'"x_first" AS xf, "x_last" AS xl, {coarser} AS blk '
                         'FROM metric_rollups WHERE "run_id" = :run_id AND "key" = :key AND "axis" = :axis '
-                        f'AND "width" = {finer}) AS finer GROUP BY blk'
+                        f'AND "width" = {finer}) AS finer GROUP BY blk ON CONFLICT DO NOTHING'
                     ),
                     {"run_id": run_id, "key": key, "axis": axis},
                 )

@@ -348,19 +348,26 @@ class SqlServingStore(ServingStore):
 
         assert self._sink is not None
         records = _unique_in_batch(records)
-        with read_transaction(self._engine) as conn:
-            policies = self._log_policies(conn)
+        policies = self._fresh_policies()
+        if policies is None:
+            with read_transaction(self._engine) as conn:
+                policies = self._log_policies(conn)
         records, entities, keys = _apply_policies(records, policies)
         if entities:
             with write_transaction(self._engine) as conn:
                 conn.execute(t.prediction_entities.insert(), entities)
         self._sink.write(records_table(records, keys))
 
+    def _fresh_policies(self) -> dict[str, LogPolicy] | None:
+        """The cached log policies while they are fresh, else None."""
+        with self._policy_lock:
+            return self._policies if time.monotonic() - self._policies_at < _POLICY_TTL_S else None
+
     def _log_policies(self, conn: Connection) -> dict[str, LogPolicy]:
         """Every model's log policy, re-read at most every few seconds (one small table)."""
-        with self._policy_lock:
-            if time.monotonic() - self._policies_at < _POLICY_TTL_S:
-                return self._policies
+        fresh = self._fresh_policies()
+        if fresh is not None:
+            return fresh
         lp = t.prediction_log_policies.c
         rows = conn.execute(select(lp.model, lp.redact, lp.entity_key)).all()
         policies = {row.model: LogPolicy(redact=json.loads(row.redact), entity_key=row.entity_key) for row in rows}
