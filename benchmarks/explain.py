@@ -145,14 +145,18 @@ def main() -> None:
                 path = f"/v1/models/{name}/versions/1/predict"
 
                 def post(i: int, path: str = path, explain: bool = True) -> None:
-                    answer = http.post(path + ("?explain=true" if explain else ""), json={"inputs": records[i % len(records)]})
+                    answer = http.post(
+                        path + ("?explain=true" if explain else ""), json={"inputs": records[i % len(records)]}
+                    )
                     answer.raise_for_status()
 
                 over_http = timed(post, args.requests)
                 plain = timed(lambda i, path=path: post(i, path, explain=False), args.requests)
                 lines.append((name, floor, inproc, over_http, plain))
         store.close()
-    print(f"{'model':8} {'shap (floor)':>16} {'loopml in process':>20} {'loopml HTTP':>16} {'HTTP no explain':>16}  p50 against the floor")
+    print(
+        f"{'model':8} {'shap (floor)':>16} {'loopml in process':>20} {'loopml HTTP':>16} {'HTTP no explain':>16}  p50 against the floor"
+    )
     for name, floor, inproc, over_http, plain in lines:
         print(f"{name:8} {floor[0]:7.2f}/{floor[1]:7.2f} ms {inproc[0]:9.2f}/{inproc[1]:7.2f} ms "
               f"{over_http[0]:7.2f}/{over_http[1]:7.2f} ms {plain[0]:7.2f}/{plain[1]:7.2f} ms  "

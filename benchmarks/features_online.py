@@ -259,7 +259,7 @@ def child_floor(config: dict[str, Any]) -> dict[str, Any]:
 
 # -- Feast ---------------------------------------------------------------------------------------------
 
-FEAST_CHILD = r'''
+FEAST_CHILD = r"""
 import json, sys, time, resource, warnings
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -314,7 +314,7 @@ store.apply([view(f"extra_{v}", config["views"][0]) for v in range(50 - len(view
 out["reads_50_views"] = reads_of()
 redis.Redis(host="127.0.0.1", port=6379, db=db).flushdb()
 print(json.dumps(out))
-'''
+"""
 
 
 def run_child(python: str, args: list[str], timeout: int) -> dict[str, Any]:
@@ -356,7 +356,9 @@ def report(args: argparse.Namespace, results: dict[str, Any]) -> None:
                   f"{r['100']['p99_ms']:8.3f}")  # fmt: skip
     ours, feast, floor = results.get("loopml", {}), results.get("feast", {}), results.get("floor", {})
     if "reads" in ours and "reads" in floor:
-        print(f"loopml / floor, 100 entities p50: {ours['reads']['100']['p50_ms'] / floor['reads']['100']['p50_ms']:.2f}x")
+        print(
+            f"loopml / floor, 100 entities p50: {ours['reads']['100']['p50_ms'] / floor['reads']['100']['p50_ms']:.2f}x"
+        )
     if "reads" in ours and "reads" in feast:
         print(
             f"Feast / loopml materialization time: {feast['materialize_s'] / ours['materialize_s']:.1f}x (target >= 10x); "

@@ -200,7 +200,8 @@ class Explainer:
         if self._class is None:
             return "prediction"
         label = self.view.raw.classes_[self._class]
-        if self.method == "tree" and "sklearn" in type(self.view.raw).__module__ and "Boost" not in self.model_name:
+        module = type(self.view.raw).__module__
+        if self.method == "tree" and module.startswith("sklearn.") and "GradientBoosting" not in self.model_name:
             return f"probability of class {label}"
         if self.method in ("tree", "linear"):
             return f"log-odds of class {label}"
@@ -270,7 +271,9 @@ class Explainer:
             elif self.method == "linear":
                 raw_values = self._explainer.shap_values(frame.to_numpy(dtype=np.float64))
             else:
-                raw_values = self._explainer.shap_values(frame, check_additivity=False)
+                with warnings.catch_warnings():  # LightGBM: "output has changed to a list of ndarray" (handled)
+                    warnings.filterwarnings("ignore", message="LightGBM binary classifier", category=UserWarning)
+                    raw_values = self._explainer.shap_values(frame, check_additivity=False)
             expected = self._explainer.expected_value
         values, base = _pick(raw_values, expected, self._class, len(frame), len(frame.columns))
         # Tree and linear SHAP are exact and kernel SHAP constrains its fit to it: the output is the expected
@@ -291,4 +294,3 @@ def _pick(values: Any, expected: Any, index: int | None, n: int, p: int) -> tupl
             array = array[:, :, index if index is not None else -1]
     offset = float(base[index] if index is not None and len(base) > 1 else base[-1])
     return array.reshape(n, p), offset
-

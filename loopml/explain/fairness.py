@@ -157,7 +157,9 @@ def fairness(
             )
         )
     judged = [g for g in groups if g.enough_data]
-    notes = tuple(f"group {g.group!r}: {NOT_ENOUGH_DATA} ({g.n} rows < {min_rows})" for g in groups if not g.enough_data)
+    notes = tuple(
+        f"group {g.group!r}: {NOT_ENOUGH_DATA} ({g.n} rows < {min_rows})" for g in groups if not g.enough_data
+    )
     dp = _spread([g.selection_rate for g in judged])
     tpr_gap, fpr_gap = _spread([g.tpr for g in judged]), _spread([g.fpr for g in judged])
     eo = None if tpr_gap is None or fpr_gap is None else max(tpr_gap, fpr_gap)

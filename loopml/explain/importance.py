@@ -83,7 +83,9 @@ class _Adapter:
         return self.model.predict(X)
 
 
-def _permutation(raw: Any, frame: pd.DataFrame, y: np.ndarray, scoring: str | None, n_repeats: int, seed: int) -> dict[str, Any]:
+def _permutation(
+    raw: Any, frame: pd.DataFrame, y: np.ndarray, scoring: str | None, n_repeats: int, seed: int
+) -> dict[str, Any]:
     from sklearn.inspection import permutation_importance
     from sklearn.metrics import accuracy_score, get_scorer, r2_score
 
@@ -161,9 +163,7 @@ def global_explanation(
         except LoopMLError as exc:
             notes.append(f"SHAP values skipped: {exc.message}")
     background = frame.sample(min(MAX_BACKGROUND, len(frame)), random_state=seed)
-    return GlobalExplanation(
-        len(sample), permutation, shap_part, _records(background), tuple(notes)
-    )
+    return GlobalExplanation(len(sample), permutation, shap_part, _records(background), tuple(notes))
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:

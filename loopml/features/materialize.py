@@ -1,11 +1,14 @@
 """Copy the latest feature values per entity key from a view's source into the online store, in bounded memory.
 
-The source is streamed (``sources.iter_batches``: DuckDB hands out ``batch_rows`` rows at a time); each batch is
-reduced to its latest row per key and written in one atomic call; the online store keeps, per key, the newest of
-what it had and what arrives (``OnlineStore.write``), so the reduction over the whole range is exact without ever
-holding more than one batch. A failure part-way (a source row that does not cast, the store going away) leaves
-each key at its old row or at a consistently newer one, and does not move the view's watermark, so running the
-same materialization again finishes the job.
+DuckDB scans the view's source (``sources.scan``: parquet and DataFrames in place, SQL streamed) and reduces it
+to the latest row per entity key with a hash aggregate (``arg_max`` over the event time) that spills to disk past
+its memory limit; the result is handed out ``batch_rows`` keys at a time and each batch is written in one atomic
+call. Memory stays bounded whatever the range, and each key is written once (reducing each source chunk on its
+own would write a key once per chunk it appears in). The online store keeps, per key, the newest of what it had
+and what arrives (``OnlineStore.write``). A failure part-way (a source row that does not cast, the store going
+away) leaves each key at its old row or at a consistently newer one, and does not move the view's watermark, so
+running the same materialization again finishes the job. ``reduce_batch`` reduces one Arrow batch the same way
+in Python (``push`` uses it).
 
 The watermark (the time up to which a view is materialized) lives in the online store beside the rows it
 describes; ``materialize_incremental(end)`` continues each view from it (or from ``end - ttl`` the first time:
@@ -15,7 +18,7 @@ older values would be stale on arrival).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -76,6 +79,53 @@ def reduce_batch(view: FeatureView, batch: pa.RecordBatch, features: Sequence[st
     )
 
 
+def latest_rows(
+    view: FeatureView,
+    start: datetime | None,
+    end: datetime,
+    *,
+    batch_rows: int = 200_000,
+    memory_limit: str = "1GB",
+) -> Generator[tuple[WriteBatch, int], None, None]:
+    """The latest row per entity key of ``view``'s rows in ``[start, end)``, ``batch_rows`` keys at a time.
+
+    DuckDB scans the source and keeps one row per key (``arg_max`` over the event time, a hash aggregate that
+    spills to disk past ``memory_limit``), then hands the result out in batches: memory stays bounded whatever
+    the range, and each key is written once. Yields each batch with the number of source rows it stands for.
+    """
+    import shutil
+
+    from loopml.features.sources import connect, scan
+
+    features = view.features
+    keys = ", ".join(f'"{k}"' for k in view.join_keys)
+    packed = ", ".join(f'"{f}" := "{f}"' for f in features)
+    con, spill = connect(memory_limit)
+    try:
+        scan(con, view, "src", start=start, end=end, features=features)
+        reader = con.sql(
+            f"SELECT {keys}, epoch_us(max(__ts)) AS __ts, arg_max(struct_pack({packed}), __ts) AS __v, "
+            f"count(*) AS __n FROM src GROUP BY {keys}"
+        ).to_arrow_reader(batch_rows)
+        for batch in reader:
+            if batch.num_rows == 0:
+                continue
+            key_columns = [batch.column(k).to_pylist() for k in view.join_keys]
+            yield (
+                WriteBatch(
+                    view=view.name,
+                    join_keys=tuple(view.join_keys),
+                    keys=list(zip(*key_columns, strict=True)),
+                    values=batch.column("__v").to_pylist(),
+                    event_times=batch.column("__ts").to_pylist(),
+                ),
+                sum(batch.column("__n").to_pylist()),
+            )
+    finally:
+        con.close()
+        shutil.rmtree(spill, ignore_errors=True)
+
+
 def materialize_view(
     view: FeatureView,
     online: OnlineStore,
@@ -85,37 +135,30 @@ def materialize_view(
     batch_rows: int = 200_000,
     progress: Progress | None = None,
 ) -> MaterializeResult:
-    """Materialize one view's rows with ``start <= time < end``; the watermark moves to ``end`` on success."""
+    """Materialize one view's rows with ``start <= time < end``; the watermark moves to ``end`` on success.
+
+    ``progress`` is called after each written batch with the number of keys it held.
+    """
     import duckdb
     import pyarrow as pa
 
-    from loopml.features.sources import iter_batches
-
     began = time.perf_counter()
-    rows = written = 0
-    features = view.features
-    batches = iter_batches(view, start, end, features, batch_rows=batch_rows)
+    rows = written = keys = 0
+    batches = latest_rows(view, start, end, batch_rows=batch_rows)
     try:
-        for batch in batches:
-            if batch.num_rows == 0:
-                continue
-            written += online.write(reduce_batch(view, batch, features))
-            rows += batch.num_rows
+        for batch, covered in batches:
+            written += online.write(batch)
+            rows += covered
+            keys += len(batch.keys)
             if progress is not None:
-                progress(view.name, batch.num_rows)
-    except (
-        duckdb.Error,
-        pa.ArrowException,
-        OSError,
-    ) as exc:  # DuckDB errors surface through the Arrow reader as OSError
+                progress(view.name, len(batch.keys))
+    except (duckdb.Error, pa.ArrowException, OSError) as exc:  # DuckDB errors reach the Arrow reader as OSError
         raise FeatureSourceError(
-            f"Feature view {view.name!r}: reading its source failed after {rows} rows "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0]}); rows written so far are consistent, run again."
+            f"Feature view {view.name!r}: reading its source failed after {keys} keys were written "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0]}); what was written is consistent, run again."
         ) from exc
     finally:
-        close = getattr(batches, "close", None)  # a generator: release DuckDB and its spill folder now
-        if close is not None:
-            close()
+        batches.close()  # release DuckDB and its spill folder now
     online.set_watermark(view.name, end)
     return MaterializeResult(view.name, start, end, rows, written, time.perf_counter() - began)
 

@@ -30,7 +30,9 @@ def _number(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
-def responsible_section(figures: Mapping[str, Any] | None, history: pd.DataFrame | None = None) -> dict[str, Any] | None:
+def responsible_section(
+    figures: Mapping[str, Any] | None, history: pd.DataFrame | None = None
+) -> dict[str, Any] | None:
     """The template's ``responsible`` block, or None when there is nothing to show."""
     if not figures and (history is None or history.empty):
         return None
@@ -45,9 +47,15 @@ def responsible_section(figures: Mapping[str, Any] | None, history: pd.DataFrame
             "head": ["group", "rows", "selection rate", "TPR", "FPR", "accuracy", "verdict"],
             "rows": [
                 (
-                    [str(g["group"]), str(g["n"]), _number(g.get("selection_rate")), _number(g.get("tpr")),
-                     _number(g.get("fpr")), _number(g.get("accuracy")),
-                     "judged" if g.get("enough_data") else "not enough data"],
+                    [
+                        str(g["group"]),
+                        str(g["n"]),
+                        _number(g.get("selection_rate")),
+                        _number(g.get("tpr")),
+                        _number(g.get("fpr")),
+                        _number(g.get("accuracy")),
+                        "judged" if g.get("enough_data") else "not enough data",
+                    ],
                     not g.get("enough_data"),
                 )
                 for g in fair["groups"]
@@ -59,9 +67,13 @@ def responsible_section(figures: Mapping[str, Any] | None, history: pd.DataFrame
             "head": ["metric", "value", "labelled rows", "direction", "code hash"],
             "rows": [
                 (
-                    [name, _number(v.get("value"), 6) if v.get("error") is None else "failed", str(v.get("n", "")),
-                     "higher is better" if v.get("higher_is_better") else "lower is better",
-                     str(v.get("code_hash", ""))[:12]],
+                    [
+                        name,
+                        _number(v.get("value"), 6) if v.get("error") is None else "failed",
+                        str(v.get("n", "")),
+                        "higher is better" if v.get("higher_is_better") else "lower is better",
+                        str(v.get("code_hash", ""))[:12],
+                    ],
                     v.get("error") is not None,
                 )
                 for name, v in business.items()
@@ -75,8 +87,13 @@ def responsible_section(figures: Mapping[str, Any] | None, history: pd.DataFrame
             "head": ["feature", "reference share", "current share", "reference rank", "current rank"],
             "rows": [
                 (
-                    [str(f["feature"]), f"{f['reference_share']:.1%}", f"{f['current_share']:.1%}",
-                     str(f["reference_rank"]), str(f["current_rank"])],
+                    [
+                        str(f["feature"]),
+                        f"{f['reference_share']:.1%}",
+                        f"{f['current_share']:.1%}",
+                        str(f["reference_rank"]),
+                        str(f["current_rank"]),
+                    ],
                     f["reference_rank"] != f["current_rank"],
                 )
                 for f in drift["features"]

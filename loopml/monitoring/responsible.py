@@ -42,9 +42,13 @@ MAX_EXPLAINED = 200
 def check_options(checks: Sequence[str], segments: Any, metrics: Any) -> tuple[str | None, tuple[str, ...]]:
     """Validate ``segments`` and ``metrics`` against the checks that use them (InvalidValueError)."""
     if segments is not None and (not isinstance(segments, str) or not segments.strip()):
-        raise InvalidValueError(f"segments must name the sensitive attribute (a column or 'feedback.<key>'), got {segments!r}.")
+        raise InvalidValueError(
+            f"segments must name the sensitive attribute (a column or 'feedback.<key>'), got {segments!r}."
+        )
     if "fairness" in checks and segments is None:
-        raise InvalidValueError("The fairness check needs segments=<the sensitive attribute: a column or 'feedback.<key>'>.")
+        raise InvalidValueError(
+            "The fairness check needs segments=<the sensitive attribute: a column or 'feedback.<key>'>."
+        )
     if isinstance(metrics, str):
         metrics = (metrics,)
     if not isinstance(metrics, Sequence) or not all(isinstance(m, str) and m for m in metrics):

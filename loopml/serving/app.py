@@ -194,9 +194,11 @@ async def read_body(request: Request, limit: int) -> bytes:
     """The request body, or PayloadTooLargeError (413) as soon as it is known to exceed ``limit`` bytes."""
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
-            raise InvalidInputError(f"Content-Length {declared!r} is not a number.")
-        if int(declared) > limit:
+        if not (declared.isascii() and declared.isdigit()):  # str.isdigit alone accepts '²', which int() refuses
+            raise InvalidInputError(f"Content-Length {declared[:40]!r} is not a number.")
+        # more digits than the limit has is larger than it: int() would refuse thousands of them (a 500)
+        digits = declared.lstrip("0") or "0"
+        if len(digits) > len(str(limit)) or int(digits) > limit:
             raise PayloadTooLargeError(f"The request body is larger than this server accepts ({limit} bytes).")
         return await request.body()
     chunks, size = [], 0

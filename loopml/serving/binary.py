@@ -50,6 +50,8 @@ EXTENSION = "binary_tensor_data"
 #: The one output every loopml model has.
 OUTPUT = "predict"
 _LENGTH = struct.Struct("<I")
+#: More digits than any body length has (an exabyte): longer header values are refused before ``int()``.
+_MAX_DIGITS = 18
 
 
 def header_length(value: str | bytes | None) -> int | None:
@@ -58,8 +60,11 @@ def header_length(value: str | bytes | None) -> int | None:
         return None
     text = value.decode("latin-1") if isinstance(value, bytes) else value
     if not (text.isascii() and text.isdigit()):
-        raise InvalidInputError(f"Inference-Header-Content-Length {text!r} is not a number of bytes.")
-    return int(text)
+        raise InvalidInputError(f"Inference-Header-Content-Length {text[:40]!r} is not a number of bytes.")
+    digits = text.lstrip("0") or "0"
+    if len(digits) > _MAX_DIGITS:  # int() refuses thousands of digits (a 500), and no body is that large
+        raise InvalidInputError(f"Inference-Header-Content-Length has {len(digits)} digits; no body is that large.")
+    return int(digits)
 
 
 def split(body: bytes, length: int) -> tuple[bytes, memoryview]:
@@ -170,7 +175,7 @@ def wants_binary_output(request: dict[str, Any]) -> bool:
     parameters = request.get("parameters")
     if parameters is not None and not isinstance(parameters, dict):
         raise InvalidInputError("The inference request's 'parameters' must be an object.")
-    binary = bool((parameters or {}).get("binary_data_output", False))
+    binary = _flag((parameters or {}).get("binary_data_output", False), "parameters.binary_data_output")
     outputs = request.get("outputs")
     if outputs is None:
         return binary
@@ -183,12 +188,21 @@ def wants_binary_output(request: dict[str, Any]) -> bool:
             raise InvalidInputError(
                 f"outputs[{index}]: this model has no output {output['name']!r}; it has {OUTPUT!r}."
             )
-        wanted = output.get("parameters") or {}
+        wanted = output.get("parameters")
+        if wanted is None:
+            continue
         if not isinstance(wanted, dict):
             raise InvalidInputError(f"outputs[{index}].parameters must be an object.")
         if "binary_data" in wanted:
-            binary = bool(wanted["binary_data"])
+            binary = _flag(wanted["binary_data"], f"outputs[{index}].parameters.binary_data")
     return binary
+
+
+def _flag(value: Any, where: str) -> bool:
+    """A boolean parameter, strictly: ``bool("false")`` is True, so a string or number is refused, not guessed."""
+    if not isinstance(value, bool):
+        raise InvalidInputError(f"{where} must be true or false, not {type(value).__name__}.")
+    return value
 
 
 def datatype_of(dtype: np.dtype[Any]) -> str:

@@ -127,7 +127,9 @@ class Explanations:
         elif payload.matrix is not None and predictor.names is not None:
             frame = pd.DataFrame(payload.matrix, columns=predictor.names)
         else:
-            raise InvalidInputError("explain=true needs records or columns (or an instances matrix of a model with a signature).")
+            raise InvalidInputError(
+                "explain=true needs records or columns (or an instances matrix of a model with a signature)."
+            )
 
         def background() -> Any:
             version = self.service._registry.get_model_version(predictor.name, predictor.version)

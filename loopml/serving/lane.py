@@ -126,8 +126,10 @@ class PredictLane:
         limit = self.max_body_bytes
         if length is not None:
             if not length.isdigit():
-                raise InvalidInputError(f"Content-Length {length!r} is not a number.")
-            if int(length) > limit:
+                raise InvalidInputError(f"Content-Length {length[:40]!r} is not a number.")
+            # more digits than the limit has is larger than it: int() would refuse thousands of them (a 500)
+            digits = length.lstrip(b"0") or b"0"
+            if len(digits) > len(str(limit)) or int(digits) > limit:
                 raise PayloadTooLargeError(f"The request body is larger than this server accepts ({limit} bytes).")
         chunks: list[bytes] = []
         size = 0

@@ -18,7 +18,11 @@ TOP_FEATURES = 10
 
 def _gates(evidence: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """Every gate result in the evidence: the loop's ``gates`` list and gates recorded under their own key."""
-    found = [g for g in evidence.get("gates", []) if isinstance(g, Mapping)] if isinstance(evidence.get("gates"), list) else []
+    found = (
+        [g for g in evidence.get("gates", []) if isinstance(g, Mapping)]
+        if isinstance(evidence.get("gates"), list)
+        else []
+    )
     found += [v for v in evidence.values() if isinstance(v, Mapping) and "gate" in v and "checks" in v]
     return found
 

@@ -89,7 +89,8 @@ def fairness_gate(
     """No group worse off: see the module docstring. ``champion`` may be None (absolute bounds only)."""
     if metric not in GROUP_METRICS:
         raise InvalidValueError(
-            f"Unknown group metric {metric!r}; use one of {', '.join(GROUP_METRICS)}." + did_you_mean(metric, GROUP_METRICS)
+            f"Unknown group metric {metric!r}; use one of {', '.join(GROUP_METRICS)}."
+            + did_you_mean(metric, GROUP_METRICS)
         )
     if not (isinstance(tolerance, int | float) and tolerance >= 0):
         raise InvalidValueError(f"tolerance must be a number >= 0, got {tolerance!r}.")
@@ -112,7 +113,9 @@ def fairness_gate(
             continue
         value = getattr(new, figure)
         if value is None:
-            checks.append(GateCheck(figure, True, f"{NOT_ENOUGH_DATA} to compare groups", {"limit": bound}, skipped=True))
+            checks.append(
+                GateCheck(figure, True, f"{NOT_ENOUGH_DATA} to compare groups", {"limit": bound}, skipped=True)
+            )
         else:
             checks.append(
                 GateCheck(figure, value <= bound, f"{value:.4g} (at most {bound:g})", {"value": value, "limit": bound})
@@ -143,7 +146,9 @@ def _group_check(
     value = mine.value(metric)
     if not mine.enough_data or value is None:
         reason = f"{mine.n} rows < {new.min_rows}" if not mine.enough_data else f"{metric} undefined in this group"
-        return GateCheck(name, True, f"{NOT_ENOUGH_DATA}: {reason}", {"n": mine.n, "verdict": NOT_ENOUGH_DATA}, skipped=True)
+        return GateCheck(
+            name, True, f"{NOT_ENOUGH_DATA}: {reason}", {"n": mine.n, "verdict": NOT_ENOUGH_DATA}, skipped=True
+        )
     figures: dict[str, Any] = {"n": mine.n, "challenger": value}
     problems = []
     if floor is not None and (value < floor if higher else value > floor):
@@ -153,7 +158,9 @@ def _group_check(
         delta = (value - base) * (1 if higher else -1)
         figures.update(champion=base, delta=delta)
         if delta < -tolerance:
-            problems.append(f"{metric} {value:.4g} vs champion {base:.4g}: worse by {-delta:.4g} (tolerance {tolerance:g})")
+            problems.append(
+                f"{metric} {value:.4g} vs champion {base:.4g}: worse by {-delta:.4g} (tolerance {tolerance:g})"
+            )
     if problems:
         return GateCheck(name, False, "; ".join(problems), figures)
     compared = "" if base is None else f" vs champion {base:.4g}"
@@ -174,7 +181,9 @@ def business_predictions(model: Any, X: Any, y: np.ndarray, needs: str, threshol
     return scorer._output("value")
 
 
-def score_business_metric(metric: str | BusinessMetric, model: Any, X: Any, y: Any, threshold: float = 0.5) -> MetricValue:
+def score_business_metric(
+    metric: str | BusinessMetric, model: Any, X: Any, y: Any, threshold: float = 0.5
+) -> MetricValue:
     """The metric on ``model``'s predictions for ``X`` against ``y`` (never raises for the metric's own faults)."""
     found = get_business_metric(metric)
     y_arr = _array(y, "y")
@@ -215,7 +224,9 @@ def business_metric_gate(
         figures["champion"] = old.to_dict()
         checks.append(_loss_check(found, new.value, old, max_relative_loss))
     if not checks:
-        checks.append(GateCheck(found.name, True, f"{new.value:.6g}; no champion to compare with", {"value": new.value}))
+        checks.append(
+            GateCheck(found.name, True, f"{new.value:.6g}; no champion to compare with", {"value": new.value})
+        )
     return GateResult(name, all(c.passed for c in checks), tuple(checks), figures)
 
 
@@ -227,10 +238,7 @@ def _loss_check(found: BusinessMetric, value: float, old: MetricValue, max_loss:
     allowed = max_loss * abs(base)
     ok = gain >= -allowed and math.isfinite(gain)
     relative = gain / abs(base) if base else (0.0 if gain == 0 else math.copysign(math.inf, gain))
-    message = (
-        f"{found.name} {value:.6g} vs champion {base:.6g}: {relative:+.2%} "
-        f"(may lose at most {max_loss:.2%})"
-    )
+    message = f"{found.name} {value:.6g} vs champion {base:.6g}: {relative:+.2%} (may lose at most {max_loss:.2%})"
     return GateCheck("vs champion", ok, message, {"challenger": value, "champion": base, "relative_change": relative,
                                                    "allowed_loss": allowed})  # fmt: skip
 

@@ -47,12 +47,22 @@ def api(auth_store: Store, asgi_client: Any) -> Iterator[Any]:
 
 def guarded_routes() -> list[tuple[str, str, Any]]:
     """(method, path, endpoint) of every route that needs a token, from the routers the app mounts."""
-    from loopml.server.routers import artifacts, audit, features, monitoring, registry, serving, tokens, tracking
+    from loopml.server.routers import (
+        artifacts,
+        audit,
+        features,
+        monitoring,
+        registry,
+        replicas,
+        serving,
+        tokens,
+        tracking,
+    )
 
     found = []
     for router in (
         tracking.router, registry.router, audit.router, artifacts.router, serving.router, monitoring.router, tokens.admin,
-        features.router,
+        features.router, replicas.router,
     ):
         for route in router.routes:
             for method in sorted(route.methods - {"HEAD"} or {"HEAD"}):

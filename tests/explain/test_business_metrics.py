@@ -86,7 +86,10 @@ def test_a_metric_that_raises_or_returns_no_number_fails_its_gate_with_the_trace
         assert not result.passed
         evidence = result.to_evidence()["checks"][0]
         assert evidence["passed"] is False
-        assert "Traceback" in evidence["figures"]["error"] and "ZeroDivisionError: no customers" in evidence["figures"]["error"]
+        assert (
+            "Traceback" in evidence["figures"]["error"]
+            and "ZeroDivisionError: no customers" in evidence["figures"]["error"]
+        )
         assert "ZeroDivisionError" in evidence["message"]
         value = evaluate_metric("wordy", np.ones(3), np.ones(3), None)
         assert value.value is None and "not a finite number" in (value.error or "")

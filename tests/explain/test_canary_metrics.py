@@ -22,7 +22,9 @@ def revenue():
     @metric(name="canary_revenue")
     def canary_revenue(predictions, labels, features):
         accepted = np.asarray(predictions) == 1
-        return float(40 * (accepted & (np.asarray(labels) == 1)).sum() - 100 * (accepted & (np.asarray(labels) == 0)).sum())
+        return float(
+            40 * (accepted & (np.asarray(labels) == 1)).sum() - 100 * (accepted & (np.asarray(labels) == 0)).sum()
+        )
 
     @metric(name="canary_broken")
     def canary_broken(predictions, labels, features):

@@ -46,7 +46,9 @@ def test_regressors_are_explained_on_their_predicted_value(task) -> None:
     for model in (RandomForestRegressor(n_estimators=10, random_state=0).fit(X, y), LinearRegression().fit(X, y)):
         found = explain(model, X.iloc[:5], background=X)
         assert found.output == "prediction"
-        np.testing.assert_allclose(found.values.sum(axis=1) + found.expected_value, model.predict(X.iloc[:5]), atol=1e-6)
+        np.testing.assert_allclose(
+            found.values.sum(axis=1) + found.expected_value, model.predict(X.iloc[:5]), atol=1e-6
+        )
 
 
 def test_the_explainer_is_built_once_per_model(task) -> None:
@@ -59,12 +61,31 @@ def test_the_explainer_is_built_once_per_model(task) -> None:
 
 def test_an_explainer_that_does_not_fit_the_model_names_the_one_that_would(task) -> None:
     linear = _fit(LogisticRegression(), task)
-    with pytest.raises(UnsupportedModelError, match=r"tree explainer does not support LogisticRegression.*linear explainer \(method='linear'\) would"):
+    with pytest.raises(
+        UnsupportedModelError,
+        match=r"tree explainer does not support LogisticRegression.*linear explainer \(method='linear'\) would",
+    ):
         Explainer(linear, task["X"], method="tree")
     knn = _fit(KNeighborsClassifier(), task)
-    with pytest.raises(UnsupportedModelError, match="linear explainer does not support KNeighborsClassifier; the kernel explainer would"):
+    with pytest.raises(
+        UnsupportedModelError,
+        match="linear explainer does not support KNeighborsClassifier; the kernel explainer would",
+    ):
         Explainer(knn, task["X"], method="linear")
     with pytest.raises(InvalidValueError, match="needs background rows"):
         Explainer(linear)
     with pytest.raises(InvalidValueError, match="Unknown explanation method"):
         Explainer(linear, task["X"], method="deep")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("library", ["xgboost", "lightgbm"])
+def test_xgboost_and_lightgbm_are_explained_on_their_log_odds(task, library) -> None:
+    module = pytest.importorskip(library)
+    model = (module.XGBClassifier(n_estimators=10) if library == "xgboost"
+             else module.LGBMClassifier(n_estimators=10, verbose=-1))  # fmt: skip
+    fitted = _fit(model, task)
+    rows = task["X"].iloc[400:406]
+    found = explain(fitted, rows)
+    assert (found.method, found.output) == ("tree", "log-odds of class 1")
+    proba = np.clip(fitted.predict_proba(rows)[:, 1], 1e-15, 1 - 1e-15)
+    np.testing.assert_allclose(found.values.sum(axis=1) + found.expected_value, np.log(proba / (1 - proba)), atol=1e-5)

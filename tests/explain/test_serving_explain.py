@@ -69,7 +69,9 @@ def test_explained_predictions_add_up_over_http(served) -> None:
         ("forest", lambda m, r: m.predict_proba(r)[:, 1]),
         ("linear", lambda m, r: m.decision_function(r)),
     ):
-        answer = api.post(f"/v1/models/{name}/versions/1/predict?explain=true", json={"records": rows.to_dict(orient="records")})
+        answer = api.post(
+            f"/v1/models/{name}/versions/1/predict?explain=true", json={"records": rows.to_dict(orient="records")}
+        )
         assert answer.status_code == 200, answer.text
         body = answer.json()
         assert body["predictions"] == served["models"][name].predict(rows).tolist()
@@ -79,7 +81,9 @@ def test_explained_predictions_add_up_over_http(served) -> None:
             assert list(entry["attributions"]) == list(X.columns)
             assert entry["output_value"] == pytest.approx(output)
             assert sum(entry["attributions"].values()) == pytest.approx(entry["output_value"] - entry["expected_value"])
-    plain = api.post("/v1/models/forest/versions/1/predict?explain=false", json={"records": rows.to_dict(orient="records")})
+    plain = api.post(
+        "/v1/models/forest/versions/1/predict?explain=false", json={"records": rows.to_dict(orient="records")}
+    )
     assert plain.status_code == 200 and "explanations" not in plain.json()
 
 
@@ -97,7 +101,9 @@ def test_over_the_budget_an_explanation_is_refused_with_429_and_plain_prediction
     assert refused.json()["error"]["type"] == "TooManyRequestsError" and "explanation budget" in refused.text
     assert int(refused.headers["retry-after"]) >= 1
     assert api.post("/v1/models/forest/versions/1/predict", json=body).status_code == 200  # the hot path is untouched
-    assert api.post("/v1/models/linear/versions/1/predict?explain=true", json=body).status_code == 200  # a budget per model
+    assert (
+        api.post("/v1/models/linear/versions/1/predict?explain=true", json=body).status_code == 200
+    )  # a budget per model
 
 
 def test_bad_explain_requests_are_4xx_naming_the_fault(served) -> None:
@@ -109,4 +115,6 @@ def test_bad_explain_requests_are_4xx_naming_the_fault(served) -> None:
     assert 400 <= v2.status_code < 500 and "v1 route" in v2.text
     unknown = api.post("/v1/models/nope/predict?explain=true", json=body)
     assert unknown.status_code == 404
-    assert np.isfinite(api.post("/v1/models/forest/versions/1/predict?explain=1", json=body).json()["explanations"][0]["output_value"])
+    assert np.isfinite(
+        api.post("/v1/models/forest/versions/1/predict?explain=1", json=body).json()["explanations"][0]["output_value"]
+    )

@@ -42,7 +42,11 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 def test_materialize_commands_fill_the_embedded_online_store(home: Path) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     df = pd.DataFrame(
-        {"customer_id": [1, 2, 1], "event_time": [now - timedelta(hours=h) for h in (3, 2, 1)], "spend": [1.0, 2.0, 3.0]}
+        {
+            "customer_id": [1, 2, 1],
+            "event_time": [now - timedelta(hours=h) for h in (3, 2, 1)],
+            "spend": [1.0, 2.0, 3.0],
+        }
     )
     apply(loopml.get_tracking_client().store, [parquet_view(home, df, "spend", {"spend": "float64"})])
     start = (now - timedelta(days=1)).isoformat()

@@ -200,3 +200,13 @@ def test_a_certificate_without_its_key_or_an_unreadable_file_is_refused_before_s
     result = CliRunner().invoke(app, [command, "--ssl-certfile", str(missing), "--ssl-keyfile", str(key)])
     assert result.exit_code != 0 and "--ssl-certfile" in result.output
     assert str(missing) not in result.output  # no file path in the message
+
+
+def test_an_unreadable_ca_file_is_a_clear_error_without_its_path(tmp_path: Path, monkeypatch) -> None:
+    from loopml.errors import InvalidValueError
+
+    missing = tmp_path / "no-such-ca.pem"
+    monkeypatch.setenv("LOOPML_TLS_CA_FILE", str(missing))
+    with pytest.raises(InvalidValueError, match="LOOPML_TLS_CA_FILE") as caught:
+        open_rest_store("https://127.0.0.1:1", "")
+    assert str(missing) not in str(caught.value)

@@ -154,12 +154,20 @@ class HttpSession:
 
 
 def tls_verify() -> ssl.SSLContext | bool:
-    """How clients check a server's certificate: against ``$LOOPML_TLS_CA_FILE``, else httpx's default."""
+    """How clients check a server's certificate: the public CAs plus ``$LOOPML_TLS_CA_FILE``, else httpx's default.
+
+    The CA file is added to the public ones, not put in their place, so the
+    same client still reaches public endpoints (an S3 presigned URL).
+    """
     ca_file = os.environ.get(TLS_CA_FILE_ENV)
     if not ca_file:
         return True  # httpx then honours SSL_CERT_FILE / SSL_CERT_DIR, else its bundled CAs
+    import certifi
+
     try:
-        return ssl.create_default_context(cafile=ca_file)
+        context = ssl.create_default_context(cafile=certifi.where())
+        context.load_verify_locations(cafile=ca_file)
+        return context
     except (OSError, ssl.SSLError) as exc:
         raise InvalidValueError(
             f"{TLS_CA_FILE_ENV} does not name a readable CA certificate file ({type(exc).__name__})."
