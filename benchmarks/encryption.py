@@ -128,7 +128,7 @@ def main() -> None:
         shutil.rmtree(workdir, ignore_errors=True)
     print()
     print("target: cost <= 15% of the write and of the read rate")
-    reproduce = f"{this_python(ROOT)} benchmarks/encryption.py" + (" --quick" if args.quick else "")
+    reproduce = " ".join([this_python(ROOT), "benchmarks/encryption.py", *sys.argv[1:]])
     print(f"reproduce: {reproduce}")
 
 

@@ -237,13 +237,17 @@ def _guarded_routes(service: PredictionService, limit: int) -> APIRouter:
     @router.post("/v1/models/{name}/predict", tags=["predict"], openapi_extra=_PREDICT_BODY)
     @needs(Role.VIEWER)
     async def predict(name: str, request: Request) -> Response:
-        """Predict with the model's deployment (``name``), or with an alias (``name@alias``)."""
+        """Predict with the model's deployment (``name``), or with an alias (``name@alias``).
+
+        ``?explain=true`` adds each row's SHAP attributions (``explanations``), within the model's
+        explanation budget (429 past it; see docs/responsible.md).
+        """
         return await answer(request, name, None, v2=False)
 
     @router.post("/v1/models/{name}/versions/{version}/predict", tags=["predict"], openapi_extra=_PREDICT_BODY)
     @needs(Role.VIEWER)
     async def predict_version(name: str, version: str, request: Request) -> Response:
-        """Predict with one fixed version."""
+        """Predict with one fixed version (``?explain=true``: with each row's SHAP attributions)."""
         return await answer(request, name, version, v2=False)
 
     @router.post("/v2/models/{name}/infer", tags=["v2"], openapi_extra=_INFER_BODY)

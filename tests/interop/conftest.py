@@ -123,3 +123,18 @@ def mlflow_file_store(mlflow_python: Path, tmp_path_factory: pytest.TempPathFact
         extra_env={"MLFLOW_ALLOW_FILE_STORE": "true"},
     )
     return folder, result_of(done)
+
+
+@pytest.fixture
+def fresh_cli_client() -> Iterator[None]:
+    """Close the module-level client the ``loopml`` CLI opens (it points at this test's server) afterwards."""
+    import loopml
+    from loopml.tracking import fluent
+
+    loopml.set_tracking_uri(None)
+    yield
+    if fluent._client is not None:
+        fluent._client.close()
+    fluent._client = None
+    fluent._client_key = None
+    loopml.set_tracking_uri(None)

@@ -21,6 +21,7 @@ from loopml.tracking.client import TrackingClient
 from tests.interop.conftest import WORKFLOW, result_of, run_client
 
 
+@pytest.mark.usefixtures("fresh_cli_client")
 def test_mlflow_workflow_lands_in_loopml(mlflow_python: Path, served: Any, tmp_path: Path) -> None:
     url, store = served()
     result = result_of(run_client(mlflow_python, [str(WORKFLOW), "demo"], url, tmp_path))

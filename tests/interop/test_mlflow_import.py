@@ -138,6 +138,7 @@ def mlflow_server(mlflow_python: Path, mlflow_file_store: tuple[Path, Mapping[st
         log.close()
 
 
+@pytest.mark.usefixtures("fresh_cli_client")
 def test_import_from_a_live_mlflow_server_then_load_by_alias_from_loopml(
     mlflow_server: str,
     mlflow_file_store: tuple[Path, Mapping[str, Any]],

@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -45,26 +46,28 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait(check: Callable[[], bool], what: str, timeout_s: float = 300) -> None:
+def _wait(check: Callable[[], bool], what: str, timeout_s: float = 300, seen: Callable[[], Any] = lambda: "") -> None:
     deadline = time.monotonic() + timeout_s
     while not check():
         if time.monotonic() > deadline:
-            pytest.fail(f"gave up waiting for {what}")
+            pytest.fail(f"gave up waiting for {what}; {seen()}")
         time.sleep(0.05)
 
 
 class Replica:
-    def __init__(self, env: dict[str, str], *args: str) -> None:
+    def __init__(self, env: dict[str, str], log: Path, *args: str) -> None:
         self.port = _free_port()
         self.address = f"127.0.0.1:{self.port}"
+        self.log = log / f"serve-{self.port}.log"  # a file, not a pipe nobody reads: a full pipe would block it
         command = [sys.executable, "-m", "loopml.cli.main", "serve", "-m", "iris", "--port", str(self.port),
                    "--log-level", "warning", "--poll-interval", "0.2", *args]  # fmt: skip
-        self.process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        with self.log.open("w") as out:
+            self.process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
         self.http = httpx.Client(base_url=f"http://{self.address}", timeout=30)
 
     def ready(self) -> bool:
         if self.process.poll() is not None:
-            pytest.fail(f"loopml serve exited with {self.process.returncode}: {self.process.stdout.read()}")  # type: ignore[union-attr]
+            pytest.fail(f"loopml serve exited with {self.process.returncode}: {self.log.read_text()[-3000:]}")
         try:
             return self.http.get("/readyz").status_code == 200
         except httpx.TransportError:
@@ -74,7 +77,7 @@ class Replica:
         self.http.close()
         if self.process.poll() is None:
             self.process.terminate()
-        self.process.communicate(timeout=60)
+        self.process.wait(timeout=60)
 
 
 class Traffic:
@@ -145,7 +148,7 @@ def test_replicas_follow_a_move_survive_lost_connections_and_a_kill_without_fail
         env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPML_")}
         env.update(LOOPML_DB_URL=f"{url}&application_name={APP_NAME}", LOOPML_ARTIFACTS_URL=artifacts,
                    LOOPML_HOME=str(tmp_path / "home"), TMPDIR=str(tmp_path))  # fmt: skip
-        replicas = [Replica(env), Replica(env), Replica(env, "--workers", "2")]
+        replicas = [Replica(env, tmp_path), Replica(env, tmp_path), Replica(env, tmp_path, "--workers", "2")]
         for replica in replicas:
             _wait(replica.ready, f"replica {replica.address} to be ready")
         addresses = sorted(r.address for r in replicas)
@@ -154,7 +157,11 @@ def test_replicas_follow_a_move_survive_lost_connections_and_a_kill_without_fail
             seen = store.replicas.list_replicas()
             return len(seen) == 4 and all(r.serving == {"iris": [version]} for r in seen)
 
-        _wait(lambda: heartbeats(1), "a heartbeat from each of the 4 serving processes")
+        def state() -> str:
+            logs = " | ".join(r.log.read_text()[-1500:] for r in replicas)
+            return f"replicas stored: {store.replicas.list_replicas()}; logs: {logs}"
+
+        _wait(lambda: heartbeats(1), "a heartbeat from each of the 4 serving processes", seen=state)
         assert sorted({r.address for r in store.replicas.list_replicas()}) == addresses
         started = [e for e in store.audit.list_events(action="serving.replica.started")]
         assert len(started) == 4
@@ -163,7 +170,7 @@ def test_replicas_follow_a_move_survive_lost_connections_and_a_kill_without_fail
         _wait(lambda: all(traffic.served(r.address, 1) for r in replicas), "every replica answering with v1")
         serving.deploy("iris", 2, reason="move")
         _wait(lambda: all(traffic.served(r.address, 2) for r in replicas), "every replica answering with v2")
-        _wait(lambda: heartbeats(2), "every heartbeat saying v2")
+        _wait(lambda: heartbeats(2), "every heartbeat saying v2", seen=state)
         for address in addresses:  # once a replica answered with v2 it never went back
             versions = [v for a, _, v, _ in list(traffic.answers) if a == address]
             assert versions[versions.index(2):] == [2] * (len(versions) - versions.index(2))
