@@ -94,7 +94,9 @@ def check_policy(rules: object, entity_key: object) -> LogPolicy:
 def check_erase_key(key: object) -> str:
     """An entity key to erase: 1-256 characters of text."""
     if not isinstance(key, str) or not 1 <= len(key) <= 256:
-        raise InvalidValueError(f"An entity key to erase is 1-256 characters of text, got {key!r}.")
+        # the value itself is not repeated: it names a person, and errors reach logs and terminals
+        got = f"{len(key)} characters" if isinstance(key, str) else f"a {type(key).__name__}"
+        raise InvalidValueError(f"An entity key to erase is 1-256 characters of text, got {got}.")
     return key
 
 
