@@ -14,6 +14,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from loopml.auth.guard import actor_for, needs
 from loopml.entities.auth import Role
 from loopml.entities.serving import Feedback, PredictionRecord
+from loopml.server.authorized_route import AuthorizedRoute
 from loopml.server.deps import IntQuery, NoContent, StoreDep
 from loopml.server.schemas.serving import (
     CountsOut,
@@ -34,7 +35,8 @@ from loopml.server.schemas.serving import (
     SetLogPolicyIn,
 )
 
-router = APIRouter(tags=["serving"])
+# the role is checked before FastAPI reads the body (a viewer's malformed erasure is a 403, not a 422)
+router = APIRouter(tags=["serving"], route_class=AuthorizedRoute)
 MaxResultsQuery = Annotated[int, Query(ge=1, le=1_000_000)]
 VersionQuery = Annotated[int | None, Query(ge=1, le=2**31 - 1)]
 NO_CONTENT: NoContent = {"status_code": status.HTTP_204_NO_CONTENT, "response_class": Response}
