@@ -92,6 +92,11 @@ def create_app(
     # outermost, so 413s and every error answer carry the headers too (500s get them in server.errors)
     docs_paths = () if app.docs_url is None else (app.docs_url, f"{app.docs_url}/oauth2-redirect")
     app.add_middleware(SecurityHeadersMiddleware, docs_paths=docs_paths)
+    from loopml.server.mlflow import mount_mlflow  # MLflow's REST API (/api/2.0/mlflow...), docs/interop.md
+
+    # mounted first: routes are tried in order, and an MLflow client makes hundreds of small calls
+    # (no /api/v1 route lies under its prefixes, so the order changes no answer)
+    mount_mlflow(app)
     guarded = [Depends(authorize)]
     for module in (tracking, registry, audit, artifacts, serving, monitoring, features, replicas):
         app.include_router(module.router, prefix=API_PREFIX, dependencies=guarded)
@@ -102,9 +107,6 @@ def create_app(
     def health() -> HealthOut:
         return HealthOut(status="ok", store=hide_password(store.url), auth="tokens" if auth else "none")
 
-    from loopml.server.mlflow import mount_mlflow  # MLflow's REST API (/api/2.0/mlflow...), docs/interop.md
-
-    mount_mlflow(app)
     if ui:
         from loopml.ui import mount_ui
 

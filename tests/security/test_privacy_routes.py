@@ -24,6 +24,7 @@ from tests.serving.predlog_helpers import make_models, record
 REDACTION_KEY = "a-redaction-key-of-32-characters"
 PERSON = "alice.liddell@example.com"
 LIMIT = 64 * 1024
+JSON = {"Content-Type": "application/json"}  # FastAPI decodes a JSON body before it solves dependencies
 ADMIN_ROUTES = [
     ("POST", "/api/v1/predictions/erase"),
     ("PUT", "/api/v1/predictions/policies/churn"),
@@ -78,7 +79,7 @@ def test_a_viewer_or_editor_is_refused_before_the_body_is_read(server, role):
     client, store, tokens = server
     for method, path in ADMIN_ROUTES:
         for body in MALFORMED:  # some under the body limit, some over it: all refused for the role first
-            answer = client.request(method, path, content=body, headers=auth(tokens, role))
+            answer = client.request(method, path, content=body, headers={**auth(tokens, role), **JSON})
             assert answer.status_code == 403, (path, body[:20], answer.status_code, answer.text)
             assert answer.json()["error"]["type"] == "PermissionDeniedError"
         # a body streamed (no Content-Length) past the limit: the role is refused before the body is read
@@ -102,7 +103,7 @@ def test_without_a_token_the_answer_is_401_whatever_the_body(server):
     client, _, _ = server
     for method, path in ADMIN_ROUTES:
         for body in MALFORMED[:2]:
-            assert client.request(method, path, content=body).status_code == 401, path
+            assert client.request(method, path, content=body, headers=JSON).status_code == 401, path
 
 
 ERASE_BODIES = [
@@ -225,10 +226,3 @@ def test_the_cli_erases_and_prints_no_key(tmp_path, monkeypatch):
     refused = runner.invoke(app, ["predictions", "delete", "--key", PERSON * 20, "--yes"])
     assert refused.exit_code != 0 and PERSON not in refused.output and "Traceback" not in refused.output
 
-
-def test_zz_probe(server):
-    client, store, tokens = server
-    r = client.post("/api/v1/predictions/erase", content=b"{not json", headers={**auth(tokens, "viewer"), "Content-Type": "application/json"})
-    print("PROBE", r.status_code, r.text)
-    r = client.post("/api/v1/predictions/erase", content=b"{not json", headers={"Content-Type": "application/json"})
-    print("PROBE", r.status_code, r.text)

@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from loopml.errors import ModelIntegrityError, UnsupportedModelError
+from loopml.errors import UnsupportedModelError
 from loopml.models.flavors.base import ArtifactSources, Flavor, pinned, refuse_options, require
+from loopml.models.flavors.unreadable import digest, unreadable, verified_bytes
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -81,7 +82,7 @@ class LightGBMFlavor(Flavor):
         path = str(folder / MODEL_FILE)
         if isinstance(model, lightgbm.Booster):
             model.save_model(path)
-            return {"api": "booster", "file": MODEL_FILE}
+            return {"api": "booster", "file": MODEL_FILE, "sha256": digest(folder / MODEL_FILE)}
         kind = type(model).__name__
         if kind not in _ESTIMATORS:
             raise UnsupportedModelError(f"The lightgbm flavor packages {', '.join(_ESTIMATORS)} and Booster, not {kind}.")
@@ -98,14 +99,17 @@ class LightGBMFlavor(Flavor):
             "file": MODEL_FILE,
             "classes": None if classes is None else np.asarray(classes).tolist(),
             "feature_names": names,
+            "sha256": digest(folder / MODEL_FILE),  # checked before LightGBM parses it (see load)
         }
 
     def load(self, folder: Path, config: Mapping[str, Any], *, trusted: Sequence[str] | None) -> Any:
         lightgbm = require("lightgbm", "lightgbm")
+        # LightGBM's parser aborts the process (no exception) on some truncated files: the bytes are checked first
+        data = verified_bytes(folder / MODEL_FILE, config, "LightGBM cannot read the model file")
         try:
-            booster = lightgbm.Booster(model_file=str(folder / MODEL_FILE))
-        except lightgbm.basic.LightGBMError as exc:
-            raise ModelIntegrityError(f"LightGBM cannot read the model file: {str(exc).splitlines()[0]}") from None
+            booster = lightgbm.Booster(model_str=data.decode("utf-8"))
+        except Exception as exc:  # LightGBMError, but also ValueError, OSError... for a damaged file
+            raise unreadable("LightGBM cannot read the model file", exc) from None
         api, kind = config.get("api"), config.get("class")
         if api == "booster":
             return booster

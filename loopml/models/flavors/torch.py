@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from loopml.errors import InvalidValueError, ModelIntegrityError, UnsupportedModelError
+from loopml.errors import InvalidValueError, UnsupportedModelError
 from loopml.models.flavors.base import ArtifactSources, Flavor, pinned, refuse_options, require
+from loopml.models.flavors.unreadable import unreadable
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -87,14 +88,12 @@ class TorchFlavor(Flavor):
             program = torch.export.load(str(folder / PROGRAM_FILE))
             weights = load_file(str(folder / WEIGHTS_FILE))
         except Exception as exc:
-            raise ModelIntegrityError(f"The PyTorch package cannot be read: {str(exc).splitlines()[0]}") from None
-        module = program.module()
+            raise unreadable("The PyTorch package cannot be read", exc) from None
         try:
+            module = program.module()
             module.load_state_dict(weights, strict=True, assign=True)
-        except RuntimeError as exc:
-            raise ModelIntegrityError(
-                f"The safetensors weights do not fit the exported program: {str(exc).splitlines()[0]}"
-            ) from None
+        except Exception as exc:  # RuntimeError for a shape or a name that does not fit, others for odd programs
+            raise unreadable("The safetensors weights do not fit the exported program", exc) from None
         return TorchModel(module, list(config.get("columns") or []))
 
     def requirements(self) -> list[str]:

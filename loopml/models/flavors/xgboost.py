@@ -14,8 +14,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from loopml.errors import ModelIntegrityError, UnsupportedModelError
+from loopml.errors import UnsupportedModelError
 from loopml.models.flavors.base import ArtifactSources, Flavor, pinned, refuse_options, require
+from loopml.models.flavors.unreadable import unreadable
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -83,8 +84,10 @@ class XGBoostFlavor(Flavor):
                 )
             model = getattr(xgboost, str(class_name))()
             model.load_model(path)
-        except xgboost.core.XGBoostError as exc:
-            raise ModelIntegrityError(f"XGBoost cannot read the model file: {str(exc).splitlines()[0]}") from None
+        except UnsupportedModelError:
+            raise
+        except Exception as exc:  # XGBoostError, but also UnicodeDecodeError, OSError... for a damaged file
+            raise unreadable("XGBoost cannot read the model file", exc) from None
         return model
 
     def requirements(self) -> list[str]:
