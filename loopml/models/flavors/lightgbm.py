@@ -20,7 +20,7 @@ import numpy as np
 
 from loopml.errors import UnsupportedModelError
 from loopml.models.flavors.base import ArtifactSources, Flavor, pinned, refuse_options, require
-from loopml.models.flavors.unreadable import digest, unreadable, verified_bytes
+from loopml.models.flavors.unreadable import digests, unreadable, verified_bytes
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -82,7 +82,7 @@ class LightGBMFlavor(Flavor):
         path = str(folder / MODEL_FILE)
         if isinstance(model, lightgbm.Booster):
             model.save_model(path)
-            return {"api": "booster", "file": MODEL_FILE, "sha256": digest(folder / MODEL_FILE)}
+            return {"api": "booster", "file": MODEL_FILE, "sha256": digests(folder, MODEL_FILE)}
         kind = type(model).__name__
         if kind not in _ESTIMATORS:
             raise UnsupportedModelError(f"The lightgbm flavor packages {', '.join(_ESTIMATORS)} and Booster, not {kind}.")
@@ -99,13 +99,13 @@ class LightGBMFlavor(Flavor):
             "file": MODEL_FILE,
             "classes": None if classes is None else np.asarray(classes).tolist(),
             "feature_names": names,
-            "sha256": digest(folder / MODEL_FILE),  # checked before LightGBM parses it (see load)
+            "sha256": digests(folder, MODEL_FILE),  # checked before LightGBM parses it (see load)
         }
 
     def load(self, folder: Path, config: Mapping[str, Any], *, trusted: Sequence[str] | None) -> Any:
         lightgbm = require("lightgbm", "lightgbm")
         # LightGBM's parser aborts the process (no exception) on some truncated files: the bytes are checked first
-        data = verified_bytes(folder / MODEL_FILE, config, "LightGBM cannot read the model file")
+        data = verified_bytes(folder, MODEL_FILE, config, "LightGBM cannot read the model file")
         try:
             booster = lightgbm.Booster(model_str=data.decode("utf-8"))
         except Exception as exc:  # LightGBMError, but also ValueError, OSError... for a damaged file

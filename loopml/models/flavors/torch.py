@@ -18,6 +18,7 @@ output of shape ``[n, 1]`` comes back as ``[n]``.
 from __future__ import annotations
 
 import copy
+import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +27,7 @@ import numpy as np
 
 from loopml.errors import InvalidValueError, UnsupportedModelError
 from loopml.models.flavors.base import ArtifactSources, Flavor, pinned, refuse_options, require
-from loopml.models.flavors.unreadable import unreadable
+from loopml.models.flavors.unreadable import digests, unreadable, verified_bytes
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -79,16 +80,21 @@ class TorchFlavor(Flavor):
         torch.export.save(program, str(folder / PROGRAM_FILE))
         weights = {name: tensor.detach().contiguous().cpu() for name, tensor in model.state_dict().items()}
         save_file(weights, str(folder / WEIGHTS_FILE))
-        return {"program": PROGRAM_FILE, "weights": WEIGHTS_FILE, "columns": columns, "module": type(model).__name__}
+        return {"program": PROGRAM_FILE, "weights": WEIGHTS_FILE, "columns": columns, "module": type(model).__name__,
+                "sha256": digests(folder, PROGRAM_FILE, WEIGHTS_FILE)}  # fmt: skip
 
     def load(self, folder: Path, config: Mapping[str, Any], *, trusted: Sequence[str] | None) -> Any:
         torch = require("torch", "torch")
-        load_file = require("safetensors.torch", "torch").load_file
+        load_bytes = require("safetensors.torch", "torch").load
+        what = "The PyTorch package cannot be read"
+        # the bytes torch parses are the bytes that were saved (a flipped weight would load silently)
+        program_bytes = verified_bytes(folder, PROGRAM_FILE, config, what)
+        weight_bytes = verified_bytes(folder, WEIGHTS_FILE, config, what)
         try:
-            program = torch.export.load(str(folder / PROGRAM_FILE))
-            weights = load_file(str(folder / WEIGHTS_FILE))
+            program = torch.export.load(io.BytesIO(program_bytes))
+            weights = load_bytes(weight_bytes)
         except Exception as exc:
-            raise unreadable("The PyTorch package cannot be read", exc) from None
+            raise unreadable(what, exc) from None
         try:
             module = program.module()
             module.load_state_dict(weights, strict=True, assign=True)

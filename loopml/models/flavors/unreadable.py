@@ -37,21 +37,26 @@ def unreadable(what: str, exc: BaseException) -> ModelIntegrityError:
     return ModelIntegrityError(f"{what}: {reason}")
 
 
-def digest(path: Path) -> str:
-    """The sha256 (hex) of a model file, recorded in the flavor's config when it is saved."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+def digests(folder: Path, *names: str) -> dict[str, str]:
+    """``{file name: sha256 hex}`` of a flavor's files, recorded in its config when it is saved."""
+    return {name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in names}
 
 
-def verified_bytes(path: Path, config: Mapping[str, Any], what: str) -> bytes:
-    """The file's bytes, refused (``ModelIntegrityError``) when they differ from the config's ``sha256``.
+def verified_bytes(folder: Path, name: str, config: Mapping[str, Any], what: str) -> bytes:
+    """The bytes of ``folder / name``, refused (``ModelIntegrityError``) when they differ from the config's digest.
 
-    Packages saved before the digest was recorded carry none; the manifest's digests still cover them.
+    Packages saved before the digests were recorded carry none; the manifest's digests still cover them.
     """
     try:
-        data = path.read_bytes()
+        data = (folder / name).read_bytes()
     except OSError as exc:
         raise unreadable(what, exc) from None
     expected = config.get("sha256")
-    if expected is not None and hashlib.sha256(data).hexdigest() != expected:
-        raise ModelIntegrityError(f"{what}: {path.name} is not the file that was saved (its sha256 differs).")
+    if expected is None:
+        return data
+    if not isinstance(expected, Mapping) or not isinstance(expected.get(name), str):
+        raise ModelIntegrityError(f"{what}: the package's config lists no valid sha256 for {name}.")
+    if hashlib.sha256(data).hexdigest() != expected[name]:
+        raise ModelIntegrityError(f"{what}: {name} is not the file that was saved (its sha256 differs).")
     return data

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from loopml.errors import UnsupportedModelError
 from loopml.models.flavors.base import ArtifactSources, Flavor, pinned, refuse_options, require
-from loopml.models.flavors.unreadable import unreadable
+from loopml.models.flavors.unreadable import digests, unreadable, verified_bytes
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -49,7 +49,8 @@ class XGBoostFlavor(Flavor):
         xgboost = require("xgboost", "xgboost")
         if isinstance(model, xgboost.Booster):
             model.save_model(str(folder / MODEL_FILE))
-            return {"api": "booster", "file": MODEL_FILE, "feature_names": model.feature_names}
+            return {"api": "booster", "file": MODEL_FILE, "feature_names": model.feature_names,
+                    "sha256": digests(folder, MODEL_FILE)}  # fmt: skip
         class_name = type(model).__name__
         if class_name not in _ESTIMATORS:
             raise UnsupportedModelError(
@@ -66,10 +67,14 @@ class XGBoostFlavor(Flavor):
             "class": class_name,
             "file": MODEL_FILE,
             "feature_names": None if names is None else [str(name) for name in names],
+            "sha256": digests(folder, MODEL_FILE),  # checked before XGBoost parses it (see load)
         }
 
     def load(self, folder: Path, config: Mapping[str, Any], *, trusted: Sequence[str] | None) -> Any:
         xgboost = require("xgboost", "xgboost")
+        # the file XGBoost parses is the file that was saved (a changed digit would load silently); it reads
+        # the path, not these bytes: XGBoost aborts the process on some damaged in-memory buffers
+        verified_bytes(folder, MODEL_FILE, config, "XGBoost cannot read the model file")
         path = str(folder / MODEL_FILE)
         api = config.get("api")
         try:

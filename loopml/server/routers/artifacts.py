@@ -11,11 +11,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
 
+from loopml.server.authorized_route import AuthorizedRoute
 from loopml.server.deps import StoreDep
 from loopml.server.schemas.artifacts import BlobOut
 from loopml.server.streams import request_body_reader
 
-router = APIRouter(tags=["artifacts"])
+router = APIRouter(tags=["artifacts"], route_class=AuthorizedRoute)
 _OCTETS = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from loopml.auth.guard import principal, sees_token_events, visible_events
+from loopml.server.authorized_route import AuthorizedRoute
 from loopml.server.deps import IntQuery, StoreDep
 from loopml.server.schemas.audit import AuditEventOut
 
-router = APIRouter(tags=["audit"])
+router = APIRouter(tags=["audit"], route_class=AuthorizedRoute)
 
 
 @router.get("/audit/events")

@@ -7,10 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 
 from loopml.auth.guard import actor_for
+from loopml.server.authorized_route import AuthorizedRoute
 from loopml.server.deps import StoreDep
 from loopml.server.schemas.features import ApplyFeaturesIn, FeatureDefinitionOut, FeatureVersionOut
 
-router = APIRouter(tags=["features"])
+router = APIRouter(tags=["features"], route_class=AuthorizedRoute)
 _KINDS = {"entities": "entity", "views": "view", "services": "service"}
 Kind = Annotated[str, Path(pattern="^(entities|views|services)$")]
 Version = Annotated[int | None, Query(ge=1, le=2**31 - 1)]

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 
 from loopml.auth.guard import actor_for
 from loopml.entities.monitoring import AlertSpec
+from loopml.server.authorized_route import AuthorizedRoute
 from loopml.server.deps import IntPath, IntQuery, NoContent, StoreDep
 from loopml.server.schemas.monitoring import (
     AcquireLeaseIn,
@@ -30,7 +31,7 @@ from loopml.server.schemas.monitoring import (
     UpdateTaskIn,
 )
 
-router = APIRouter(tags=["monitoring"])
+router = APIRouter(tags=["monitoring"], route_class=AuthorizedRoute)
 MaxResults = Annotated[int, Query(ge=1, le=100_000)]
 NO_CONTENT: NoContent = {"status_code": status.HTTP_204_NO_CONTENT, "response_class": Response}
 

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request, Response, status
 from loopml.auth.guard import actor_for, ensure_role, needs
 from loopml.entities.auth import Role
 from loopml.entities.registry import RequestStatus, Stage
+from loopml.server.authorized_route import AuthorizedRoute
 from loopml.server.deps import IntPath, IntQuery, NoContent, StoreDep
 from loopml.server.schemas.registry import (
     CreateModelIn,
@@ -29,7 +30,7 @@ from loopml.server.schemas.registry import (
 )
 from loopml.server.schemas.search import to_filter
 
-router = APIRouter(tags=["registry"])
+router = APIRouter(tags=["registry"], route_class=AuthorizedRoute)
 NO_CONTENT: NoContent = {"status_code": status.HTTP_204_NO_CONTENT, "response_class": Response}
 
 

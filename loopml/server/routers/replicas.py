@@ -7,10 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from loopml.entities.scale import Replica
+from loopml.server.authorized_route import AuthorizedRoute
 from loopml.server.deps import StoreDep
 from loopml.server.schemas.common import Int64, JsonObject, Schema
 
-router = APIRouter(tags=["serving"])
+router = APIRouter(tags=["serving"], route_class=AuthorizedRoute)
 
 
 class ReplicaIn(Schema):

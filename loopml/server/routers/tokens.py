@@ -7,11 +7,12 @@ from fastapi import APIRouter, Depends, Request, status
 from loopml.auth.guard import actor_for, authorize, needs
 from loopml.auth.tokens import Authenticator
 from loopml.entities.auth import Role
+from loopml.server.authorized_route import AuthorizedRoute
 from loopml.server.deps import StoreDep
 from loopml.server.schemas.tokens import ApiTokenOut, IssuedTokenOut, IssueTokenIn, RevokeTokenIn
 
 router = APIRouter(tags=["tokens"])
-admin = APIRouter(tags=["tokens"], dependencies=[Depends(authorize)])
+admin = APIRouter(tags=["tokens"], dependencies=[Depends(authorize)], route_class=AuthorizedRoute)
 
 
 @router.get("/tokens/me", summary="The token this request carries (401 when it is missing, unknown or revoked)")

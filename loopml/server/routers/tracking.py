@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 
 from loopml.auth.guard import actor_for, needs
 from loopml.entities.auth import Role
+from loopml.server.authorized_route import AuthorizedRoute
 from loopml.server.deps import IntPath, NoContent, StoreDep
 from loopml.server.schemas.search import to_filter, to_order_by
 from loopml.server.schemas.series import MAX_SERIES_POINTS, MetricSeriesOut
@@ -33,7 +34,7 @@ from loopml.server.schemas.tracking import (
     SearchRunsIn,
 )
 
-router = APIRouter(tags=["tracking"])
+router = APIRouter(tags=["tracking"], route_class=AuthorizedRoute)
 NO_CONTENT: NoContent = {"status_code": status.HTTP_204_NO_CONTENT, "response_class": Response}
 
 

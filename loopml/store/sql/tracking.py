@@ -126,6 +126,7 @@ def _latest_metrics_upsert(dialect_name: str) -> Any:
     Building it (its ``excluded`` columns) cost more than running it: about 0.4 ms of every
     one-point ``log_metric``. A statement is immutable, so one object serves every call and thread.
     """
+    stmt: Any
     if dialect_name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
