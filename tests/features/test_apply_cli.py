@@ -38,7 +38,7 @@ def definitions(tmp_path):
 
 
 def ok(*args):
-    result = runner.invoke(app, list(args))
+    result = runner.invoke(app, list(args), env={"COLUMNS": "200"})  # wide enough that no table cell is cut
     assert result.exit_code == 0, result.output
     return result.output
 

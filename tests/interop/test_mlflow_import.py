@@ -151,11 +151,11 @@ def test_import_from_a_live_mlflow_server_then_load_by_alias_from_loopml(
 
     url, store = served()
     monkeypatch.setenv("LOOPML_TRACKING_URI", url)
-    out = CliRunner().invoke(app, ["import", "mlflow", "--from", mlflow_server])
+    out = CliRunner().invoke(app, ["import", "mlflow", "--from", mlflow_server], env={"COLUMNS": "200"})
     assert out.exit_code == 0, out.output
     assert "metric points" in out.output and "✗" not in out.output
     check_arrived(store, mlflow_file_store[1])
-    again = CliRunner().invoke(app, ["import", "mlflow", "--from", mlflow_server])
+    again = CliRunner().invoke(app, ["import", "mlflow", "--from", mlflow_server], env={"COLUMNS": "200"})
     assert again.exit_code == 0 and "Already in loopml" in again.output
 
     # the imported model serves MLflow clients of the loopml server, loaded by its alias
