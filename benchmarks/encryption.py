@@ -95,11 +95,11 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="loopml-bench-encryption-"))
     targets.append(("local folder", str(workdir)))
     if args.s3:
-        import boto3
+        from botocore.session import get_session
 
         os.environ["AWS_ENDPOINT_URL"] = args.s3
         bucket = f"loopml-bench-{os.getpid()}"
-        boto3.client("s3", endpoint_url=args.s3).create_bucket(Bucket=bucket)
+        get_session().create_client("s3", endpoint_url=args.s3).create_bucket(Bucket=bucket)
         targets.append(("S3 endpoint", f"s3://{bucket}"))
     print(f"machine: {machine()}")
     print(f"workload: {args.blobs} artifacts x {args.mib} MiB, best of {args.rounds} rounds (off/on alternating)")

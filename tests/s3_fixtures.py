@@ -86,10 +86,10 @@ def set_aws_env(monkeypatch: pytest.MonkeyPatch, endpoint: str) -> None:
 
 
 def s3_client(endpoint: str) -> Any:
-    """A boto3 client on ``endpoint``: the test's own view of the bucket."""
-    import boto3
+    """A botocore S3 client on ``endpoint``: the test's own view of the bucket."""
+    from botocore.session import get_session
 
-    return boto3.client(
+    return get_session().create_client(
         "s3",
         endpoint_url=endpoint,
         aws_access_key_id=ACCESS_KEY,

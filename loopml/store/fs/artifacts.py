@@ -333,12 +333,16 @@ class FsArtifactStore(ArtifactStore):
         return str(url)
 
     def _signer(self) -> Any:
-        """A boto3 S3 client signing with SigV4 (signing is local: no request goes out), made once."""
-        if self._boto is None:
-            import boto3  # type: ignore[import-untyped]
-            from botocore.config import Config  # type: ignore[import-untyped]
+        """A botocore S3 client signing with SigV4 (signing is local: no request goes out), made once.
 
-            self._boto = boto3.client(
+        botocore, not boto3: s3fs brings botocore (through aiobotocore, which pins its version), and
+        boto3 would pin another, which pip cannot always reconcile.
+        """
+        if self._boto is None:
+            from botocore.config import Config  # type: ignore[import-untyped]
+            from botocore.session import get_session  # type: ignore[import-untyped]
+
+            self._boto = get_session().create_client(
                 "s3",
                 endpoint_url=_storage_options("s3").get("endpoint_url"),
                 config=Config(signature_version="s3v4"),
