@@ -57,11 +57,15 @@ def wants_entities(body: bytes) -> bool:
     return b'"entities"' in body
 
 
-def parse(body: bytes) -> Payload:
-    """``{"entities": [{...}, ...], "key"?: ...}`` as a Payload whose records are the entity rows."""
+def parse(body: bytes) -> Payload | None:
+    """``{"entities": [{...}, ...], "key"?: ...}`` as a Payload whose records are the entity rows.
+
+    None when the body has no top-level ``entities`` (the byte test also matches a column or a value named
+    "entities" inside an ordinary v1 body, which the caller then parses as v1).
+    """
     data = loads(body)
     if not isinstance(data, dict) or "entities" not in data:
-        raise InvalidInputError('Send {"entities": [{"customer_id": 42}, ...]} to predict by entity key.')
+        return None
     unknown = sorted(set(data) - _KEYS)
     if unknown:
         raise InvalidInputError(f"Unknown field(s) {', '.join(map(repr, unknown))} beside 'entities'.")

@@ -175,8 +175,12 @@ class PredictionService:
         start = time.perf_counter()
         try:
             name, version, route = await self._target(segment, version_text)
-            by_entity = not v2 and wants_entities(body)
-            payload = parse_v2(body, header_length) if v2 else parse_entities(body) if by_entity else parse_v1(body)
+            by_entity_payload = parse_entities(body) if not v2 and wants_entities(body) else None
+            by_entity = by_entity_payload is not None
+            if by_entity_payload is not None:
+                payload = by_entity_payload
+            else:
+                payload = parse_v2(body, header_length) if v2 else parse_v1(body)
         except LoopMLError as exc:
             self.metrics.rejected.labels(str(exc.http_status)).inc()
             raise

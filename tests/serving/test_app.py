@@ -438,3 +438,12 @@ def test_a_model_that_breaks_is_a_logged_500(serve, registered):
     assert service(api).log.flush()
     [row] = ServingClient(registered.tracking).search_predictions("broken").itertuples()
     assert row.status == 500 and row.outputs["error"]["message"] == "the model's own bug"
+
+
+def test_a_v1_body_that_merely_mentions_entities_is_an_ordinary_prediction(serve, deployed):
+    """The cheap byte test for requests by entity key also matches a value "entities": such a body is still v1."""
+    api = serve()
+    body = {"records": records(deployed), "key": "entities"}  # the routing key's value is the word
+    answer = api.post("/v1/models/iris/predict", json=body)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["predictions"] == deployed.expected(1, deployed.X.iloc[ROWS])
