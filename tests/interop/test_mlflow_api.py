@@ -135,15 +135,18 @@ def test_every_mlflow_route_checks_the_token_and_role_before_the_body(tmp_path: 
             routes = mlflow_routes()
             assert len(routes) > 30
             for method, path, endpoint in routes:
-                # a body that is not even JSON: the answer must come from the role check, not the parser
-                response = client.request(method, path, content=b"{junk")
+                # a body that is not even JSON, declared as JSON (so FastAPI would parse it): the answer must come
+                # from the role check, not the parser
+                junk = {"Content-Type": "application/json"}
+                response = client.request(method, path, content=b"{junk", headers=junk)
                 assert error(response, 401, "UNAUTHENTICATED"), path
                 needs = getattr(endpoint, "__loopml_role__", Role.VIEWER if method == "GET" else Role.EDITOR)
-                response = client.request(method, path, content=b"{junk", headers={"Authorization": f"Bearer {viewer}"})
+                as_viewer = {**junk, "Authorization": f"Bearer {viewer}"}
+                response = client.request(method, path, content=b"{junk", headers=as_viewer)
                 if needs is Role.VIEWER:
                     assert response.status_code != 403, (method, path)
                 else:
-                    error(response, 403, "PERMISSION_DENIED")
+                    assert error(response, 403, "PERMISSION_DENIED"), (method, path)
     finally:
         store.close()
 

@@ -20,13 +20,14 @@ from fastapi.responses import StreamingResponse
 from loopml.entities.artifacts import ArtifactEntry
 from loopml.errors import ArtifactNotFoundError
 from loopml.paths import check_artifact_path
+from loopml.server.authorized_route import AuthorizedRoute
 from loopml.server.deps import StoreDep
 from loopml.server.mlflow import messages as m
 from loopml.server.mlflow.errors import invalid, not_found
 from loopml.server.streams import request_body_reader
 from loopml.store import Store
 
-router = APIRouter(tags=["mlflow"])
+router = APIRouter(tags=["mlflow"], route_class=AuthorizedRoute)  # the role before the body
 Msg = Annotated[m.Message, Depends(m.read_message)]
 
 

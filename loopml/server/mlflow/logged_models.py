@@ -24,6 +24,7 @@ from loopml.entities.auth import Role
 from loopml.entities.tracking import Run
 from loopml.interop import mlflow_layout as layout
 from loopml.interop.mlflow_layout import encode_record, model_folder, model_record_tag
+from loopml.server.authorized_route import AuthorizedRoute
 from loopml.server.deps import StoreDep
 from loopml.server.mlflow import messages as m
 from loopml.server.mlflow.artifacts import list_folder
@@ -31,7 +32,7 @@ from loopml.server.mlflow.errors import invalid, not_found
 from loopml.store import Store
 from loopml.timestamps import now_ms
 
-router = APIRouter(tags=["mlflow"])
+router = APIRouter(tags=["mlflow"], route_class=AuthorizedRoute)  # the role before the body
 Msg = Annotated[m.Message, Depends(m.read_message)]
 _STATUSES = ("LOGGED_MODEL_PENDING", "LOGGED_MODEL_READY", "LOGGED_MODEL_UPLOAD_FAILED")
 

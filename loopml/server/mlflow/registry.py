@@ -22,6 +22,7 @@ from loopml.entities.search import And, Comparison
 from loopml.errors import ModelAlreadyExistsError
 from loopml.interop.mlflow_layout import ensure_manifest, model_folder
 from loopml.paths import check_artifact_path
+from loopml.server.authorized_route import AuthorizedRoute
 from loopml.server.deps import StoreDep
 from loopml.server.mlflow import messages as m
 from loopml.server.mlflow.errors import MlflowApiError, invalid
@@ -30,7 +31,7 @@ from loopml.store import Store
 from loopml.tracking.search import parse_filter
 from loopml.uris import check_alias, check_model_name
 
-router = APIRouter(tags=["mlflow"])
+router = APIRouter(tags=["mlflow"], route_class=AuthorizedRoute)  # the role before the body
 Msg = Annotated[m.Message, Depends(m.read_message)]
 _CLIENT = "mlflow-client"
 

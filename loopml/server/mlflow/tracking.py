@@ -17,6 +17,7 @@ from loopml.entities.auth import Role
 from loopml.entities.tracking import Metric, RunStatus
 from loopml.errors import ExperimentAlreadyExistsError, ExperimentNotFoundError, MetricNotFoundError
 from loopml.interop import mlflow_layout as layout
+from loopml.server.authorized_route import AuthorizedRoute
 from loopml.server.deps import StoreDep
 from loopml.server.mlflow import messages as m
 from loopml.server.mlflow.errors import invalid, not_found
@@ -26,7 +27,7 @@ from loopml.tracking.client import DEFAULT_EXPERIMENT
 from loopml.tracking.names import random_run_name
 from loopml.tracking.search import parse_filter, parse_order_by
 
-router = APIRouter(tags=["mlflow"])
+router = APIRouter(tags=["mlflow"], route_class=AuthorizedRoute)  # the role before the body
 Msg = Annotated[m.Message, Depends(m.read_message)]
 #: The largest ``max_results`` accepted (MLflow's own cap); a page holds at most PAGE_SIZE runs and a token for more.
 MAX_SEARCH_RESULTS = 50_000
