@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -30,6 +31,32 @@ CHROMIUM = Path("/usr/bin/chromium")
 SQL_BACKENDS = ["sqlite", "postgresql"]
 STORE_BACKENDS = [*SQL_BACKENDS, "rest"]
 _pg_problem: str | None = None
+#: How long a test's HTTP call may wait for one of the test's own servers. httpx's default of 5 s
+#: is a wall-clock assertion in disguise: on a loaded CI machine a first page render can take
+#: longer, and a timeout there fails a test that asserts nothing about speed.
+TEST_HTTP_TIMEOUT = httpx.Timeout(120.0)
+
+
+def _patient_httpx() -> None:
+    """Give every httpx call made by a test (and not naming its own timeout) TEST_HTTP_TIMEOUT."""
+    for function in (
+        httpx.get,
+        httpx.post,
+        httpx.put,
+        httpx.patch,
+        httpx.delete,
+        httpx.head,
+        httpx.options,
+        httpx.request,
+        httpx.Client.__init__,
+        httpx.AsyncClient.__init__,
+    ):
+        defaults = function.__kwdefaults__
+        if defaults is not None and "timeout" in defaults:
+            defaults["timeout"] = TEST_HTTP_TIMEOUT
+
+
+_patient_httpx()
 _pg_checked = False
 
 

@@ -178,7 +178,7 @@ def test_loopml_serve_answers_over_tls(certificates, tmp_path: Path) -> None:
     command = ["serve", "--all", "--port", str(port), "--ssl-certfile", str(cert), "--ssl-keyfile", str(key)]
     process = _start(command, f"{url}/healthz", ca, tmp_path / "home")
     try:
-        answer = httpx.get(f"{url}/v1/models", verify=_trusting(ca), timeout=10)
+        answer = httpx.get(f"{url}/v1/models", verify=_trusting(ca), timeout=60)
         assert answer.status_code == 200
         with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
             httpx.get(f"{url}/healthz", timeout=5)  # the system's CAs do not vouch for it

@@ -62,7 +62,7 @@ def test_series_endpoint_downsamples_and_says_so(live_server: Any, long_run: tup
     store, run = long_run
     base = serve(live_server, store)
     # the first chart of a long metric of an ended run builds its roll-ups (once): allow for a busy machine
-    whole = httpx.get(f"{base}/runs/{run.run_id}/metrics/loss/series", timeout=120).json()
+    whole = httpx.get(f"{base}/runs/{run.run_id}/metrics/loss/series").json()
     assert whole["total"] == LONG and whole["downsampled"] and whole["method"] == "minmax"
     assert 0 < whole["shown"] <= 1000 and len(whole["data"][0]) == whole["shown"] == len(whole["data"][1])
     assert whole["data"][0] == sorted(whole["data"][0])
