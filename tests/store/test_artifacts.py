@@ -67,6 +67,56 @@ def test_a_corrupted_blob_is_detected_on_read(tmp_path):
     assert not (tmp_path / "dest.bin").exists()  # no half-trusted copy is left behind
 
 
+def test_large_blocks_hashed_behind_the_reader_keep_their_order_and_hold_back_the_end():
+    from loopml.store.artifacts import HASH_BEHIND_BYTES, verified_chunks
+
+    big = HASH_BEHIND_BYTES
+    blocks = [os.urandom(big), b"small", os.urandom(2 * big), os.urandom(big + 1), b"", b"tail"]
+    whole = b"".join(blocks)
+    assert b"".join(verified_chunks(iter(blocks), hashlib.sha256(whole).hexdigest(), "t", hash_behind=True)) == whole
+    swapped = [blocks[2], blocks[1], blocks[0], *blocks[3:]]  # the same bytes in another order
+    handed_out: list[bytes] = []
+    with pytest.raises(ArtifactIntegrityError, match="corrupted"):
+        handed_out.extend(verified_chunks(iter(swapped), hashlib.sha256(whole).hexdigest(), "t", hash_behind=True))
+    assert handed_out == [block for block in swapped if block][:-1]  # all but the last block
+
+
+def test_readers_give_their_hashing_lane_back_and_hash_in_place_when_none_is_free():
+    from loopml.store import artifacts
+
+    blocks = [os.urandom(artifacts.HASH_BEHIND_BYTES) for _ in range(3)]
+    digest = hashlib.sha256(b"".join(blocks)).hexdigest()
+    taken = []
+    while (lane := artifacts._lanes.take()) is not None:  # every lane busy, as on a server reading many blobs
+        taken.append(lane)
+    try:
+        assert b"".join(artifacts.verified_chunks(iter(blocks), digest, "t", hash_behind=True)) == b"".join(blocks)
+    finally:
+        for _ in taken:
+            artifacts._lanes.give_back()
+    free = len(taken)
+    early = artifacts.verified_chunks(iter(blocks), digest, "t", hash_behind=True)
+    next(early)  # a reader that stops after the first block
+    early.close()
+    assert b"".join(artifacts.verified_chunks(iter(blocks), digest, "t", hash_behind=True)) == b"".join(blocks)
+    assert artifacts._lanes._free == free  # each stream gave its lane back
+
+
+def test_a_large_corrupted_blob_is_refused_before_its_last_block(tmp_path):
+    blobs = FsArtifactStore(str(tmp_path / "artifacts"))
+    payload = os.urandom(4 * (1 << 20) + 5)  # five blocks
+    digest = blobs.put_bytes(payload)
+    assert b"".join(blobs.open_stream(digest)) == payload
+    with open(tmp_path / "artifacts" / "objects" / digest[:2] / digest[2:], "r+b") as handle:
+        handle.seek(3 * (1 << 20))
+        handle.write(b"X")
+    received = bytearray()
+    with pytest.raises(ArtifactIntegrityError, match="corrupted"):
+        for block in blobs.open_stream(digest):
+            received += block
+    assert len(received) == 4 * (1 << 20)  # all but the last block
+
+
 def test_a_missing_blob_is_an_integrity_error(tmp_path):
     blobs = FsArtifactStore(str(tmp_path / "artifacts"))
     digest = blobs.put_bytes(b"soon gone")

@@ -295,7 +295,7 @@ class FsArtifactStore(ArtifactStore):
         handle, encrypted = self._open_blob(digest)
         if encrypted:
             plain = decrypt_stream(handle, self.keyring, digest)
-            return verified_chunks(self._guarded(plain), digest, self._shown)
+            return verified_chunks(self._guarded(plain), digest, self._shown, hash_behind=True)
         return verified_chunks(self._guarded(self._read(handle, chunk_size)), digest, self._shown)
 
     def open_seekable(self, digest: str) -> BinaryIO | None:
