@@ -14,17 +14,27 @@ with :data:`~loopml.explain.explainers.MAX_BACKGROUND` rows of the data as
 the background that per-prediction explanations of that version start from.
 A part that cannot be computed (no labels, a model no explainer fits) is
 noted in the evidence, not raised.
+
+``RegistryClient.register_model(..., holdout=frame, target="label")`` does the
+same at registration: :func:`check_holdout` checks the holdout against the
+packaged model *before* anything is registered (a bad holdout raises
+InvalidValueError and leaves no version behind), and :func:`explain_new_version`
+explains the new version and stores the evidence. A version is immutable and
+already registered by then, so a model the explainers cannot handle does not
+undo it: the evidence holds a note saying what failed (``"error"``) and a
+warning is logged.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from loopml.errors import InvalidValueError, LoopMLError
+from loopml.errors import InvalidInputError, InvalidValueError, LoopMLError
 from loopml.explain.explainers import MAX_BACKGROUND, Method, view
 
 if TYPE_CHECKING:
@@ -35,6 +45,10 @@ if TYPE_CHECKING:
 
 EVIDENCE_KEY = "explanations"
 DEFAULT_MAX_ROWS = 500
+#: what ``explain_options`` of ``register_model`` may set (the keywords of :func:`global_explanation`)
+OPTIONS = frozenset({"scoring", "n_repeats", "max_rows", "method", "shap_values", "seed"})
+
+_log = logging.getLogger("loopml.explain")
 
 
 @dataclass(frozen=True)
@@ -202,18 +216,115 @@ def explain_model(
         raise InvalidValueError(
             f"explain_model takes a model URI such as 'models:/churn/3' or a ModelVersion, got {type(model).__name__}."
         )
-    X = data
-    if target is not None:
-        columns = getattr(data, "columns", None)
-        if columns is None or target not in columns:
-            raise InvalidValueError(f"target={target!r} names no column of data.")
-        X, y = data.drop(columns=[target]), data[target]
+    X, y = _split(data, target, y)
     loaded = registry.load_model(f"models:/{version.name}/{version.version}")
     found = global_explanation(loaded, X, y, **options)
-    evidence: dict[str, Any] = dict(registry.get_model_version(version.name, version.version).evidence)
-    evidence[EVIDENCE_KEY] = found.to_evidence()
-    registry.set_evidence(version.name, version.version, evidence, actor=actor)
+    _store(registry, version, found.to_evidence(), actor)
     return found
+
+
+def _split(data: Any, target: str | None, y: Any) -> tuple[Any, Any]:
+    """(features, labels) from ``data`` with the labels in its column ``target``, or from ``data`` and ``y``."""
+    if target is None:
+        return data, y
+    columns = getattr(data, "columns", None)
+    if columns is None or target not in columns:
+        raise InvalidValueError(f"target={target!r} names no column of data.")
+    return data.drop(columns=[target]), data[target]
+
+
+def _store(registry: RegistryClient, version: ModelVersion, record: dict[str, Any], actor: str | None) -> ModelVersion:
+    """Put ``record`` under ``"explanations"`` in the version's evidence, keeping its other keys (an audited write)."""
+    evidence: dict[str, Any] = dict(registry.get_model_version(version.name, version.version).evidence)
+    evidence[EVIDENCE_KEY] = record
+    return registry.set_evidence(version.name, version.version, evidence, actor=actor)
+
+
+@dataclass(frozen=True)
+class CheckedHoldout:
+    """A holdout checked against a packaged model before its version is registered (see :func:`check_holdout`)."""
+
+    X: pd.DataFrame
+    y: Any
+    options: dict[str, Any]
+    model: Any = None  # the LoadedModel; None when it would not load (``problem`` says why)
+    problem: str | None = None
+
+
+def check_holdout(
+    registry: RegistryClient,
+    source: str,
+    holdout: Any,
+    *,
+    target: str | None = None,
+    y: Any = None,
+    options: Mapping[str, Any] | None = None,
+) -> CheckedHoldout:
+    """Check ``holdout`` (and ``target``/``y``, ``options``) against the model at ``source`` (``runs:/id/path``).
+
+    Raises InvalidValueError for a holdout that is not a non-empty DataFrame, a ``target`` that names
+    no column of it, labels that do not match its rows, options :func:`global_explanation` does not
+    take, and columns the model's signature needs that the holdout lacks. A model that will not load
+    (an untrusted type, say) is not the holdout's fault: it is noted, for the evidence, not raised.
+    """
+    import pandas as pd
+
+    chosen = dict(options or {})
+    unknown = sorted(set(chosen) - OPTIONS)
+    if unknown:
+        raise InvalidValueError(
+            f"explain_options takes {', '.join(sorted(OPTIONS))}; {', '.join(map(repr, unknown))} is not one of them."
+        )
+    for key in ("n_repeats", "max_rows"):
+        value = chosen.get(key, 1)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InvalidValueError(f"explain_options[{key!r}] must be a whole number from 1, got {value!r}.")
+    if not isinstance(holdout, pd.DataFrame):
+        raise InvalidValueError(
+            f"holdout must be a pandas DataFrame of the model's input columns (and the labels), got {type(holdout).__name__}."
+        )
+    if target is not None and (not isinstance(target, str) or target not in holdout.columns):
+        raise InvalidValueError(f"target={target!r} names no column of the holdout; its columns are {list(holdout.columns)}.")
+    X, labels = _split(holdout, target, y)
+    if not len(X):
+        raise InvalidValueError("holdout has no rows: an explanation needs at least one.")
+    if labels is not None:
+        shape = np.shape(labels)
+        if shape != (len(X),):
+            raise InvalidValueError(f"y has shape {shape}; it needs one label per row of the holdout ({len(X)}).")
+    try:
+        model = registry.load_model(source)
+    except LoopMLError as exc:
+        return CheckedHoldout(X, labels, chosen, problem=f"the model could not be loaded to explain it: {exc.message}")
+    try:
+        view(model).prepare(X)
+    except InvalidInputError as exc:
+        raise InvalidValueError(f"holdout does not fit the model's input: {exc.message}") from exc
+    return CheckedHoldout(X, labels, chosen, model)
+
+
+def explain_new_version(
+    registry: RegistryClient, version: ModelVersion, checked: CheckedHoldout, *, actor: str | None = None
+) -> ModelVersion:
+    """Explain a just-registered version on its checked holdout and store the evidence; the version as stored.
+
+    Whatever goes wrong while explaining is recorded, not raised: the version stands (it is
+    registered and immutable), its evidence ``"explanations"`` holds the note and ``"error"``,
+    and a warning is logged. An error storing the evidence is raised.
+    """
+    problem = checked.problem
+    if problem is None:
+        try:
+            found = global_explanation(checked.model, checked.X, checked.y, **checked.options)
+        except Exception as exc:  # the version is registered already: say what failed, never drop it
+            message = exc.message if isinstance(exc, LoopMLError) else str(exc)
+            problem = f"explaining failed: {type(exc).__name__}: {message[:500]}"
+        else:
+            return _store(registry, version, found.to_evidence(), actor)
+    _log.warning("%s is registered without its explanations: %s", version.uri, problem)
+    record = GlobalExplanation(0, None, None, [], (problem,)).to_evidence()
+    record["error"] = problem
+    return _store(registry, version, record, actor)
 
 
 def importance_of(evidence: Mapping[str, Any]) -> dict[str, float] | None:

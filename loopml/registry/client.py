@@ -27,6 +27,8 @@ from loopml.tracking.validation import check_mapping
 from loopml.uris import ModelUri, check_alias, check_model_name, parse_models_uri, parse_runs_uri
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from loopml.store.registry import RegistryStore
 
 
@@ -88,11 +90,25 @@ class RegistryClient:
         *,
         require_approval: bool | None = None,
         actor: str | None = None,
+        holdout: pd.DataFrame | None = None,
+        target: str | None = None,
+        y: Any = None,
+        explain_options: Mapping[str, Any] | None = None,
     ) -> ModelVersion:
         """Register the packaged model at ``runs:/<run_id>/<path>`` as the next version of ``name``.
 
         Raises InvalidUriError for another URI form, RunNotFoundError, and
         ArtifactNotFoundError when the run has no packaged model at that path.
+
+        With ``holdout`` (a DataFrame of the model's input columns, with the labels in its column
+        ``target`` or given as ``y``) the new version is explained on it, as
+        ``loopml.explain_model`` does: permutation importance and, with shap installed, SHAP
+        values, stored as the version's evidence ``"explanations"`` and returned on the version.
+        ``explain_options`` go to ``loopml.explain.global_explanation`` (``scoring``,
+        ``n_repeats``, ``max_rows``, ``method``, ``shap_values``, ``seed``). The holdout is
+        checked first: one that does not fit the model raises InvalidValueError and registers
+        nothing. A model that cannot be explained still gets its version; the evidence then
+        holds a note of what failed and a warning is logged.
         """
         check_model_name(name)
         parsed = parse_runs_uri(uri)
@@ -110,6 +126,15 @@ class RegistryClient:
             )
             hint = f" Models logged in that run: {', '.join(found)}." if found else " That run has logged no model."
             raise ArtifactNotFoundError(f"Run {parsed.run_id} has no packaged model at {parsed.path!r}.{hint}") from exc
+        source = f"runs:/{parsed.run_id}/{parsed.path}"
+        checked = None
+        if holdout is not None:
+            # explain sits above the registry; imported here only when asked for (see pyproject's import contracts)
+            from loopml.explain.importance import check_holdout
+
+            checked = check_holdout(self, source, holdout, target=target, y=y, options=explain_options)
+        elif target is not None or y is not None or explain_options is not None:
+            raise InvalidValueError("target=, y= and explain_options= describe a holdout: pass holdout= too.")
         who = actor or default_actor()
         if require_approval is not None:
             try:
@@ -123,14 +148,19 @@ class RegistryClient:
                         f"Model {name!r} already exists with require_approval={existing.require_approval}; "
                         "register without require_approval, or use another model name."
                     ) from None
-        return self._registry.create_version(
+        version = self._registry.create_version(
             name,
             run_id=parsed.run_id,
-            source=f"runs:/{parsed.run_id}/{parsed.path}",
+            source=source,
             description=description,
             tags=check_mapping(tags, "Tag"),
             actor=who,
         )
+        if checked is None:
+            return version
+        from loopml.explain.importance import explain_new_version
+
+        return explain_new_version(self, version, checked, actor=who)
 
     def get_registered_model(self, name: str) -> RegisteredModel:
         return self._registry.get_model(name)

@@ -43,10 +43,27 @@ def register_model(
     *,
     require_approval: bool | None = None,
     actor: str | None = None,
+    holdout: pd.DataFrame | None = None,
+    target: str | None = None,
+    y: Any = None,
+    explain_options: Mapping[str, Any] | None = None,
 ) -> ModelVersion:
-    """Register ``runs:/<run_id>/<model path>`` as the next version of ``name``."""
+    """Register ``runs:/<run_id>/<model path>`` as the next version of ``name``.
+
+    With ``holdout`` (and the labels' column ``target``, or ``y``) the version is explained on it and
+    the explanation stored as its evidence ``"explanations"`` (see ``RegistryClient.register_model``).
+    """
     return get_registry_client().register_model(
-        uri, name, description, tags, require_approval=require_approval, actor=actor
+        uri,
+        name,
+        description,
+        tags,
+        require_approval=require_approval,
+        actor=actor,
+        holdout=holdout,
+        target=target,
+        y=y,
+        explain_options=explain_options,
     )
 
 

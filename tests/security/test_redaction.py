@@ -62,7 +62,16 @@ def stored_bytes(backend: str, db_url: str, tmp_path: Path) -> bytes:
     return found
 
 
-def test_nothing_a_policy_redacts_reaches_the_stored_bytes(store, sink, backend, db_url, tmp_path):
+@pytest.fixture(params=["in place", "helper process"])
+def redacted_where(request, monkeypatch):
+    """Small batches are redacted in the writer's thread, large ones in a helper process: both, on every batch."""
+    from loopml.store.predictions.redactor import REDACTOR
+
+    monkeypatch.setattr(REDACTOR, "offload_bytes", 1 << 60 if request.param == "in place" else 0)
+    return request.param
+
+
+def test_nothing_a_policy_redacts_reaches_the_stored_bytes(store, sink, backend, db_url, tmp_path, redacted_where):
     make_models(store, "churn")
     policy = store.serving.set_log_policy("churn", redact=RULES, entity_key=None, actor="dpo", reason="GDPR")
     assert dict(policy.redact) == RULES
@@ -92,6 +101,24 @@ def test_nothing_a_policy_redacts_reaches_the_stored_bytes(store, sink, backend,
     assert store.serving.get_log_policy("churn").empty
     store.serving.log_predictions([record("r5", now + 5, bodies()[2])])
     assert store.serving.read_predictions("churn")[-1].inputs == bodies()[2]
+
+
+def test_a_dead_redaction_helper_never_lets_plaintext_through(store, sink, backend, db_url, tmp_path, monkeypatch):
+    from loopml.store.predictions.redactor import REDACTOR
+
+    monkeypatch.setattr(REDACTOR, "offload_bytes", 0)
+    make_models(store, "churn")
+    store.serving.set_log_policy("churn", redact=RULES, entity_key=None, actor="dpo")
+    now = now_ms()
+    store.serving.log_predictions([record("r0", now, bodies()[0])])  # starts the helper
+    for process in list(REDACTOR._helper()._processes.values()):
+        process.kill()
+        process.join()
+    store.serving.log_predictions([record("r1", now + 1, bodies()[2])])  # the helper is gone: redacted in place
+    store.serving.log_predictions([record("r2", now + 2, bodies()[1])])  # a new helper
+    raw = stored_bytes(backend, db_url, tmp_path)
+    assert not [secret for secret in SECRETS if secret.encode() in raw]
+    assert len(store.serving.read_predictions("churn")) == 3
 
 
 BAD_POLICIES = [

@@ -24,7 +24,6 @@ from loopml.errors import (
 )
 from loopml.store.predictions.policy import (
     LogPolicy,
-    apply_policy,
     check_erase_key,
     check_policy,
     entity_token,
@@ -322,9 +321,12 @@ class SqlServingStore(ServingStore):
         # the writer runs beside the request path, and the sqlite3 module releases and retakes the GIL
         # around every statement it steps, so an executemany of 1,000 rows would wait for the busy event
         # loop 1,000 times where this waits once per chunk; Core's per-row parameter processing is skipped.
+        # Redacted before the write transaction opens: a large batch is redacted in a helper process,
+        # and the database's write lock is not held while it waits.
+        records, keys = _apply_policies(records, self._current_policies())
         with write_transaction(self._engine) as conn:
-            records = _unique_ids(conn, records)
-            records, entities, _ = _apply_policies(records, self._log_policies(conn))
+            records = _unique_ids(conn, records)  # the same records in the same order, some renamed
+            entities = _entity_rows(records, keys)
             for chunk in _insert_chunks(records):
                 values = [
                     value
@@ -348,15 +350,20 @@ class SqlServingStore(ServingStore):
 
         assert self._sink is not None
         records = _unique_in_batch(records)
-        policies = self._fresh_policies()
-        if policies is None:
-            with read_transaction(self._engine) as conn:
-                policies = self._log_policies(conn)
-        records, entities, keys = _apply_policies(records, policies)
+        records, keys = _apply_policies(records, self._current_policies())
+        entities = _entity_rows(records, keys)
         if entities:
             with write_transaction(self._engine) as conn:
                 conn.execute(t.prediction_entities.insert(), entities)
         self._sink.write(records_table(records, keys))
+
+    def _current_policies(self) -> dict[str, LogPolicy]:
+        """The log policies: the cached copy while fresh, else read again."""
+        policies = self._fresh_policies()
+        if policies is None:
+            with read_transaction(self._engine) as conn:
+                policies = self._log_policies(conn)
+        return policies
 
     def _fresh_policies(self) -> dict[str, LogPolicy] | None:
         """The cached log policies while they are fresh, else None."""
@@ -642,32 +649,36 @@ def _logged_ids(conn: Connection, ids: Sequence[str]) -> dict[str, str]:
 
 def _apply_policies(
     records: Sequence[PredictionRecord], policies: Mapping[str, LogPolicy]
-) -> tuple[Sequence[PredictionRecord], list[dict[str, Any]], list[list[str]] | None]:
-    """``records`` redacted by their model's policy, the entity-key rows to index, and each record's keys.
+) -> tuple[Sequence[PredictionRecord], list[list[str]] | None]:
+    """``records`` redacted by their model's policy, and each record's entity keys (None: no policy applied).
 
     Runs in the writer, never on the request path; models without a policy cost one dictionary lookup.
+    A large batch is redacted in a helper process (``loopml.store.predictions.redactor``).
     """
     if not policies or not any(r.model in policies for r in records):
-        return records, [], None
-    key = redaction_key()
-    out: list[PredictionRecord] = []
-    entities: list[dict[str, Any]] = []
-    keys: list[list[str]] = []
-    for record in records:
-        policy = policies.get(record.model)
-        if policy is None or policy.empty:
-            out.append(record)
-            keys.append([])
-            continue
-        inputs, found = apply_policy(record.inputs, policy, key)
-        out.append(record if inputs is record.inputs else replace(record, inputs=inputs))
-        found = [token[:256] for token in found]
-        keys.append(found)
-        entities.extend(
-            {"request_id": record.request_id, "model": record.model, "entity_key": token, "time": record.time}
-            for token in found
-        )
-    return out, entities, keys
+        return records, None
+    from loopml.store.predictions.redactor import REDACTOR
+
+    governed = [i for i, r in enumerate(records) if (policy := policies.get(r.model)) is not None and not policy.empty]
+    redacted = REDACTOR.redact([(records[i].inputs, policies[records[i].model]) for i in governed], redaction_key())
+    out: list[PredictionRecord] = list(records)
+    keys: list[list[str]] = [[] for _ in records]
+    for i, (inputs, found) in zip(governed, redacted, strict=True):
+        record = records[i]
+        out[i] = record if inputs == record.inputs else replace(record, inputs=inputs)
+        keys[i] = [token[:256] for token in found]
+    return out, keys
+
+
+def _entity_rows(records: Sequence[PredictionRecord], keys: list[list[str]] | None) -> list[dict[str, Any]]:
+    """The prediction_entities rows of ``records`` (after any renaming of their request ids)."""
+    if keys is None:
+        return []
+    return [
+        {"request_id": record.request_id, "model": record.model, "entity_key": token, "time": record.time}
+        for record, found in zip(records, keys, strict=True)
+        for token in found
+    ]
 
 
 def _unique_in_batch(records: Sequence[PredictionRecord]) -> Sequence[PredictionRecord]:
