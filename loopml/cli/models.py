@@ -118,12 +118,31 @@ def register(
         ),
     ] = False,
     actor: ActorOption = None,
+    holdout: Annotated[
+        str | None,
+        typer.Option(
+            "--holdout",
+            metavar="PATH",
+            help="A .csv or .parquet file of the model's input columns (and the labels, see --target): the version "
+            "is explained on it (permutation importance, SHAP) and that stored as its evidence.",
+        ),
+    ] = None,
+    target: Annotated[
+        str | None, typer.Option("--target", metavar="COL", help="The column of --holdout that holds the labels.")
+    ] = None,
 ) -> None:
     import loopml
 
     tags = _parse_tags(tag or [])
     version = loopml.register_model(
-        uri.strip(), name, description, tags, require_approval=True if require_approval else None, actor=actor
+        uri.strip(),
+        name,
+        description,
+        tags,
+        require_approval=True if require_approval else None,
+        actor=actor,
+        holdout=None if holdout is None else _read_frame(holdout, "--holdout"),
+        target=target,
     )
     out = output.console()
     out.print(
@@ -138,7 +157,39 @@ def register(
         ),
         soft_wrap=True,
     )
+    explained = version.evidence.get("explanations") if holdout is not None else None
+    if explained:
+        from loopml.explain.importance import GlobalExplanation
+
+        found = GlobalExplanation.from_evidence(explained)
+        if explained.get("error"):
+            out.print(Text(f"Not explained: {explained['error']}", style="yellow"), soft_wrap=True)
+        else:
+            top = ", ".join(found.ranking()[:5]) or "none"
+            out.print(Text(f"Explained on {found.n_rows} rows; most important: {top}"), soft_wrap=True)
     out.print(Text(f"Next: loopml models alias {version.name} champion {version.version}", style="dim"), soft_wrap=True)
+
+
+def _read_frame(path: str, option: str) -> Any:
+    """A DataFrame from a .csv or .parquet file given to ``option``."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from loopml.errors import InvalidValueError
+
+    file = Path(path).expanduser()
+    suffix = file.suffix.lower()
+    if suffix not in (".csv", ".parquet", ".pq"):
+        raise InvalidValueError(f"{option} takes a .csv or .parquet file, got a {suffix or 'suffix-less'} file.")
+    if not file.is_file():
+        raise InvalidValueError(f"{option}: no such file.")
+    try:
+        return pd.read_csv(file) if suffix == ".csv" else pd.read_parquet(file)
+    except (ValueError, OSError) as exc:
+        raise InvalidValueError(
+            f"{option}: the file could not be read as {suffix[1:]} ({type(exc).__name__})."
+        ) from exc
 
 
 @app.command("alias", help="Point ALIAS (e.g. champion) at VERSION of NAME, moving it if it points elsewhere.")

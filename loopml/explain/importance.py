@@ -69,6 +69,17 @@ class GlobalExplanation:
             return [row["feature"] for row in self.permutation["importances"]]
         return []
 
+    @classmethod
+    def from_evidence(cls, record: Mapping[str, Any]) -> GlobalExplanation:
+        """The explanation a version's evidence ``"explanations"`` holds (as :meth:`to_evidence` wrote it)."""
+        return cls(
+            int(record.get("n_rows", 0)),
+            record.get("permutation"),
+            record.get("shap"),
+            list(record.get("background") or []),
+            tuple(record.get("notes") or ()),
+        )
+
     def to_evidence(self) -> dict[str, Any]:
         return {
             "kind": "explanations",
@@ -284,7 +295,9 @@ def check_holdout(
             f"holdout must be a pandas DataFrame of the model's input columns (and the labels), got {type(holdout).__name__}."
         )
     if target is not None and (not isinstance(target, str) or target not in holdout.columns):
-        raise InvalidValueError(f"target={target!r} names no column of the holdout; its columns are {list(holdout.columns)}.")
+        raise InvalidValueError(
+            f"target={target!r} names no column of the holdout; its columns are {list(holdout.columns)}."
+        )
     X, labels = _split(holdout, target, y)
     if not len(X):
         raise InvalidValueError("holdout has no rows: an explanation needs at least one.")
@@ -294,13 +307,18 @@ def check_holdout(
             raise InvalidValueError(f"y has shape {shape}; it needs one label per row of the holdout ({len(X)}).")
     try:
         model = registry.load_model(source)
-    except LoopMLError as exc:
-        return CheckedHoldout(X, labels, chosen, problem=f"the model could not be loaded to explain it: {exc.message}")
+    except Exception as exc:  # e.g. a type skops does not trust, a PythonModel class not importable here
+        return CheckedHoldout(X, labels, chosen, problem=f"the model could not be loaded to explain it: {_reason(exc)}")
     try:
         view(model).prepare(X)
     except InvalidInputError as exc:
         raise InvalidValueError(f"holdout does not fit the model's input: {exc.message}") from exc
     return CheckedHoldout(X, labels, chosen, model)
+
+
+def _reason(exc: Exception) -> str:
+    message = exc.message if isinstance(exc, LoopMLError) else str(exc)
+    return f"{type(exc).__name__}: {message[:500]}"
 
 
 def explain_new_version(
@@ -317,8 +335,7 @@ def explain_new_version(
         try:
             found = global_explanation(checked.model, checked.X, checked.y, **checked.options)
         except Exception as exc:  # the version is registered already: say what failed, never drop it
-            message = exc.message if isinstance(exc, LoopMLError) else str(exc)
-            problem = f"explaining failed: {type(exc).__name__}: {message[:500]}"
+            problem = f"explaining failed: {_reason(exc)}"
         else:
             return _store(registry, version, found.to_evidence(), actor)
     _log.warning("%s is registered without its explanations: %s", version.uri, problem)

@@ -7,7 +7,8 @@ the store allows one running task per policy, so a second alert while a
 retrain is in flight starts nothing (it is recorded as skipped). A task:
 
 1. runs the policy's pipeline (a tracked run with a child run per step);
-2. packages the candidate in a child run of the pipeline run and registers it;
+2. packages the candidate in a child run of the pipeline run and registers it with
+   its holdout, so the version carries its explanations (evidence ``explanations``);
 3. runs the gates against the champion on the candidate's holdout and stores
    their evidence on the new version; a failed gate ends the task ``rejected``;
 4. with ``approval`` files a transition request and stops there;
@@ -39,8 +40,10 @@ from loopml.errors import (
     ModelNotFoundError,
     TaskEndedError,
 )
+from loopml.explain.importance import DEFAULT_MAX_ROWS, EVIDENCE_KEY
 from loopml.loop import canary as canary_watch
 from loopml.loop.cron import Cron
+from loopml.loop.gates import ExplainedGate
 from loopml.loop.leader import Leadership, LeadershipLostError
 from loopml.loop.policy import Candidate, Policy
 from loopml.loop.schedule import MonitorScheduler
@@ -239,7 +242,9 @@ class Agent:
         task_id = task.task_id
         # a long step (training for an hour, say) must not look like a dead agent to another agent's recover()
         stop = threading.Event()
-        beat = threading.Thread(target=self._heartbeat, args=(task_id, stop), name=f"loopml-task-{task_id}", daemon=True)
+        beat = threading.Thread(
+            target=self._heartbeat, args=(task_id, stop), name=f"loopml-task-{task_id}", daemon=True
+        )
         beat.start()
         try:
             return self._run_task(policy, task_id, trigger)
@@ -312,9 +317,14 @@ class Agent:
 
         self._stage(policy, task_id, "gates", details)
         champion_version, champion = self._champion(policy.model)
-        verdicts = [gate(candidate, champion) for gate in policy.gates]
-        evidence = {"gates": [v.to_evidence() for v in verdicts], "champion_version": champion_version,
-                    "policy": policy.name, "task_id": task_id, "trigger": trigger}  # fmt: skip
+        explanation = version.evidence.get(EVIDENCE_KEY)
+        verdicts = [
+            gate.verdict(explanation) if isinstance(gate, ExplainedGate) and explanation else gate(candidate, champion)
+            for gate in policy.gates
+        ]
+        evidence = {**version.evidence, "gates": [v.to_evidence() for v in verdicts],
+                    "champion_version": champion_version, "policy": policy.name, "task_id": task_id,
+                    "trigger": trigger}  # fmt: skip
         self.registry.set_evidence(policy.model, version.version, evidence, actor=self.actor)
         details["gates"] = {v.gate: v.passed for v in verdicts}
         details["champion_version"] = champion_version
@@ -329,7 +339,9 @@ class Agent:
                 actor=self.actor,
             )  # fmt: skip
             details["request_id"] = request.request_id
-            details["outcome"] = f"version {version.version} passed the gates; awaiting approval (request {request.request_id})"
+            details["outcome"] = (
+                f"version {version.version} passed the gates; awaiting approval (request {request.request_id})"
+            )
             return details
 
         if champion_version is not None:
@@ -337,9 +349,8 @@ class Agent:
                 self._canary(policy, task_id, version.version, share, details)
         self._stage(policy, task_id, "promoting", details)
         self._promote(policy, version.version, task_id)
-        details["outcome"] = (
-            f"version {version.version} promoted to @{CHAMPION}"
-            + (f" (replacing version {champion_version})" if champion_version is not None else "")
+        details["outcome"] = f"version {version.version} promoted to @{CHAMPION}" + (
+            f" (replacing version {champion_version})" if champion_version is not None else ""
         )
         return details
 
@@ -359,9 +370,15 @@ class Agent:
             active.end("FAILED")
             raise
         active.end()
-        return self.registry.register_model(
-            f"runs:/{run.info.run_id}/model", policy.model, tags={"loopml.loop.task": str(task_id)}, actor=self.actor
+        # every candidate carries its explanations (evidence "explanations"), bounded like the explained() gate;
+        # a policy with that gate has it explained with the gate's options, and the gate reads the record
+        options = next(
+            (g.options for g in policy.gates if isinstance(g, ExplainedGate)), {"max_rows": DEFAULT_MAX_ROWS}
         )
+        return self.registry.register_model(
+            f"runs:/{run.info.run_id}/model", policy.model, tags={"loopml.loop.task": str(task_id)}, actor=self.actor,
+            holdout=candidate.holdout, target=candidate.target, explain_options=options,
+        )  # fmt: skip
 
     def _champion(self, model: str) -> tuple[int | None, Any]:
         try:
@@ -387,7 +404,9 @@ class Agent:
         def heartbeat(progress: dict[str, Any]) -> None:
             self.store.loop.update_task(task_id, details={"canary": {"percent": share, **progress}})
 
-        verdict = canary_watch.watch(read_window, policy.canary, clock=self.clock, sleep=self.sleep, heartbeat=heartbeat)
+        verdict = canary_watch.watch(
+            read_window, policy.canary, clock=self.clock, sleep=self.sleep, heartbeat=heartbeat
+        )
         details.setdefault("canary_verdicts", []).append({"percent": share, "passed": verdict.passed,
                                                          "reason": verdict.reason, "figures": verdict.figures})  # fmt: skip
         self.store.loop.record_canary_verdict(
@@ -403,4 +422,3 @@ class Agent:
         # one write: moving @champion makes the version production and archives the one it replaces
         self.registry.set_alias(policy.model, CHAMPION, version, reason=reason, actor=self.actor)
         self.serving.deploy(policy.model, CHAMPION, reason=reason, actor=self.actor)
-

@@ -22,7 +22,9 @@ def thresholds(bounds: Mapping[str, float | str]) -> Gate:
     return gate
 
 
-def beats_champion(metric: str = "roc_auc", *, margin: float = 0.0, segment_tolerance: float = 0.02, **options: Any) -> Gate:
+def beats_champion(
+    metric: str = "roc_auc", *, margin: float = 0.0, segment_tolerance: float = 0.02, **options: Any
+) -> Gate:
     """The challenger must beat the champion on the same holdout (paired bootstrap, McNemar, per segment).
 
     With no champion yet, the gate passes and says so.
@@ -72,7 +74,9 @@ def no_group_worse(
 
         column = sensitive(candidate.X) if callable(sensitive) else sensitive or candidate.segments
         if column is None:
-            raise InvalidValueError("no_group_worse() needs sensitive=<a column of the holdout> (or the candidate's segments).")
+            raise InvalidValueError(
+                "no_group_worse() needs sensitive=<a column of the holdout> (or the candidate's segments)."
+            )
         return fairness_gate(candidate.model, champion, candidate.X, candidate.y, column, metric=metric,
                              tolerance=tolerance, **options)  # fmt: skip
 
@@ -99,17 +103,39 @@ def business_metric(metric: str, *, max_relative_loss: float = 0.01, min_value: 
 def explained(*, max_rows: int = 500, **options: Any) -> Gate:
     """Not a test but a record: the challenger's global explanation (permutation importance, SHAP) on the
     holdout, stored with the gates' evidence. It passes unless explaining itself is impossible."""
+    return ExplainedGate({"max_rows": max_rows, **options})
 
-    def gate(candidate: Candidate, champion: Any) -> Any:
+
+class ExplainedGate:
+    """The gate :func:`explained` makes.
+
+    The agent explains every candidate when it registers it (evidence ``"explanations"`` on the
+    version); with this gate in the policy it does so with the gate's ``options`` and judges that
+    record with :meth:`verdict`, rather than explaining the same model on the same holdout twice.
+    """
+
+    def __init__(self, options: Mapping[str, Any]) -> None:
+        self.__name__ = "explained"
+        self.options = dict(options)
+
+    def __call__(self, candidate: Candidate, champion: Any) -> Any:
         from loopml.explain.importance import global_explanation
+
+        found = global_explanation(candidate.model, candidate.X, candidate.y, **self.options)
+        return self.verdict(found.to_evidence())
+
+    @staticmethod
+    def verdict(record: Mapping[str, Any]) -> Any:
+        """The gate's result over an explanation's evidence (failed when explaining failed)."""
+        from loopml.explain.importance import GlobalExplanation
         from loopml.validation.gates import GateCheck, GateResult
 
-        found = global_explanation(candidate.model, candidate.X, candidate.y, max_rows=max_rows, **options)
-        top = ", ".join(found.ranking()[:3]) or "none"
+        # the version's own evidence keeps the background rows; the gate's record need not
+        evidence = {key: value for key, value in record.items() if key != "background"}
+        error = record.get("error")
+        if error:
+            check = GateCheck("explanations", False, str(error), {}, skipped=False)
+            return GateResult("explanations", False, (check,), {"explanations": evidence})
+        top = ", ".join(GlobalExplanation.from_evidence(record).ranking()[:3]) or "none"
         check = GateCheck("explanations", True, f"most important: {top}", {}, skipped=False)
-        evidence = found.to_evidence()
-        evidence.pop("background")  # the version's own explain_model() keeps background rows; a gate need not
         return GateResult("explanations", True, (check,), {"explanations": evidence})
-
-    gate.__name__ = "explained"
-    return gate

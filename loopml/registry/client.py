@@ -206,7 +206,9 @@ class RegistryClient:
 
         return self._registry.search_models(parse_filter(filter), max_results)
 
-    def delete_model_version(self, name: str, version: int, *, reason: str | None = None, actor: str | None = None) -> None:
+    def delete_model_version(
+        self, name: str, version: int, *, reason: str | None = None, actor: str | None = None
+    ) -> None:
         self._registry.delete_version(name, _version_number(version), actor=actor or default_actor(), reason=reason)
 
     def set_evidence(

@@ -75,7 +75,9 @@ def get_model_version(name: str, version_or_alias: int | str) -> ModelVersion:
     return get_registry_client().get_model_version(name, version_or_alias)
 
 
-def search_model_versions(name: str, filter: str | None = None, *, stage: Stage | str | None = None) -> list[ModelVersion]:
+def search_model_versions(
+    name: str, filter: str | None = None, *, stage: Stage | str | None = None
+) -> list[ModelVersion]:
     return get_registry_client().search_model_versions(name, filter, stage=stage)
 
 
@@ -83,7 +85,9 @@ def search_models(filter: str | None = None, max_results: int = 1000) -> list[Re
     return get_registry_client().search_models(filter, max_results)
 
 
-def set_alias(name: str, alias: str, version: int, *, reason: str | None = None, actor: str | None = None) -> ModelVersion:
+def set_alias(
+    name: str, alias: str, version: int, *, reason: str | None = None, actor: str | None = None
+) -> ModelVersion:
     return get_registry_client().set_alias(name, alias, version, reason=reason, actor=actor)
 
 

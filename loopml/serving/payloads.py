@@ -42,7 +42,9 @@ except ImportError:  # pragma: no cover - exercised where orjson is not installe
 _BOOLEANS = (b"true", b"false")
 _V1_SHAPES = ("records", "columns", "inputs")
 _V1_KEYS = frozenset({*_V1_SHAPES, "key"})
-_V2_KEYS = frozenset({"id", "inputs", "outputs", "parameters"})
+#: ``model_name`` and ``model_version`` are not in the protocol's request, but KServe's SDK sends them in
+#: every ``InferRequest``; they are accepted when they agree with the path (see ``parse_v2``).
+_V2_KEYS = frozenset({"id", "inputs", "outputs", "parameters", "model_name", "model_version"})
 _V2_TENSOR_KEYS = frozenset({"name", "shape", "datatype", "data", "parameters"})
 #: The tensor data types of the Open Inference Protocol.
 _V2_DATATYPES = frozenset(
@@ -166,11 +168,12 @@ def parse_v1(body: bytes) -> Payload:
     return payload
 
 
-def parse_v2(body: bytes, header_length: int | None = None) -> Payload:
+def parse_v2(body: bytes, header_length: int | None = None, *, model: str | None = None) -> Payload:
     """An Open Inference Protocol request; the tensors are matched to the signature by the predictor.
 
     With ``header_length`` (the ``Inference-Header-Content-Length`` header), the body is that many bytes
     of JSON followed by binary tensor data (``loopml.serving.binary``), decoded here into numpy arrays.
+    A ``model_name`` in the body (KServe's SDK sends one) must be ``model``, the model the path names.
     """
     header, tail = (body, None) if header_length is None else binary.split(body, header_length)
     data = loads(header)
@@ -179,6 +182,11 @@ def parse_v2(body: bytes, header_length: int | None = None) -> Payload:
     unknown = sorted(set(data) - _V2_KEYS)
     if unknown:
         raise InvalidInputError(f"Unknown field(s) {', '.join(map(repr, unknown))} in the inference request.")
+    named = data.get("model_name")
+    if named is not None and (not isinstance(named, str) or (model is not None and named != model)):
+        raise InvalidInputError(
+            f"model_name {named!r} in the inference request does not match the model the path names ({model!r})."
+        )
     tensors = data["inputs"]
     for index, tensor in enumerate(tensors):
         if not isinstance(tensor, dict) or not {"name", "shape", "datatype"} <= set(tensor):

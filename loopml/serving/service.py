@@ -180,7 +180,7 @@ class PredictionService:
             if by_entity_payload is not None:
                 payload = by_entity_payload
             else:
-                payload = parse_v2(body, header_length) if v2 else parse_v1(body)
+                payload = parse_v2(body, header_length, model=name) if v2 else parse_v1(body)
         except LoopMLError as exc:
             self.metrics.rejected.labels(str(exc.http_status)).inc()
             raise
