@@ -10,6 +10,7 @@ Each part creates its own PostgreSQL database on ``--url`` and drops it at the e
   (the statements loopml issued, replayed with bare psycopg).
 * ``monitors``: ``--monitors`` monitors on one model with 1,000 logged predictions, all due: how long
   one agent tick takes to check them all, inline, on the process pool and on Ray; monitors per minute.
+  ``--monitor-checks`` sets each monitor's checks (default ``operations``; e.g. ``data_drift,operations``).
 * ``failover``: two ``loopml loop run`` agents (``--lease-ttl``), SIGKILL the leader: seconds until the
   other holds the lease.
 * ``serving``: aggregate requests/s (wrk, 100-row batches, 8 connections in all) of 1 and of 2
@@ -210,8 +211,9 @@ def _register_watched(store: Any) -> None:
     RegistryClient(tracking).register_model(f"runs:/{run.info.run_id}/model", "m")
 
 
-def bench_monitors(url: str, monitors: int, workers: int, runners: set[str], keep: bool) -> list[tuple[str, float, float]]:
-    """Seconds for one tick to check ``monitors`` due monitors, and monitors per minute, by runner."""
+def bench_monitors(url: str, monitors: int, workers: int, runners: set[str], keep: bool,
+                   checks: tuple[str, ...] = ("operations",)) -> list[tuple[str, float, float]]:  # fmt: skip
+    """Seconds for one tick to check ``monitors`` due monitors (each with ``checks``), and monitors per minute."""
     from loopml.entities.serving import PredictionRecord
     from loopml.loop.schedule import MonitorScheduler
     from loopml.store import open_store
@@ -229,7 +231,7 @@ def bench_monitors(url: str, monitors: int, workers: int, runners: set[str], kee
             for i in range(1000)
         ]  # fmt: skip
         store.serving.log_predictions(records)
-        spec = {"schedule": "* * * * *", "checks": ["operations"], "thresholds": {"error_rate_max": 0.05}}
+        spec = {"schedule": "* * * * *", "checks": list(checks), "thresholds": {"error_rate_max": 0.05}}
         for i in range(monitors):
             store.monitoring.put_monitor(f"m{i:05d}", "m", spec, actor="bench")
         client = TrackingClient(store)
@@ -250,7 +252,7 @@ def bench_monitors(url: str, monitors: int, workers: int, runners: set[str], kee
             failed = [o for o in outcomes if o.error]
             assert not failed, failed[0]
             scheduler.close()
-            rows.append((f"{monitors:,} due monitors, {label}", took, monitors / took * 60))
+            rows.append((f"{monitors:,} due monitors ({','.join(checks)}), {label}", took, monitors / took * 60))
         if "ray" in runners:
             import ray
 
@@ -449,6 +451,8 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run (serving)")
     parser.add_argument("--batch-rows", type=int, default=1_000_000)
     parser.add_argument("--monitor-runners", default="inline,pool,ray", help="comma-separated: inline, pool, ray")
+    parser.add_argument("--monitor-checks", default="operations",
+                        help="comma-separated checks of each monitor, e.g. operations or data_drift,operations")  # fmt: skip
     parser.add_argument("--reuse", help="search: an existing database (kept by --keep) to time again, not refilled")
     parser.add_argument("--batch-files", type=int, default=8)
     parser.add_argument("--runs", type=int, default=1_000_000)
@@ -469,7 +473,9 @@ def main() -> None:
     if "monitors" in parts:
         print(f"{'scheduled monitor checks (PostgreSQL store)':<78} {'one tick':>10} {'per minute':>12}")
         runners = set(args.monitor_runners.split(",")) - ({"ray"} if args.no_ray else set())
-        for label, took, per_minute in bench_monitors(args.url, args.monitors, args.workers, runners, args.keep):
+        checks = tuple(c.strip() for c in args.monitor_checks.split(",") if c.strip())
+        for label, took, per_minute in bench_monitors(args.url, args.monitors, args.workers, runners, args.keep,
+                                                      checks):  # fmt: skip
             print(f"{label:<78} {took:>8.2f} s {per_minute:>12,.0f}")
     if "failover" in parts:
         took = bench_failover(args.url, args.lease_ttl, args.keep)

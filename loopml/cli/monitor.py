@@ -194,12 +194,17 @@ def _status(status: str) -> Text:
 def _scope(result: Any) -> str:
     window = result.figures.get("window") or {}
     reference = result.figures.get("reference") or {}
-    parts = [f"{window.get('n_rows', 0):,} rows"]
-    if window.get("n_requests") is not None:
-        parts[0] += f" of {window['n_requests']:,} requests"
+    if window.get("n_rows", 0) is None:  # an operations-only check reads the requests alone
+        parts = [f"{window.get('n_requests') or 0:,} requests"]
+    else:
+        parts = [f"{window.get('n_rows', 0):,} rows"]
+        if window.get("n_requests") is not None:
+            parts[0] += f" of {window['n_requests']:,} requests"
     if result.result.version is not None:
         parts.append(f"{result.result.model} v{result.result.version}")
-    if reference:
+    if reference.get("source") == "not needed":
+        parts.append("no reference (not needed by these checks)")
+    elif reference:
         ref = reference.get("dataset") or "a DataFrame"
         parts.append(f"against {ref} ({reference.get('source')}, {reference.get('n_rows', 0):,} rows)")
     return "; ".join(parts)

@@ -42,6 +42,24 @@ from loopml.monitoring.windows import Current, Reference
 
 SHOWN = 5  # columns or problems named in an alert message
 OPERATIONS_FIGURES = ("error_rate", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms")  # in the summary
+# What each check reads. Only these compare against the reference (the others never load it):
+REFERENCE_CHECKS = ("data_drift", "prediction_drift", "quality", "attribution_drift")
+# and these read only the requests (time, status, latency): no logged input is parsed, no feedback is read.
+REQUEST_CHECKS = ("operations",)
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What a monitor's checks read: the reference, and the rows (inputs, predictions, feedback labels)."""
+
+    reference: bool
+    rows: bool
+
+
+def needs(spec: MonitorSpec) -> Needs:
+    """What ``spec``'s checks read (see ``REFERENCE_CHECKS`` and ``REQUEST_CHECKS``)."""
+    checks = set(spec.checks)
+    return Needs(reference=bool(checks & set(REFERENCE_CHECKS)), rows=bool(checks - set(REQUEST_CHECKS)))
 
 
 @dataclass
@@ -53,7 +71,7 @@ class Evaluation:
     performance: dict[str, Any] | None = None
     operations: dict[str, Any] | None = None
     feature_skew: dict[str, Any] | None = None  # computed by monitors.run_monitor (it reads the feature store)
-    responsible: dict[str, Any] | None = None  # fairness, business metrics, attribution drift (monitoring/responsible.py)
+    responsible: dict[str, Any] | None = None  # fairness, business metrics, attribution drift (responsible.py)
     alerts: list[AlertSpec] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -71,7 +89,7 @@ def evaluate(
     outputs on the reference) serve prediction drift when the reference has no ``prediction`` column."""
     found = Evaluation(features=_features(spec, reference, current))
     has_rows = len(current.rows) > 0
-    if not has_rows:
+    if not has_rows and current.rows_read:
         found.notes.append("no successful prediction in the window: drift, quality and performance were skipped")
     if has_rows and ("data_drift" in spec.checks or "prediction_drift" in spec.checks):
         found.drift = _drift(spec, reference, current, found, reference_predictions)
@@ -181,6 +199,8 @@ def jsonable(value: Any) -> Any:
 
 
 def _features(spec: MonitorSpec, reference: Reference, current: Current) -> list[str]:
+    if not reference.needed:  # no check compares columns against a reference
+        return list(spec.columns) if spec.columns is not None else []
     ref_columns = list(reference.frame.columns)
     if spec.columns is not None:
         for name in spec.columns:

@@ -9,7 +9,10 @@ continuous-training agent — can check it; only Python functions given as
 actions stay in the process that defined them (see :mod:`.actions`).
 
 ``check`` reads the window, resolves the reference (an explicit DataFrame or
-dataset, else the version's training data found through lineage), computes
+dataset, else the version's training data found through lineage) when a check
+compares against one (``checks.needs``: an ``operations``-only monitor loads
+none and reads only the requests; its stored ``reference`` figure says
+``"not needed"``), computes
 every figure (:mod:`.checks`), stores one result with every figure and the
 alerts in one transaction (each alert is also an audited ``monitor.alert``
 event, which is what the continuous-training agent reacts to), then runs the
@@ -189,8 +192,8 @@ def run_monitor(
         NotFoundError: no reference was given and lineage finds no training data.
         ColumnNotFoundError, InvalidValueError: the data does not fit the monitor; nothing is stored.
     """
-    from loopml.monitoring.checks import evaluate, figures_of, summary_of
-    from loopml.monitoring.windows import from_frame, read_window
+    from loopml.monitoring.checks import evaluate, figures_of, needs, summary_of
+    from loopml.monitoring.windows import Reference, from_frame, read_window
     from loopml.timestamps import now_ms
 
     tracking = _tracking(client)
@@ -199,8 +202,9 @@ def run_monitor(
     spec = MonitorSpec.from_json(stored.spec)
     version = _resolve_version(tracking, stored.model, spec.version)
     who = _actor(actor)
+    need = needs(spec)  # an operations-only monitor reads neither inputs, labels nor a reference
     if current is None:
-        data = read_window(tracking, stored.model, spec.window, version=version, now_ms=now_ms())
+        data = read_window(tracking, stored.model, spec.window, version=version, now_ms=now_ms(), rows=need.rows)
     else:
         data = from_frame(current)
     if data.empty:
@@ -211,7 +215,12 @@ def run_monitor(
             alerts=[], actor=who,
         )  # fmt: skip
         return MonitorRunResult(stored.name, result, ())
-    ref, watched = _reference(tracking, stored.model, spec, version if version is not None else data.version, reference)
+    watching = version if version is not None else data.version
+    if need.reference:
+        ref, watched = _reference(tracking, stored.model, spec, watching, reference)
+    else:
+        ref = Reference.not_needed()
+        watched = watching if watching is not None else _deployed_or_none(tracking, stored.model)
     scored, problem = _scored(tracking, stored.model, spec, watched, ref, data)
     found = evaluate(spec, ref, data, reference_predictions=scored)
     if "feature_skew" in spec.checks:  # the served features against the offline ones (loopml.monitoring.skew)
@@ -294,6 +303,14 @@ def _deployed_version(tracking: TrackingClient, model: str) -> int:
             "loopml.run_monitor(monitor, reference=dataframe)."
         )
     return deployed
+
+
+def _deployed_or_none(tracking: TrackingClient, model: str) -> int | None:
+    """The deployed version for the stored result when no check needs one; None without a deployment."""
+    try:
+        return _deployed_version(tracking, model)
+    except NotFoundError:
+        return None
 
 
 def _scored(

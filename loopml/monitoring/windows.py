@@ -6,16 +6,29 @@ row (the request's input columns spread out, ``prediction``, and ``label``
 where feedback came), for drift, quality and performance; and ``requests``, one
 row per request (``time``, ``status``, ``latency_ms``, failed ones included),
 for operations. Shadow answers are left out unless the monitor watches the
-shadow's version.
+shadow's version. A check that needs only ``requests`` (``operations``) reads
+the window without parsing the logged inputs or reading feedback
+(``read_window(..., rows=False)``): its ``rows`` stay empty and say so.
 
 The reference through lineage: the version's run, then each parent run (a
 loop retrain registers its candidate in a child run of the pipeline run) and
 that parent's other children (the pipeline's steps), looking for a dataset
 input whose context starts with ``train`` and whose data was stored.
+
+Reference frames loaded from the store are kept in a small per-process cache
+(:class:`ReferenceCache`), keyed by the dataset's digest and the digest of its
+stored bytes: both are content hashes, so an entry never goes stale. It holds
+at most ``REFERENCE_CACHE_ENTRIES`` frames and ``REFERENCE_CACHE_BYTES`` bytes
+(pandas' deep memory usage), evicting the least recently used; a frame larger
+than the byte bound is not kept. A worker checking many monitors of one model
+version loads its training data once. Cached frames are shared: read them,
+never change them in place.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -28,6 +41,7 @@ from loopml.monitoring.frames import as_frame
 from loopml.monitoring.spec import MAX_WINDOW, PREDICTION, Window
 
 if TYPE_CHECKING:
+    from loopml.entities.datasets import Dataset
     from loopml.entities.tracking import Run
     from loopml.tracking.client import TrackingClient
 
@@ -37,6 +51,10 @@ TRAINING_CONTEXTS = ("train",)  # a dataset input whose context starts with one 
 CLOCK_SKEW_MS = 60_000  # records stamped up to this far ahead of "now" still count
 _MAX_IDS = 5000  # request ids per feedback read
 _MAX_PARENTS = 5
+_FIRST_SPAN_MS = 60_000  # newest(): the first ring read back from "now"
+REFERENCE_CACHE_ENTRIES = 8  # reference frames kept per process
+REFERENCE_CACHE_BYTES = 256 * 2**20  # and their total deep memory usage
+NOT_NEEDED = "not needed"  # Reference.source (and its figures) when no configured check compares a reference
 
 Read = Callable[[int, int, int], list[PredictionRecord]]
 
@@ -52,6 +70,7 @@ class Current:
     since: int | None = None
     until: int | None = None
     version: int | None = None  # the version that answered most rows (None for a frame without "version")
+    rows_read: bool = True  # False: only the requests were read (the checks need no input, prediction or label)
 
     @property
     def empty(self) -> bool:
@@ -59,9 +78,12 @@ class Current:
 
     def describe(self) -> dict[str, Any]:
         requests = None if self.requests is None else len(self.requests)
-        return {"source": self.source, "since": self.since, "until": self.until, "n_rows": len(self.rows),
-                "n_requests": requests, "version": self.version,
-                "n_labelled": int(self.rows["label"].notna().sum()) if "label" in self.rows else 0}  # fmt: skip
+        figures = {"source": self.source, "since": self.since, "until": self.until, "n_rows": len(self.rows),
+                   "n_requests": requests, "version": self.version,
+                   "n_labelled": int(self.rows["label"].notna().sum()) if "label" in self.rows else 0}  # fmt: skip
+        if not self.rows_read:  # counting rows and labels means parsing every input and reading feedback
+            figures.update(n_rows=None, n_labelled=None, rows=NOT_NEEDED)
+        return figures
 
 
 @dataclass(frozen=True)
@@ -73,16 +95,30 @@ class Reference:
     dataset: str | None = None  # name@digest-prefix
     run_id: str | None = None
 
+    @classmethod
+    def not_needed(cls) -> Reference:
+        """The stand-in when no configured check compares against a reference (nothing is loaded)."""
+        return cls(pd.DataFrame(), NOT_NEEDED)
+
+    @property
+    def needed(self) -> bool:
+        return self.source != NOT_NEEDED
+
     def describe(self) -> dict[str, Any]:
+        if not self.needed:
+            return {"source": NOT_NEEDED, "dataset": None, "run_id": None, "n_rows": None}
         return {"source": self.source, "dataset": self.dataset, "run_id": self.run_id, "n_rows": len(self.frame)}
 
 
 # -- current data ----------------------------------------------------------------------------------------
 
 
-def read_window(tracking: TrackingClient, model: str, window: Window, *, version: int | None, now_ms: int) -> Current:
-    """The window of ``model``'s prediction log (of ``version`` only when given), with feedback labels joined."""
-    from loopml.serving.client import predictions_frame
+def read_window(
+    tracking: TrackingClient, model: str, window: Window, *, version: int | None, now_ms: int, rows: bool = True
+) -> Current:
+    """The window of ``model``'s prediction log (of ``version`` only when given), with feedback labels joined;
+    with ``rows=False`` only the requests (no input parsed, no feedback read)."""
+    from loopml.serving.client import COLUMNS, predictions_frame
 
     since, until = window.bounds(now_ms)
     hi = until if until is not None else now_ms + CLOCK_SKEW_MS
@@ -97,8 +133,11 @@ def read_window(tracking: TrackingClient, model: str, window: Window, *, version
         records.sort(key=lambda r: r.time)
         if window.last is not None:
             records = records[-window.last :]
-    labels = _labels(tracking, [r.request_id for r in records])
-    rows = predictions_frame(records, flatten=True, labels=labels)
+    if rows:
+        labels = _labels(tracking, [r.request_id for r in records])
+        flat = predictions_frame(records, flatten=True, labels=labels)
+    else:
+        flat = pd.DataFrame(columns=[*COLUMNS[:7], "row", PREDICTION])
     requests = pd.DataFrame(
         {
             "time": pd.to_datetime([r.time for r in records], unit="ms", utc=True),
@@ -110,13 +149,14 @@ def read_window(tracking: TrackingClient, model: str, window: Window, *, version
     )
     main_version = int(requests["version"].value_counts().index[0]) if len(requests) else version
     return Current(
-        rows=rows,
+        rows=flat,
         requests=requests,
-        features=[c for c in rows.columns if c not in LOG_COLUMNS],
+        features=[c for c in flat.columns if c not in LOG_COLUMNS],
         source="log",
         since=records[0].time if records else since,
         until=records[-1].time + 1 if records else until,
         version=main_version,
+        rows_read=rows,
     )
 
 
@@ -151,27 +191,39 @@ def newest(read: Read, k: int, lo: int, hi: int) -> list[PredictionRecord]:
     """The newest ``k`` records with ``lo <= time < hi``, oldest first, from a reader that returns the *oldest*
     ``limit`` records of a time range (what the store offers).
 
-    Gallops back from ``hi`` (1 minute, then 8 times further each step) to the first range holding more
-    than ``k`` records, then bisects the last step's ring; each read asks for at most ``k + 1`` records.
+    Reads rings going back from ``hi`` (1 minute, then 8 times wider each step), each only for the records
+    still missing, and stops once it holds ``k``; the first time a ring is empty it asks once for all the
+    rest of the range (a quiet or empty log is answered in two reads, not one per ring back to ``lo``; when
+    the rest holds too many, the rings go on). A ring holding more records than are missing is bisected.
+    Each read asks for at most ``k + 1`` records, so a window whose ``k`` records fall in the last minute
+    costs one read.
     """
-    span, edge, upper = 60_000, hi, []
-    while True:
-        start = max(lo, hi - span)
-        batch = read(start, hi, k + 1)
-        if len(batch) <= k:
-            if start == lo:
-                return batch
-            edge, upper, span = start, batch, span * 8
-            continue
-        return _newest_in(read, k - len(upper), start, edge) + upper
+    span, edge, probed = _FIRST_SPAN_MS, hi, False
+    upper: list[PredictionRecord] = []
+    while len(upper) < k and edge > lo:
+        need = k - len(upper)
+        start = max(lo, edge - span)
+        batch = read(start, edge, need + 1)
+        if len(batch) > need:
+            return _newest_in(read, need, start, edge, known_more=True) + upper
+        upper = batch + upper
+        edge, span = start, span * 8
+        if not batch and not probed and edge > lo:  # a quiet stretch: maybe all that is left fits in one read
+            probed = True
+            rest = read(lo, edge, need + 1)
+            if len(rest) <= need:
+                return rest + upper
+    return upper
 
 
-def _newest_in(read: Read, k: int, lo: int, hi: int) -> list[PredictionRecord]:
+def _newest_in(read: Read, k: int, lo: int, hi: int, *, known_more: bool = False) -> list[PredictionRecord]:
+    """The newest ``k`` records of ``[lo, hi)``; ``known_more``: the range is known to hold more than ``k``."""
     if k <= 0 or hi <= lo:
         return []
-    batch = read(lo, hi, k + 1)
-    if len(batch) <= k:
-        return batch
+    if not known_more:
+        batch = read(lo, hi, k + 1)
+        if len(batch) <= k:
+            return batch
     if hi - lo == 1:  # more than k records in one millisecond: read them all, keep the last k
         return read(lo, hi, MAX_WINDOW)[-k:]
     middle = (lo + hi) // 2
@@ -199,7 +251,7 @@ def load_reference(tracking: TrackingClient, reference: Any) -> Reference:
     """A DataFrame (or dict of columns) as it is, or a dataset reference ``name@<sha256 prefix>`` loaded from the store."""
     if isinstance(reference, str):
         dataset = tracking.get_dataset(reference)
-        return Reference(_dataset_frame(tracking, dataset.ref), "dataset", dataset.ref)
+        return Reference(_dataset_frame(tracking, dataset), "dataset", dataset.ref)
     return Reference(as_frame(reference, "reference"), "frame")
 
 
@@ -218,7 +270,7 @@ def lineage_reference(tracking: TrackingClient, model: str, version: int) -> Ref
             if dataset.storage_digest is None:
                 seen.append(f"{dataset.ref} (logged without its data)")
                 continue
-            return Reference(_dataset_frame(tracking, item.digest), "lineage", dataset.ref, candidate.run_id)
+            return Reference(_dataset_frame(tracking, dataset), "lineage", dataset.ref, candidate.run_id)
     found = f" It found {', '.join(seen)}; log it with store_data=True." if seen else ""
     raise NotFoundError(
         f"No training dataset found for {model} version {version}: neither its run {run.run_id[:8]} nor its parent "
@@ -249,13 +301,68 @@ def _lineage_runs(tracking: TrackingClient, run: Run) -> list[Run]:
     return runs
 
 
-def _dataset_frame(tracking: TrackingClient, ref: str) -> pd.DataFrame:
-    data = tracking.load_dataset(ref)
+class ReferenceCache:
+    """Reference frames by what identifies their content (dataset digest, stored bytes' digest, format),
+    least recently used first out; at most ``entries`` frames and ``max_bytes`` bytes. Thread-safe."""
+
+    def __init__(self, *, entries: int = REFERENCE_CACHE_ENTRIES, max_bytes: int = REFERENCE_CACHE_BYTES) -> None:
+        self.entries, self.max_bytes = entries, max_bytes
+        self._frames: OrderedDict[tuple[str, ...], tuple[pd.DataFrame, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, ...]) -> pd.DataFrame | None:
+        with self._lock:
+            hit = self._frames.get(key)
+            if hit is None:
+                return None
+            self._frames.move_to_end(key)
+            return hit[0]
+
+    def put(self, key: tuple[str, ...], frame: pd.DataFrame) -> None:
+        size = int(frame.memory_usage(index=True, deep=True).sum())
+        if size > self.max_bytes or self.entries <= 0:
+            return
+        with self._lock:
+            self._frames[key] = (frame, size)
+            self._frames.move_to_end(key)
+            while len(self._frames) > self.entries or self.nbytes > self.max_bytes:
+                self._frames.popitem(last=False)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(size for _, size in self._frames.values())
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._frames.clear()
+
+
+reference_cache = ReferenceCache()
+
+
+def _dataset_frame(tracking: TrackingClient, dataset: Dataset) -> pd.DataFrame:
+    """The dataset's stored data as a DataFrame, from :data:`reference_cache` when this process loaded it before."""
+    key = None
+    if dataset.storage_digest is not None:
+        key = (dataset.digest, dataset.storage_digest, str(dataset.storage_format))
+        cached = reference_cache.get(key)
+        if cached is not None:
+            return cached
+    data = tracking.load_dataset(dataset.digest)
     if isinstance(data, pd.DataFrame):
-        return data
-    if hasattr(data, "ndim") and data.ndim in (1, 2):
-        return pd.DataFrame(data).rename(columns=str)
-    raise InvalidValueError(f"Dataset {ref} is not tabular (a stored file); it cannot be a monitoring reference.")
+        frame = data
+    elif hasattr(data, "ndim") and data.ndim in (1, 2):
+        frame = pd.DataFrame(data).rename(columns=str)
+    else:
+        raise InvalidValueError(
+            f"Dataset {dataset.ref} is not tabular (a stored file); it cannot be a monitoring reference."
+        )
+    if key is not None:
+        reference_cache.put(key, frame)
+    return frame
 
 
 def score_reference(tracking: TrackingClient, model: str, version: int, frame: pd.DataFrame) -> pd.Series:
