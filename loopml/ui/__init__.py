@@ -2,7 +2,7 @@
 
 ``mount_ui(app)`` adds the pages (``loopml.ui.tracking``, ``loopml.ui.registry``,
 ``loopml.ui.audit``, ``loopml.ui.deployments``, ``loopml.ui.loop``, ``loopml.ui.monitoring``,
-``loopml.ui.charts``, ``loopml.ui.compare``), the login and
+``loopml.ui.charts``, ``loopml.ui.compare``, ``loopml.ui.features``), the login and
 logout routes (``loopml.ui.login``) and the static assets under
 ``/ui/static/`` (our stylesheet and scripts, and the vendored htmx and uPlot
 with their licence files) to an app made by ``loopml.server.app.create_app``.
@@ -20,7 +20,19 @@ from fastapi import Depends, FastAPI
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
-from loopml.ui import artifacts, audit, charts, compare, deployments, login, loop, monitoring, registry, tracking
+from loopml.ui import (
+    artifacts,
+    audit,
+    charts,
+    compare,
+    deployments,
+    features,
+    login,
+    loop,
+    monitoring,
+    registry,
+    tracking,
+)
 from loopml.ui.guard import LoginRequired, login_redirect, ui_authorize
 from loopml.ui.sessions import SessionStore
 
@@ -31,7 +43,19 @@ STATIC_PREFIX = "/ui/static"
 
 def ui_routers() -> tuple[object, ...]:
     """The routers whose every route needs a session when auth is on (for tests that enumerate them)."""
-    return (tracking.router, artifacts.router, registry.router, audit.router, deployments.router, loop.router, monitoring.router, login.router, charts.router, compare.router)
+    return (
+        tracking.router,
+        artifacts.router,
+        registry.router,
+        audit.router,
+        deployments.router,
+        loop.router,
+        monitoring.router,
+        login.router,
+        charts.router,
+        compare.router,
+        features.router,
+    )
 
 
 def mount_ui(app: FastAPI) -> None:
@@ -50,6 +74,7 @@ def mount_ui(app: FastAPI) -> None:
     app.include_router(audit.router, dependencies=guarded)
     app.include_router(deployments.router, dependencies=guarded)
     app.include_router(loop.router, dependencies=guarded)
+    app.include_router(features.router, dependencies=guarded)
     base_css = files("loopml.templates").joinpath("base.css").read_bytes()
 
     # the stylesheet the monitoring report inlines, linked here: the UI's pages allow no inline style

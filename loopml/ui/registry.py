@@ -24,6 +24,7 @@ from loopml.entities.registry import ModelVersion, RequestStatus, Stage
 from loopml.errors import InvalidFilterError, LoopMLError
 from loopml.registry.client import RegistryClient
 from loopml.registry.lineage import LineageNode, lineage
+from loopml.serving.entities import FEATURE_SERVICE_TAG
 from loopml.store import Store
 from loopml.tracking.client import TrackingClient
 from loopml.tracking.search import parse_filter
@@ -133,6 +134,7 @@ def model_page(request: Request, name: str, version: int | None = None) -> Respo
         selected=selected,
         lineage=tree,
         responsible=None if selected is None else model_view(selected.evidence),
+        feature_service=None if selected is None else selected.tags.get(FEATURE_SERVICE_TAG),
         format_number=table.format_number,
         **context,
     )
@@ -162,7 +164,9 @@ def request_production(request: Request, name: str, version: int) -> Response:
 
 def _decide(request: Request, name: str, request_id: int, *, approve: bool) -> Response:
     def act() -> str:
-        decided = _store(request).registry.decide_request(request_id, approve=approve, actor=_actor(request), comment=None)
+        decided = _store(request).registry.decide_request(
+            request_id, approve=approve, actor=_actor(request), comment=None
+        )
         return f"Request {request_id} {decided.status.value}."
 
     return _section(request, name, act)
