@@ -31,6 +31,9 @@ logger = logging.getLogger(__name__)
 
 #: Batches whose bodies add up to fewer bytes are redacted in the writer's own thread.
 OFFLOAD_BYTES = 64 * 1024
+#: A batch goes to the helper in pieces of about this many bytes of bodies: each piece is pickled (and
+#: its answer read back) while holding the GIL, so a big piece would stall the event loop for as long.
+PIECE_BYTES = 512 * 1024
 
 
 def redact_all(items: Sequence[tuple[str, LogPolicy]], key: bytes | None) -> list[tuple[str, list[str]]]:
@@ -53,7 +56,8 @@ class Redactor:
             return redact_all(items, key)
         pool = self._helper()
         try:
-            return pool.submit(redact_all, list(items), key).result()
+            pending = [pool.submit(redact_all, piece, key) for piece in _pieces(items)]
+            return [answer for future in pending for answer in future.result()]
         except BrokenProcessPool:
             logger.warning("Prediction log: the redaction helper process died; this batch is redacted in place")
             self._drop(pool)
@@ -80,6 +84,19 @@ class Redactor:
             if self._pool is pool:
                 self._pool = None
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _pieces(items: Sequence[tuple[str, LogPolicy]]) -> list[list[tuple[str, LogPolicy]]]:
+    """``items`` in order, cut where the bodies so far pass ``PIECE_BYTES``."""
+    pieces: list[list[tuple[str, LogPolicy]]] = [[]]
+    size = 0
+    for item in items:
+        if size >= PIECE_BYTES:
+            pieces.append([])
+            size = 0
+        pieces[-1].append(item)
+        size += len(item[0])
+    return pieces
 
 
 #: The process's redactor, shared by every store in it (one helper process at most).
