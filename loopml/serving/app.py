@@ -106,6 +106,8 @@ def create_serving_app(
     close_store: bool = False,
     freeze_gc: bool = False,
     replica_address: str | None = None,
+    log_writer: str = "thread",
+    store_uri: str | None = None,
 ) -> FastAPI:
     """The prediction service over ``store``.
 
@@ -129,6 +131,10 @@ def create_serving_app(
             (``loopml serve`` sets it), not for an app inside another program.
         replica_address: ``host:port`` this service listens on; when given, the service registers a
             heartbeat in the store (``loopml deployments list`` shows which replicas serve what).
+        log_writer: ``"thread"`` writes the prediction log from a thread of this process; ``"process"``
+            from a child process that opens the store at ``store_uri`` (None: the environment's), off this
+            process's GIL (``loopml.serving.logwriter``; ``loopml serve`` uses it).
+        store_uri: the store the log-writer process opens; it must be the one ``store`` is.
 
     Example:
         >>> app = create_serving_app(open_store(), models=["churn@champion"])  # doctest: +SKIP
@@ -145,6 +151,8 @@ def create_serving_app(
         trusted=trusted,
         unsafe_pickle=unsafe_pickle,
         freeze_gc=freeze_gc,
+        log_writer=log_writer,
+        store_uri=store_uri,
     )
 
     @asynccontextmanager

@@ -30,8 +30,10 @@ def app_from_env() -> FastAPI:
 
     config: dict[str, Any] = json.loads(os.environ.get(CONFIG_ENV) or "{}")
     config.setdefault("freeze_gc", True)  # the process is the service's alone
-    store = open_store(config.pop("store_uri", None))
-    return create_serving_app(store, close_store=True, **config)
+    config.setdefault("log_writer", "process")  # the log's writes off the event loop's GIL
+    store_uri = config.pop("store_uri", None)
+    store = open_store(store_uri)
+    return create_serving_app(store, close_store=True, store_uri=store_uri, **config)
 
 
 def serve(

@@ -27,6 +27,7 @@ from loopml.entities.serving import Feedback, PredictionRecord
 from loopml.errors import (
     DeploymentNotFoundError,
     InvalidInputError,
+    InvalidValueError,
     LoopMLError,
     NotFoundError,
     PredictionNotFoundError,
@@ -36,6 +37,7 @@ from loopml.serving import binary
 from loopml.serving.cache import DEFAULT_MAX_MODELS, ModelCache
 from loopml.serving.entities import EntityFeatures, wants_entities
 from loopml.serving.entities import parse as parse_entities
+from loopml.serving.logwriter import LogWriterProcess
 from loopml.serving.metrics import ServingMetrics
 from loopml.serving.payloads import (
     Payload,
@@ -103,6 +105,8 @@ class PredictionService:
         trusted: Sequence[str] | None = None,
         unsafe_pickle: bool = False,
         freeze_gc: bool = False,
+        log_writer: str = "thread",
+        store_uri: str | None = None,
     ) -> None:
         from loopml.registry.client import RegistryClient
         from loopml.tracking.client import TrackingClient
@@ -116,8 +120,17 @@ class PredictionService:
         self.cache = ModelCache(self._load, max_models=max_loaded, max_bytes=max_memory, metrics=self.metrics)
         specs = None if models is None else [parse_model_spec(m) for m in models]
         self.watcher = DeploymentWatcher(store.serving, self.cache, specs=specs, poll_interval_s=poll_interval_s)
+        self._log_writer: LogWriterProcess | None = None
+        if log_writer not in ("thread", "process"):
+            raise InvalidValueError(f"log_writer must be 'thread' or 'process', got {log_writer!r}.")
+        if log_predictions and log_writer == "process":  # writes off this process's GIL (loopml.serving.logwriter)
+            self._log_writer = LogWriterProcess(
+                store_uri, sink=store.serving.prediction_sink, batching=store.serving.log_batching()
+            )
         self.log = (
-            PredictionLog(store.serving, capacity=log_capacity, metrics=self.metrics) if log_predictions else None
+            PredictionLog(self._log_writer or store.serving, capacity=log_capacity, metrics=self.metrics)  # type: ignore[arg-type]
+            if log_predictions
+            else None
         )
         self._shadow_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="loopml-shadow")
         self._shadow_pending = 0
@@ -152,6 +165,8 @@ class PredictionService:
         self._shadow_pool.shutdown(wait=True, cancel_futures=True)
         if self.log is not None:
             self.log.close()
+        if self._log_writer is not None:
+            self._log_writer.close()
         self.cache.close()
 
     # -- one request ----------------------------------------------------------------------------
