@@ -26,8 +26,11 @@ dies: it never outlives its parent's end of the pipe.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
+import os
+import socket
 import sys
 import threading
 from collections.abc import Sequence
@@ -129,6 +132,7 @@ class LogWriterProcess:
         self._discard()
         context = multiprocessing.get_context("spawn")  # never fork: the serving process runs threads
         ours, theirs = context.Pipe()
+        _widen(ours)
         process = context.Process(target=_child, args=(theirs, self.store_uri), name="loopml-log-writer")
         process.start()
         theirs.close()  # the child holds its end; ours sees EOF once the child is gone
@@ -145,6 +149,16 @@ class LogWriterProcess:
             if process.is_alive():
                 process.kill()
             process.join()
+
+
+def _widen(conn: Connection) -> None:
+    """Let one piece go down the socket in one write: each write the kernel cuts short retakes the GIL after."""
+    with contextlib.suppress(OSError):  # the kernel caps it (net.core.wmem_max); a smaller buffer still works
+        sock = socket.socket(fileno=os.dup(conn.fileno()))
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 2 * PIECE_BYTES)
+        finally:
+            sock.close()
 
 
 def _pieces(records: list[PredictionRecord]) -> list[list[PredictionRecord]]:
