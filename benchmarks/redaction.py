@@ -86,27 +86,43 @@ def main() -> None:
                 cells[label]["p99"].append(batch["p99"])
                 cells[label]["one"].append(one["rps"])
         leaked = check_no_plaintext(homes["on"], X)
+        control = check_no_plaintext(homes["off"], X, first=True)  # the check does find plaintext where it is
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    report(cells, args, leaked)
+    report(cells, args, leaked, control)
 
 
-def check_no_plaintext(home: Path, X: object) -> int:
-    """How many redacted plaintext values of the first rows appear in the store's database file (must be 0)."""
+def check_no_plaintext(home: Path, X: object, *, first: bool = False) -> int:
+    """How many redacted plaintext values of the first rows appear in the store's database files (must be 0).
+
+    One pass over the files in 64 MiB pieces (with an overlap for matches across pieces), the log of a run
+    at a thousand 80 KB requests a second being gigabytes: a pattern finds each redacted column's key
+    followed by a number, and the number is looked up among the plaintext values.
+    """
+    import re
+
     import pandas as pd
 
     assert isinstance(X, pd.DataFrame)
-    data = b"".join(path.read_bytes() for path in home.glob("loopml.db*"))
-    found = 0
-    for column in ("mean radius", "mean texture", "worst area", "worst smoothness"):
-        for value in X[column].head(100).unique():
-            needle = f'"{column}": {value!r}'.encode()
-            compact = f'"{column}":{value!r}'.encode()
-            found += int(needle in data or compact in data)
-    return found
+    columns = ("mean radius", "mean texture", "worst area", "worst smoothness")
+    plaintext = {(column, repr(float(value))) for column in columns for value in X[column].head(100).unique()}
+    pattern = re.compile(rb'"(' + b"|".join(re.escape(c.encode()) for c in columns) + rb')": ?([-+0-9.eE]+)')
+    found: set[tuple[str, str]] = set()
+    for path in home.glob("loopml.db*"):
+        with path.open("rb") as handle:
+            tail = b""
+            while piece := handle.read(64 << 20):
+                for match in pattern.finditer(tail + piece):
+                    pair = (match.group(1).decode(), match.group(2).decode())
+                    if pair in plaintext:
+                        found.add(pair)
+                        if first:  # a positive control needs one
+                            return 1
+                tail = piece[-64:]
+    return len(found)
 
 
-def report(cells: dict[str, dict[str, list[float]]], args: argparse.Namespace, leaked: int) -> None:
+def report(cells: dict[str, dict[str, list[float]]], args: argparse.Namespace, leaked: int, control: int) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -121,7 +137,7 @@ def report(cells: dict[str, dict[str, list[float]]], args: argparse.Namespace, l
     for workload in ("batch", "one"):
         cost = 1 - medians["on"][workload] / medians["off"][workload]
         console.print(f"{'100-row' if workload == 'batch' else '1-row'} throughput cost of redaction: {cost:+.1%}")
-    console.print(f"redacted plaintext values found in the store: {leaked}")
+    console.print(f"redacted plaintext values found in the store: {leaked} (without the policy: found {control})")
 
 
 if __name__ == "__main__":
