@@ -10,42 +10,20 @@ it once. ``mlflow_env`` runs a client script against a live loopml server.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import shutil
 import subprocess
-import sys
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-VENVS = Path(os.environ.get("LOOPML_TEST_VENVS", Path.home() / ".cache" / "loopml-test-venvs"))
+from tests.venvs import cached_venv
+
 MLFLOW_PACKAGES = ("mlflow>=3,<4", "scikit-learn")
 HERE = Path(__file__).parent
 WORKFLOW = HERE / "mlflow_workflow.py"
-
-
-def cached_venv(name: str, packages: tuple[str, ...]) -> Path:
-    """The python of the venv ``name`` with ``packages``, created on first use (``.complete`` marks it whole)."""
-    root = VENVS / name
-    python = root / "bin" / "python"
-    VENVS.mkdir(parents=True, exist_ok=True)
-    with open(VENVS / f"{name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (root / ".complete").exists():
-            shutil.rmtree(root, ignore_errors=True)
-            base = shutil.which("python3") or sys.executable
-            subprocess.run([base, "-m", "venv", str(root)], check=True)
-            subprocess.run(
-                [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *packages],
-                check=True,
-                timeout=1800,
-            )
-            (root / ".complete").touch()
-    return python
 
 
 @pytest.fixture(scope="session")

@@ -12,15 +12,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
 from tests.serving.test_e2e import Serve, home  # noqa: F401  (home: a fixture)
-
-VENV = Path.home() / ".cache" / "loopml-test-venvs" / "kserve"
+from tests.venvs import cached_venv
 
 CLIENT = textwrap.dedent(
     """
@@ -69,17 +67,7 @@ CLIENT = textwrap.dedent(
 @pytest.fixture(scope="session")
 def kserve_python() -> Path:
     """The Python of a venv holding the ``kserve`` SDK, created once (from the package registry)."""
-    python = VENV / "bin" / "python"
-    probe = [str(python), "-c", "import kserve, numpy"]
-    if not python.exists() or subprocess.run(probe, capture_output=True).returncode != 0:
-        VENV.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True)
-        installed = subprocess.run(
-            [str(python), "-m", "pip", "install", "-q", "kserve", "numpy"], capture_output=True, text=True
-        )
-        if installed.returncode != 0:
-            pytest.fail(f"could not install kserve into {VENV}: {installed.stderr[-2000:]}")
-    return python
+    return cached_venv("kserve", ("kserve", "numpy"))
 
 
 @pytest.mark.slow

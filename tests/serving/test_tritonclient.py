@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -23,8 +22,7 @@ import pandas as pd
 import pytest
 
 from tests.serving.test_e2e import Serve, home, wait_until  # noqa: F401  (home: a fixture)
-
-VENV = Path.home() / ".cache" / "loopml-test-venvs" / "tritonclient"
+from tests.venvs import cached_venv
 
 CLIENT = textwrap.dedent(
     """
@@ -99,17 +97,7 @@ CLIENT = textwrap.dedent(
 @pytest.fixture(scope="session")
 def triton_python() -> Path:
     """The Python of a venv holding ``tritonclient[http]``, created once (from the package registry)."""
-    python = VENV / "bin" / "python"
-    probe = [str(python), "-c", "import tritonclient.http, numpy"]
-    if not python.exists() or subprocess.run(probe, capture_output=True).returncode != 0:
-        VENV.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True)
-        installed = subprocess.run(
-            [str(python), "-m", "pip", "install", "-q", "tritonclient[http]", "numpy"], capture_output=True, text=True
-        )
-        if installed.returncode != 0:
-            pytest.fail(f"could not install tritonclient[http] into {VENV}: {installed.stderr[-2000:]}")
-    return python
+    return cached_venv("tritonclient", ("tritonclient[http]", "numpy"))
 
 
 def _mixed_frame(rows: int = 40) -> tuple[pd.DataFrame, np.ndarray]:

@@ -59,7 +59,9 @@ def served(filled_store: Filled) -> Iterator[Filled]:
     serving.deploy(MODEL, "champion", actor="mia", reason="first release")
     serving.deploy(MODEL, "champion", canary={"version": 2, "percent": 10}, shadow=2, actor="mia",
                    reason="try the logistic regression")  # fmt: skip
-    filled_store.store.serving.log_predictions(_records(int(time.time() * 1000)))
+    now = int(time.time() * 1000)
+    # each minute's requests start on its second 0, so none of them falls in the next minute's bucket
+    filled_store.store.serving.log_predictions(_records(now - now % 60_000))
     yield filled_store
 
 

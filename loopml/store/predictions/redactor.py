@@ -13,6 +13,12 @@ bodies each way, about a tenth of redacting them.
 Nothing is ever written unredacted: when the helper cannot be used (a
 machine with one core, a helper that died, a batch it could not take) the
 writer redacts in its own thread, as it does small batches.
+
+``loopml serve`` writes its log from a process of its own
+(``loopml.serving.logwriter``), which redacts in place: it is already off the
+serving process's GIL. The helper serves the stores that write the log where
+requests are answered: ``loopml server`` taking batches over REST, and an app
+built with ``create_serving_app`` on a store object.
 """
 
 from __future__ import annotations
