@@ -10,11 +10,13 @@ Creation holds a file lock, so parallel test workers build a venv once, and a
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 VENVS = Path(os.environ.get("LOOPML_TEST_VENVS", Path.home() / ".cache" / "loopml-test-venvs"))
 
@@ -37,3 +39,19 @@ def cached_venv(name: str, packages: tuple[str, ...]) -> Path:
             )
             (root / ".complete").touch()
     return python
+
+
+def run_client(python: Path, source: str, config: dict[str, Any], folder: Path) -> Any:
+    """Run the client script ``source`` with ``python`` on ``config`` (a JSON file in ``folder``); its JSON answer.
+
+    The environment loses ``LOOPML_*`` and ``PYTHON*``: the client sees only what the script is given.
+    """
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "client.py").write_text(source)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LOOPML_", "PYTHON"))}
+    ran = subprocess.run(
+        [str(python), str(folder / "client.py"), str(folder / "config.json")],
+        capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr[-4000:]
+    return json.loads(ran.stdout)

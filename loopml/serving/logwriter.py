@@ -39,6 +39,7 @@ from typing import Any
 
 from loopml.entities.serving import PredictionRecord
 from loopml.errors import StoreError
+from loopml.store.predictions.redactor import cut_in_pieces
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ class LogWriterProcess:
             conn = self._connection()
             try:
                 if op == "log":
-                    pieces = _pieces(argument)
+                    pieces = cut_in_pieces(argument, lambda r: len(r.inputs) + len(r.outputs), PIECE_BYTES)
                     for piece in pieces[:-1]:
                         conn.send(("piece", piece))
                     conn.send(("log", pieces[-1]))
@@ -159,19 +160,6 @@ def _widen(conn: Connection) -> None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 2 * PIECE_BYTES)
         finally:
             sock.close()
-
-
-def _pieces(records: list[PredictionRecord]) -> list[list[PredictionRecord]]:
-    """``records`` in order, cut where the bodies so far pass ``PIECE_BYTES``."""
-    pieces: list[list[PredictionRecord]] = [[]]
-    size = 0
-    for record in records:
-        if size >= PIECE_BYTES:
-            pieces.append([])
-            size = 0
-        pieces[-1].append(record)
-        size += len(record.inputs) + len(record.outputs)
-    return pieces
 
 
 def _child(conn: Connection, store_uri: str | None) -> None:

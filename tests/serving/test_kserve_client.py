@@ -9,16 +9,13 @@ with JSON tensors, and prints what it saw as JSON.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import textwrap
 from pathlib import Path
 
 import pytest
 
 from tests.serving.test_e2e import Serve, home  # noqa: F401  (home: a fixture)
-from tests.venvs import cached_venv
+from tests.venvs import cached_venv, run_client
 
 CLIENT = textwrap.dedent(
     """
@@ -87,15 +84,7 @@ def test_the_kserve_sdk_v2_client_speaks_to_loopml_serve(home, template, iris, k
     server = Serve(home, "-m", "iris")
     try:
         config = {"url": f"http://127.0.0.1:{server.port}", "rows": rows.to_numpy().tolist()}
-        (tmp_path / "config.json").write_text(json.dumps(config))
-        (tmp_path / "client.py").write_text(CLIENT)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("LOOPML_", "PYTHON"))}
-        ran = subprocess.run(
-            [str(kserve_python), str(tmp_path / "client.py"), str(tmp_path / "config.json")],
-            capture_output=True, text=True, timeout=300, env=env,
-        )  # fmt: skip
-        assert ran.returncode == 0, ran.stderr[-4000:]
-        seen = json.loads(ran.stdout)
+        seen = run_client(kserve_python, CLIENT, config, tmp_path)
     finally:
         server.stop()
 

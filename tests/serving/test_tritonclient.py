@@ -10,9 +10,6 @@ own predictions and the prediction log in the store.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -22,7 +19,7 @@ import pandas as pd
 import pytest
 
 from tests.serving.test_e2e import Serve, home, wait_until  # noqa: F401  (home: a fixture)
-from tests.venvs import cached_venv
+from tests.venvs import cached_venv, run_client
 
 CLIENT = textwrap.dedent(
     """
@@ -163,15 +160,7 @@ def test_tritonclient_speaks_to_loopml_serve_with_its_defaults(home, template, i
             "iris_columns": list(X.columns),
             "mixed": {column: sample[column].tolist() for column in sample.columns},
         }
-        (tmp_path / "config.json").write_text(json.dumps(config))
-        (tmp_path / "client.py").write_text(CLIENT)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("LOOPML_", "PYTHON"))}
-        ran = subprocess.run(
-            [str(triton_python), str(tmp_path / "client.py"), str(tmp_path / "config.json")],
-            capture_output=True, text=True, timeout=300, env=env,
-        )  # fmt: skip
-        assert ran.returncode == 0, ran.stderr[-4000:]
-        seen = json.loads(ran.stdout)
+        seen = run_client(triton_python, CLIENT, config, tmp_path)
     finally:
         server.stop()
 

@@ -27,13 +27,15 @@ import logging
 import multiprocessing
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from typing import TypeVar
 
 from loopml.store.predictions.policy import LogPolicy, apply_policy
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: Batches whose bodies add up to fewer bytes are redacted in the writer's own thread.
 OFFLOAD_BYTES = 64 * 1024
@@ -62,7 +64,8 @@ class Redactor:
             return redact_all(items, key)
         pool = self._helper()
         try:
-            pending = [pool.submit(redact_all, piece, key) for piece in _pieces(items)]
+            pieces = cut_in_pieces(items, lambda item: len(item[0]), PIECE_BYTES)
+            pending = [pool.submit(redact_all, piece, key) for piece in pieces]
             return [answer for future in pending for answer in future.result()]
         except BrokenProcessPool:
             logger.warning("Prediction log: the redaction helper process died; this batch is redacted in place")
@@ -92,16 +95,16 @@ class Redactor:
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _pieces(items: Sequence[tuple[str, LogPolicy]]) -> list[list[tuple[str, LogPolicy]]]:
-    """``items`` in order, cut where the bodies so far pass ``PIECE_BYTES``."""
-    pieces: list[list[tuple[str, LogPolicy]]] = [[]]
+def cut_in_pieces(items: Sequence[T], size_of: Callable[[T], int], limit: int) -> list[list[T]]:
+    """``items`` in order, cut where the sizes so far pass ``limit``: what crosses to another process at once."""
+    pieces: list[list[T]] = [[]]
     size = 0
     for item in items:
-        if size >= PIECE_BYTES:
+        if size >= limit:
             pieces.append([])
             size = 0
         pieces[-1].append(item)
-        size += len(item[0])
+        size += size_of(item)
     return pieces
 
 
