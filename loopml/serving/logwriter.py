@@ -9,19 +9,21 @@ cores), that cost 19% of the throughput with the SQL sink and 27 to 57% with the
 parquet sink, though the writer used a quarter of a core.
 
 ``LogWriterProcess`` stands where the writer thread would call the store:
-it sends each batch (pickled, in pieces of ``PIECE_BYTES`` so no send holds
-the GIL long) down a pipe to one child process, which opens the same store
-the service did (same URI, same environment), writes the batch there, and
-answers once it is stored; the writer thread waits for that answer without
-the GIL. The queue, batching, retries, barriers and metrics stay in
-``PredictionLog``, unchanged.
+it sends each batch down a local socket to one child process, which opens
+the same store the service did (same URI, same environment), writes the
+batch there, and answers once it is stored; the writer thread waits for that
+answer without the GIL. Only the records' small fields are pickled: their
+bodies cross as they are, copied by the kernel with the GIL released
+(``loopml.serving.logframes``). A batch goes in pieces of at most
+``PIECE_BYTES``, which bounds what the child reads at once. The queue,
+batching, retries, barriers and metrics stay in ``PredictionLog``, unchanged.
 
 When the child dies (killed, out of memory), the batch it held fails like a
 store that is down: the writer keeps it and retries, and the next call starts
 a new child. A child killed after storing a batch but before answering would
 have that batch written twice; the window is the time it takes to send one
-short reply. The child exits when the serving process closes the pipe, or
-dies: it never outlives its parent's end of the pipe.
+short reply. The child exits when the serving process closes the socket, or
+dies: it never outlives its parent's end of the socket.
 """
 
 from __future__ import annotations
@@ -29,22 +31,33 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
-import os
+import pickle
 import socket
 import sys
 import threading
 from collections.abc import Sequence
-from multiprocessing.connection import Connection
 from typing import Any
 
 from loopml.entities.serving import PredictionRecord
 from loopml.errors import StoreError
+from loopml.serving.logframes import (
+    COMMAND,
+    LAST,
+    PIECE,
+    batch_parts,
+    command_parts,
+    read_batch,
+    recv_frame,
+    send_frame,
+)
 from loopml.store.predictions.redactor import cut_in_pieces
 
 logger = logging.getLogger(__name__)
 
-#: Records are sent in pieces of about this many bytes of bodies (each piece is pickled holding the GIL).
-PIECE_BYTES = 512 * 1024
+#: A batch is sent in pieces of about this many bytes of bodies: what the child reads into memory at once.
+PIECE_BYTES = 4 * 1024 * 1024
+#: The socket's send buffer asked for: fewer wake-ups of the child per batch (the kernel may cap it).
+_SEND_BUFFER = 4 * 1024 * 1024
 _STOP_WAIT_S = 10.0
 
 
@@ -67,7 +80,7 @@ class LogWriterProcess:
         self._batching = batching
         self._lock = threading.Lock()
         self._process: Any = None
-        self._conn: Connection | None = None
+        self._sock: socket.socket | None = None
         self.started = 0  # children started so far (a restart after a death counts)
 
     def log_batching(self) -> tuple[int, float]:
@@ -84,15 +97,15 @@ class LogWriterProcess:
     def close(self) -> None:
         """Stop the child after its current batch (waits up to ten seconds, then kills it)."""
         with self._lock:
-            process, conn = self._process, self._conn
-            self._process = self._conn = None
-        if conn is not None:
+            process, sock = self._process, self._sock
+            self._process = self._sock = None
+        if sock is not None:
             try:
-                conn.send(("stop", None))
-                conn.recv()
+                send_frame(sock, command_parts(("stop", None)))
+                recv_frame(sock)
             except (EOFError, OSError):
                 pass
-            conn.close()
+            sock.close()
         if process is not None:
             process.join(_STOP_WAIT_S)
             if process.is_alive():
@@ -107,16 +120,15 @@ class LogWriterProcess:
     # -- internals ------------------------------------------------------------------------------------
     def _call(self, op: str, argument: Any) -> Any:
         with self._lock:
-            conn = self._connection()
+            sock = self._connection()
             try:
                 if op == "log":
-                    pieces = cut_in_pieces(argument, lambda r: len(r.inputs) + len(r.outputs), PIECE_BYTES)
-                    for piece in pieces[:-1]:
-                        conn.send(("piece", piece))
-                    conn.send(("log", pieces[-1]))
+                    pieces = cut_in_pieces(argument, lambda r: len(r.inputs), PIECE_BYTES)
+                    for number, piece in enumerate(pieces, start=1):
+                        send_frame(sock, batch_parts(LAST if number == len(pieces) else PIECE, piece))
                 else:
-                    conn.send((op, argument))
-                status, value = conn.recv()
+                    send_frame(sock, command_parts((op, argument)))
+                status, value = _reply(sock)
             except (EOFError, OSError) as exc:
                 self._discard()
                 raise LogWriterError(
@@ -127,42 +139,47 @@ class LogWriterProcess:
             raise LogWriterError(f"The prediction-log writer process could not store the batch: {value}")
         return value
 
-    def _connection(self) -> Connection:
-        if self._conn is not None and self._process is not None and self._process.is_alive():
-            return self._conn
+    def _connection(self) -> socket.socket:
+        if self._sock is not None and self._process is not None and self._process.is_alive():
+            return self._sock
         self._discard()
         context = multiprocessing.get_context("spawn")  # never fork: the serving process runs threads
-        ours, theirs = context.Pipe()
-        _widen(ours)
+        ours, theirs = socket.socketpair()
+        with contextlib.suppress(OSError):  # the kernel caps it (net.core.wmem_max); a smaller buffer still works
+            ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SEND_BUFFER)
         process = context.Process(target=_child, args=(theirs, self.store_uri), name="loopml-log-writer")
-        process.start()
-        theirs.close()  # the child holds its end; ours sees EOF once the child is gone
-        self._process, self._conn = process, ours
+        try:
+            process.start()
+        finally:
+            theirs.close()  # the child holds its end; ours sees EOF once the child is gone
+        self._process, self._sock = process, ours
         self.started += 1
         return ours
 
     def _discard(self) -> None:
-        process, conn = self._process, self._conn
-        self._process = self._conn = None
-        if conn is not None:
-            conn.close()
+        process, sock = self._process, self._sock
+        self._process = self._sock = None
+        if sock is not None:
+            sock.close()
         if process is not None:
             if process.is_alive():
                 process.kill()
             process.join()
 
 
-def _widen(conn: Connection) -> None:
-    """Let one piece go down the socket in one write: each write the kernel cuts short retakes the GIL after."""
-    with contextlib.suppress(OSError):  # the kernel caps it (net.core.wmem_max); a smaller buffer still works
-        sock = socket.socket(fileno=os.dup(conn.fileno()))
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 2 * PIECE_BYTES)
-        finally:
-            sock.close()
+def _reply(sock: socket.socket) -> tuple[str, Any]:
+    kind, content = recv_frame(sock)
+    if kind != COMMAND:
+        raise EOFError(f"the writer process answered with a frame of kind {kind!r}")
+    status, value = pickle.loads(content)
+    return str(status), value
 
 
-def _child(conn: Connection, store_uri: str | None) -> None:
+def _answer(sock: socket.socket, reply: tuple[str, Any]) -> None:
+    send_frame(sock, command_parts(reply))
+
+
+def _child(sock: socket.socket, store_uri: str | None) -> None:
     """The writer process: open the store, then store each batch it is sent and answer once it is stored."""
     from loopml.store import open_store
     from loopml.store.predictions.redactor import REDACTOR
@@ -171,46 +188,48 @@ def _child(conn: Connection, store_uri: str | None) -> None:
     try:
         store = open_store(store_uri)
     except Exception as exc:  # answer every request with why, so the service logs it and retries
-        _refuse_all(conn, f"{type(exc).__name__}: {exc}")
+        _refuse_all(sock, f"{type(exc).__name__}: {exc}")
         return
     pending: list[PredictionRecord] = []
     try:
         while True:
             try:
-                op, argument = conn.recv()
-            except (EOFError, OSError):  # the serving process closed the pipe or died
+                kind, content = recv_frame(sock)
+            except (EOFError, OSError):  # the serving process closed the socket or died
                 return
-            if op == "piece":
-                pending.extend(argument)
+            if kind == PIECE:
+                pending.extend(read_batch(content))
                 continue
             try:
-                if op == "log":
-                    pending.extend(argument)
+                if kind == LAST:
+                    pending.extend(read_batch(content))
                     store.serving.log_predictions(pending)
                     reply: tuple[str, Any] = ("ok", None)
-                elif op == "prune":
-                    reply = ("ok", store.serving.prune_predictions(argument[0], actor=argument[1]))
-                elif op == "stop":
-                    conn.send(("ok", None))
-                    return
                 else:
-                    reply = ("error", f"unknown request {op!r}")
+                    op, argument = pickle.loads(content)
+                    if op == "prune":
+                        reply = ("ok", store.serving.prune_predictions(argument[0], actor=argument[1]))
+                    elif op == "stop":
+                        _answer(sock, ("ok", None))
+                        return
+                    else:
+                        reply = ("error", f"unknown request {op!r}")
             except Exception as exc:  # the store refused or is down: the service keeps the batch and retries
                 reply = ("error", f"{type(exc).__name__}: {exc}")
             finally:
                 pending = []
-            conn.send(reply)
+            _answer(sock, reply)
     finally:
         store.close()
 
 
-def _refuse_all(conn: Connection, why: str) -> None:
+def _refuse_all(sock: socket.socket, why: str) -> None:
     while True:
         try:
-            op, _ = conn.recv()
-            if op != "piece":
-                conn.send(("error", f"the writer process could not open the store ({why})"))
-            if op == "stop":
+            kind, content = recv_frame(sock)
+            if kind != PIECE:
+                _answer(sock, ("error", f"the writer process could not open the store ({why})"))
+            if kind == COMMAND and pickle.loads(content)[0] == "stop":
                 return
         except (EOFError, OSError):
             return

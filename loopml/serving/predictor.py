@@ -20,10 +20,12 @@ predictor removes ``feature_names_in_`` from its private copy of the model
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
@@ -45,6 +47,10 @@ _NUMERIC = ("float", "integer")
 _MAX_WALK = 100_000
 #: Exceptions a model raises for input it cannot use: the caller's mistake (422), not the server's.
 #: (OverflowError: an integer past 64 bits; a UnicodeEncodeError, a ValueError: a lone surrogate such as "\ud800".)
+#: Calls over which ``Predictor.cost_s`` takes the least.
+COST_WINDOW = 16
+#: The clock a call's cost is read on.
+_clock = time.perf_counter
 _INPUT_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError)
 
 
@@ -103,9 +109,16 @@ class FastPath:
 class Predictor:
     """One model version in memory: ``predict(payload)`` returns a numpy array of predictions.
 
-    ``cost_s`` is a moving average of the time one call takes, which the
-    service uses to decide whether to predict on the event loop (cheap
-    models: no thread hop) or in a worker thread (slow ones).
+    ``cost_s`` is what one call takes at the least, over the last
+    ``COST_WINDOW`` calls: the service uses it to decide whether to predict on
+    the event loop (cheap models: no thread hop) or in a worker thread (slow
+    ones). The least, not an average: a call's wall time also counts the time
+    it waited for the GIL (held by the log writer, or by another request's
+    thread) or for a core, which is not the model's cost. An average of those
+    waits once sent a cheap model to the worker threads, where waiting for
+    the GIL is all the more likely, so its cost never came back down and a
+    quarter of the throughput was lost at random. A model that is slow (heavy
+    work, a call out to another service) is slow on every call.
     """
 
     def __init__(self, loaded: LoadedModel, name: str, version: int) -> None:
@@ -118,7 +131,7 @@ class Predictor:
         self.nbytes = package_size(loaded)
         self.loaded_at = time.time()
         self._extra = loaded.metadata.get("extra_columns", "error")
-        self.cost_s = 0.0
+        self._costs: deque[float] = deque(maxlen=COST_WINDOW)
         self._output: tuple[str, list[int]] | None = None
         self.fast: FastPath | None = None
         try:
@@ -129,7 +142,12 @@ class Predictor:
         self.batcher: Batcher | None = None
         if self.fast is not None and self.fast.batchable:
             self.batcher = Batcher(self.predict_array)
-        self.cost_s = self._measure()
+        self._measure()
+
+    @property
+    def cost_s(self) -> float:
+        """Seconds one call takes at the least, over the last ``COST_WINDOW`` calls (0 before any)."""
+        return min(self._costs, default=0.0)
 
     @property
     def flavor(self) -> str:
@@ -137,21 +155,21 @@ class Predictor:
 
     def predict(self, payload: Payload) -> np.ndarray:
         """Predictions for one request; SchemaError (422) names every bad column."""
-        start = time.perf_counter()
+        start = _clock()
         if payload.tensors is not None and payload.columns is None and payload.matrix is None:
             bind_v2(payload, self.names)
         fast = self.fast
         array = fast.matrix(payload) if fast is not None and payload.no_booleans() else None
         result = self._checked(payload) if array is None or fast is None else _call(fast.model.predict, array)
-        self.cost_s = 0.9 * self.cost_s + 0.1 * (time.perf_counter() - start)
+        self._costs.append(_clock() - start)
         return result
 
     def predict_array(self, array: np.ndarray) -> np.ndarray:
         """Predictions for an array the fast path built (what the batcher calls)."""
         assert self.fast is not None
-        start = time.perf_counter()
+        start = _clock()
         result = _call(self.fast.model.predict, array)
-        self.cost_s = 0.9 * self.cost_s + 0.1 * (time.perf_counter() - start)
+        self._costs.append(_clock() - start)
         return result
 
     def _checked(self, payload: Payload) -> np.ndarray:
@@ -185,18 +203,12 @@ class Predictor:
                 self._output = (datatype_of(result.dtype), [-1, *result.shape[1:]])
         return self._output
 
-    def _measure(self) -> float:
-        """Seconds one small prediction takes (0 when the model has no example to try)."""
+    def _measure(self) -> None:
+        """Predict the model's input example once, if it has one: its time is the first cost sample."""
         example = input_example(self.loaded)
-        if example is None:
-            return 0.0
-        payload = Payload(records=example[:1])
-        start = time.perf_counter()
-        try:
-            self.predict(payload)
-        except Exception:
-            return 0.0
-        return time.perf_counter() - start
+        if example is not None:
+            with contextlib.suppress(Exception):  # a model that cannot predict its example fails on requests
+                self.predict(Payload(records=example[:1]))
 
 
 def _call(method: Callable[[Any], Any], data: Any) -> np.ndarray:

@@ -175,3 +175,40 @@ def test_missing_values_take_the_checked_path_and_keep_their_meaning(tracking):
     for body in (b'{"records": [{"a": NaN, "b": 0.2}]}', b'{"records": [{"a": null, "b": 0.2}]}'):
         got = found.predict(parse_v1(body))
         assert np.allclose(got, model.predict(pd.DataFrame({"a": [np.nan], "b": [0.2]})))
+
+
+def test_the_cost_is_the_least_of_recent_calls_so_waits_do_not_send_a_cheap_model_to_threads(tracking, iris, monkeypatch):
+    """A call that waited (for the GIL, for a core) is not a slow model; a model slow on every call is."""
+    from sklearn.linear_model import LogisticRegression
+
+    from loopml.serving import predictor as module
+    from loopml.serving.service import INLINE_MAX_S
+
+    now = [0.0]
+    monkeypatch.setattr(module, "_clock", lambda: now[0])  # time passes only where this test says it does
+    X, y = iris
+    found = predictor(tracking, LogisticRegression(max_iter=500).fit(X, y), X.head())
+    model = found.fast.model
+    real_predict = model.predict
+
+    def predict_taking(seconds):
+        def timed(array):
+            now[0] += seconds
+            return real_predict(array)
+
+        return timed
+
+    rows = np.asarray(X.head(3), dtype=float)
+    model.predict = predict_taking(0.0001)
+    for _ in range(module.COST_WINDOW):  # a window of quick calls (the load-time call took no time on this clock)
+        found.predict_array(rows)
+    assert found.cost_s == pytest.approx(0.0001)
+    model.predict = predict_taking(0.050)  # calls that waited 50 ms, all but one of the window
+    for _ in range(module.COST_WINDOW - 1):
+        found.predict_array(rows)
+    assert found.cost_s == pytest.approx(0.0001) and found.cost_s < INLINE_MAX_S  # still predicted inline
+    found.predict(parse_v1(body(X.head(3))))  # the window is now all slow calls: a slow model, sent to threads
+    assert found.cost_s == pytest.approx(0.050) and found.cost_s >= INLINE_MAX_S
+    model.predict = predict_taking(0.0002)
+    found.predict_array(rows)  # one quick call brings it back inline
+    assert found.cost_s == pytest.approx(0.0002)
