@@ -69,3 +69,43 @@ def test_upgrade_is_idempotent(db_url):
     upgrade(engine)
     assert upgrade(engine) == (head_revision(), head_revision())
     engine.dispose()
+
+
+def test_bodies_logged_before_compression_read_as_they_were_and_a_downgrade_restores_compressed_ones(db_url, tmp_path):
+    """0015 moved long bodies to a compressed column: old rows still read, and going back loses none."""
+    import json
+
+    from alembic import command
+
+    from loopml.entities.serving import PredictionRecord
+    from loopml.store import open_store
+    from loopml.store.sql.engine import _alembic_config, write_transaction
+
+    old_body = json.dumps({"records": [{"x": i} for i in range(300)]})
+    engine = make_engine(db_url)
+    upgrade(engine, "0014")
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO predictions (request_id, time, model, version, role, inputs, outputs, latency_ms, "
+                "status) VALUES ('old', 1, 'churn', 1, 'main', :body, '[0]', 1.0, 200)"
+            ),
+            {"body": old_body},
+        )
+    engine_module._checked.discard(engine.url.render_as_string(hide_password=False))
+    engine.dispose()
+    new_body = json.dumps({"records": [{"x": -i} for i in range(300)]})
+    store = open_store(db_url, artifacts_url=str(tmp_path / "artifacts"))  # upgrades to head
+    try:
+        store.serving.log_predictions([PredictionRecord("new", 2, "churn", 1, "main", new_body, "[1]", 1.0, 200)])
+        assert [r.inputs for r in store.serving.read_predictions("churn")] == [old_body, new_body]
+    finally:
+        store.close()
+    engine = make_engine(db_url)
+    with write_transaction(engine) as conn:
+        command.downgrade(_alembic_config(conn), "0014")
+    with engine.connect() as conn:
+        bodies = dict(conn.execute(sa.text("SELECT request_id, inputs FROM predictions")).all())
+    engine_module._checked.discard(engine.url.render_as_string(hide_password=False))
+    engine.dispose()
+    assert bodies == {"old": old_body, "new": new_body}

@@ -187,6 +187,31 @@ def test_predictions_are_appended_in_batches_and_read_back_by_time_version_and_r
         serving.read_predictions("churn", role="other")
 
 
+def test_long_bodies_are_stored_compressed_and_read_back_exactly(serving, churn, db_url):
+    import json
+
+    import sqlalchemy as sa
+
+    long_body = json.dumps({"records": [{"x": i / 7, "city": "Zürich ✓"} for i in range(400)]}, ensure_ascii=False)
+    short = record("short", 1_000)
+    long = PredictionRecord("long", 1_001, "churn", 1, "main", long_body, "[1]", 2.0, 200)
+    serving.log_predictions([short, long])
+    assert serving.read_predictions("churn") == [short, long]
+    engine = sa.create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            rows = {
+                row.request_id: row
+                for row in conn.execute(sa.text("SELECT request_id, inputs, inputs_zstd FROM predictions"))
+            }
+    finally:
+        engine.dispose()
+    assert rows["short"].inputs == short.inputs and rows["short"].inputs_zstd is None  # short: text, as it came
+    stored = bytes(rows["long"].inputs_zstd)
+    assert rows["long"].inputs == "" and len(stored) < len(long_body.encode()) / 3  # long: compressed
+    assert "Zürich".encode() not in stored
+
+
 def test_feedback_is_joined_to_the_model_through_the_prediction_log(serving, churn):
     serving.log_predictions([record("r1", 10), record("r2", 11), record("f1", 12, model="fraud")])
     with pytest.raises(PredictionNotFoundError) as refused:  # r9 was never answered: the batch is refused whole

@@ -22,6 +22,7 @@ from loopml.errors import (
     PredictionNotFoundError,
     did_you_mean,
 )
+from loopml.store.predictions import bodies
 from loopml.store.predictions.policy import (
     LogPolicy,
     check_erase_key,
@@ -56,7 +57,9 @@ _MAX_NAMED = 100
 logger = logging.getLogger("loopml.store")
 #: Seconds a store trusts its copy of the log policies (a policy set through this store applies at once).
 _POLICY_TTL_S = 5.0
-_PREDICTION_COLUMNS = ("request_id", "time", "model", "version", "role", "inputs", "outputs", "latency_ms", "status")
+_PREDICTION_COLUMNS = (
+    "request_id", "time", "model", "version", "role", "inputs", "inputs_zstd", "outputs", "latency_ms", "status"
+)  # fmt: skip
 
 
 def _deployment(row: AnyRow) -> Deployment:
@@ -321,21 +324,23 @@ class SqlServingStore(ServingStore):
         # the writer runs beside the request path, and the sqlite3 module releases and retakes the GIL
         # around every statement it steps, so an executemany of 1,000 rows would wait for the busy event
         # loop 1,000 times where this waits once per chunk; Core's per-row parameter processing is skipped.
-        # Redacted before the write transaction opens: a large batch is redacted in a helper process,
-        # and the database's write lock is not held while it waits.
+        # Redacted, and long bodies compressed, before the write transaction opens: a large batch is
+        # redacted in a helper process, and the database's write lock is not held while it waits.
         records, keys = _apply_policies(records, self._current_policies())
+        packed = [bodies.pack(r.inputs) for r in records]
         with write_transaction(self._engine) as conn:
             records = _unique_ids(conn, records)  # the same records in the same order, some renamed
             entities = _entity_rows(records, keys)
-            for chunk in _insert_chunks(records):
+            for start, end in _insert_chunks(packed, records):
                 values = [
                     value
-                    for r in chunk
+                    for r, (inputs, compressed) in zip(records[start:end], packed[start:end], strict=True)
                     for value in (
-                        r.request_id, r.time, r.model, r.version, r.role, r.inputs, r.outputs, r.latency_ms, r.status
+                        r.request_id, r.time, r.model, r.version, r.role, inputs, compressed, r.outputs,
+                        r.latency_ms, r.status,
                     )
                 ]  # fmt: skip
-                conn.exec_driver_sql(_insert_sql(conn.dialect.paramstyle, len(chunk)), tuple(values))
+                conn.exec_driver_sql(_insert_sql(conn.dialect.paramstyle, end - start), tuple(values))
             if entities:
                 conn.execute(t.prediction_entities.insert(), entities)
 
@@ -416,7 +421,15 @@ class SqlServingStore(ServingStore):
             rows = conn.execute(query).all()
         return [
             PredictionRecord(
-                r.request_id, r.time, r.model, r.version, r.role, r.inputs, r.outputs, r.latency_ms, r.status
+                r.request_id,
+                r.time,
+                r.model,
+                r.version,
+                r.role,
+                bodies.unpack(r.inputs, r.inputs_zstd),
+                r.outputs,
+                r.latency_ms,
+                r.status,
             )
             for r in rows
         ]
@@ -617,22 +630,24 @@ class SqlServingStore(ServingStore):
         return counts
 
 
-#: Characters of bodies bound by one INSERT: binding copies them with the GIL held, so a batch of large
+#: Bytes of bodies bound by one INSERT: binding copies them with the GIL held, so a batch of large
 #: bodies goes in several statements and the event loop gets the GIL back between them.
-_INSERT_CHARS = 4 * 1024 * 1024
+_INSERT_BYTES = 4 * 1024 * 1024
 
 
-def _insert_chunks(records: Sequence[PredictionRecord]) -> list[Sequence[PredictionRecord]]:
-    """``records`` cut into INSERTs of at most ``_INSERT_ROWS`` rows and about ``_INSERT_CHARS`` characters."""
-    chunks: list[Sequence[PredictionRecord]] = []
+def _insert_chunks(
+    packed: Sequence[tuple[str, bytes | None]], records: Sequence[PredictionRecord]
+) -> list[tuple[int, int]]:
+    """``(start, end)`` of each INSERT: at most ``_INSERT_ROWS`` rows and about ``_INSERT_BYTES`` of bodies."""
+    chunks: list[tuple[int, int]] = []
     start = size = 0
-    for index, record in enumerate(records):
-        size += len(record.inputs) + len(record.outputs)
-        if index + 1 - start >= _INSERT_ROWS or size >= _INSERT_CHARS:
-            chunks.append(records[start : index + 1])
+    for index, ((inputs, compressed), record) in enumerate(zip(packed, records, strict=True)):
+        size += len(inputs) + (len(compressed) if compressed is not None else 0) + len(record.outputs)
+        if index + 1 - start >= _INSERT_ROWS or size >= _INSERT_BYTES:
+            chunks.append((start, index + 1))
             start, size = index + 1, 0
     if start < len(records):
-        chunks.append(records[start:])
+        chunks.append((start, len(records)))
     return chunks
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -328,10 +329,12 @@ predictions = Table(
     Column("model", String(256), nullable=False),
     Column("version", Integer, nullable=False),
     Column("role", String(16), nullable=False),
-    Column("inputs", Text, nullable=False),
+    Column("inputs", Text, nullable=False),  # empty when the body is in inputs_zstd
     Column("outputs", Text, nullable=False),
     Column("latency_ms", Double, nullable=False),
     Column("status", Integer, nullable=False),
+    # a long body, compressed (loopml.store.predictions.bodies): its length, then one zstd frame
+    Column("inputs_zstd", LargeBinary),
     Index("ix_predictions_model_time", "model", "time"),
     Index("ix_predictions_request_id", "request_id"),
 )
