@@ -150,6 +150,9 @@ class LogWriterProcess:
         process = context.Process(target=_child, args=(theirs, self.store_uri), name="loopml-log-writer")
         try:
             process.start()
+        except BaseException:
+            ours.close()
+            raise
         finally:
             theirs.close()  # the child holds its end; ours sees EOF once the child is gone
         self._process, self._sock = process, ours
