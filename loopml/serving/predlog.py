@@ -27,7 +27,8 @@ import os
 import threading
 import time
 from collections import deque
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from loopml.entities.serving import PredictionRecord
 from loopml.errors import InvalidValueError
@@ -35,7 +36,6 @@ from loopml.store.serving import parse_retention
 
 if TYPE_CHECKING:
     from loopml.serving.metrics import ServingMetrics
-    from loopml.store.serving import ServingStore
 
 logger = logging.getLogger("loopml.serving")
 
@@ -49,12 +49,22 @@ RETENTION_ENV = "LOOPML_PREDICTION_LOG_RETENTION"
 PRUNE_EVERY_S = 3600.0
 
 
+class LogDestination(Protocol):
+    """What the writer writes to: a store's ``ServingStore``, or the log-writer process standing in for it."""
+
+    def log_batching(self) -> tuple[int, float]: ...
+
+    def log_predictions(self, records: Sequence[PredictionRecord]) -> None: ...
+
+    def prune_predictions(self, older_than_ms: int, *, actor: str) -> dict[str, int]: ...
+
+
 class PredictionLog:
     """Bounded queue + batch writer thread over ``store.log_predictions``."""
 
     def __init__(
         self,
-        store: ServingStore,
+        store: LogDestination,
         *,
         capacity: int = DEFAULT_CAPACITY,
         batch_size: int | None = None,

@@ -128,7 +128,7 @@ class PredictionService:
                 store_uri, sink=store.serving.prediction_sink, batching=store.serving.log_batching()
             )
         self.log = (
-            PredictionLog(self._log_writer or store.serving, capacity=log_capacity, metrics=self.metrics)  # type: ignore[arg-type]
+            PredictionLog(self._log_writer or store.serving, capacity=log_capacity, metrics=self.metrics)
             if log_predictions
             else None
         )

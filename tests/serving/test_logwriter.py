@@ -66,7 +66,7 @@ def test_a_killed_writer_fails_its_batch_and_the_next_call_starts_a_new_one(sqli
 def test_the_prediction_log_keeps_and_retries_what_a_dead_writer_held(sqlite_uri):
     uri, store = sqlite_uri
     writer = _writer(uri, store)
-    log = PredictionLog(writer, capacity=1_000, batch_size=10, interval_s=0.05)  # type: ignore[arg-type]
+    log = PredictionLog(writer, capacity=1_000, batch_size=10, interval_s=0.05)
     log.start()
     now = now_ms()
     try:
