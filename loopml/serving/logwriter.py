@@ -40,6 +40,7 @@ from typing import Any
 
 from loopml.entities.serving import PredictionRecord
 from loopml.errors import StoreError
+from loopml.serving.heap import keep_freed_heap
 from loopml.serving.logframes import (
     COMMAND,
     LAST,
@@ -188,6 +189,7 @@ def _child(sock: socket.socket, store_uri: str | None) -> None:
     from loopml.store.predictions.redactor import REDACTOR
 
     REDACTOR.offload_bytes = sys.maxsize  # this process is already off the serving process's GIL
+    keep_freed_heap()  # each batch's bodies reuse the last one's memory (loopml.serving.heap)
     try:
         store = open_store(store_uri)
     except Exception as exc:  # answer every request with why, so the service logs it and retries

@@ -37,6 +37,7 @@ from loopml.serving import binary
 from loopml.serving.cache import DEFAULT_MAX_MODELS, ModelCache
 from loopml.serving.entities import EntityFeatures, wants_entities
 from loopml.serving.entities import parse as parse_entities
+from loopml.serving.heap import keep_freed_heap
 from loopml.serving.logwriter import LogWriterProcess
 from loopml.serving.metrics import ServingMetrics
 from loopml.serving.payloads import (
@@ -123,6 +124,8 @@ class PredictionService:
         self._log_writer: LogWriterProcess | None = None
         if log_writer not in ("thread", "process"):
             raise InvalidValueError(f"log_writer must be 'thread' or 'process', got {log_writer!r}.")
+        if log_predictions:  # the log holds bodies a batch long: keep their memory mapped (loopml.serving.heap)
+            keep_freed_heap()
         if log_predictions and log_writer == "process":  # writes off this process's GIL (loopml.serving.logwriter)
             self._log_writer = LogWriterProcess(
                 store_uri, sink=store.serving.prediction_sink, batching=store.serving.log_batching()
