@@ -148,41 +148,75 @@ def read_figures(store: Any, sink: str, n: int) -> dict[str, float]:
 
 
 def wrk_cost(duration: float, work: Path, rounds: int = 1) -> dict[str, dict[str, float]]:
-    """Each server configuration under wrk, ``rounds`` times in turn; the median round of each (by req/s)."""
+    """Each server configuration under wrk, ``rounds`` times in turn; the median round of each (by req/s).
+
+    The three servers start once and stay up; the cells run one after another, each configuration once per
+    round (in reverse order every other round), with the log's queue drained between cells. The machine's
+    speed drifts by more than the cost being measured (a 2-core VM whose host is shared) over minutes, so
+    short cells close together, paired within their round, say more than long cells far apart: besides the
+    median cells this returns each round's cost against its own ``--no-log`` cell, and the pooled cost
+    (all requests of a configuration against all of ``--no-log``'s, over the same rounds).
+    """
     import serving as bench  # benchmarks/serving.py: the same model, bodies and wrk driver
 
     model, X = bench.train()
     bodies = bench.write_bodies(work, X)
     home = work / "serve-home"
     bench.setup_loopml(home, model, X)
-    runs: dict[str, list[dict[str, float]]] = {}
     configurations = (
         ("--no-log", ("--no-log",)),
         ("log, sql sink", ()),
         ("log, parquet sink", ("--log-sink", "parquet")),
     )
-    for turn in range(rounds):
-        for label, args in configurations if turn % 2 == 0 else configurations[::-1]:  # neither end always first
-            os.sync()  # what earlier cells (and the writer figures' gigabytes) wrote is on disk before this one
+    servers: dict[str, tuple[Any, str]] = {}
+    runs: dict[str, list[dict[str, float]]] = {}
+    try:
+        for label, args in configurations:
             port = bench.free_port()
             process = bench.start_loopml(home, port, args=("-m", f"{bench.MODEL}@champion", *args))
-            try:
-                url = f"http://127.0.0.1:{port}/v1/models/{bench.MODEL}/predict"
-                bench.wrk(url, bodies["loopml-batch"], work / "post.lua", 8, min(2.0, duration))  # warm-up
-                cell = bench.wrk(url, bodies["loopml-batch"], work / "post.lua", 8, duration)
-                cell.update(bench.prediction_log_figures(f"http://127.0.0.1:{port}"))
-            finally:
-                bench.stop(process)
-            runs.setdefault(label, []).append(cell)
-            log(f"{label}: {cell['rps']:.0f} req/s, p99 {cell['p99']:.1f} ms")
+            servers[label] = (process, f"http://127.0.0.1:{port}")
+            bench.wrk(_predict_url(servers[label][1]), bodies["loopml-batch"], work / "post.lua", 8, min(2.0, duration))
+            _drained(servers[label][1])
+        for turn in range(rounds):
+            for label, _ in configurations if turn % 2 == 0 else configurations[::-1]:  # neither end always first
+                os.sync()  # what earlier cells wrote is on disk before this one
+                url = servers[label][1]
+                before = bench.prediction_log_figures(url)
+                cell = bench.wrk(_predict_url(url), bodies["loopml-batch"], work / "post.lua", 8, duration)
+                after = _drained(url)
+                cell.update({name: after[name] - before[name] for name in after if name.endswith("_total")})
+                runs.setdefault(label, []).append(cell)
+                log(f"round {turn + 1}/{rounds} {label}: {cell['rps']:.0f} req/s, p99 {cell['p99']:.1f} ms")
+    finally:
+        for process, _ in servers.values():
+            bench.stop(process)
     medians = {label: sorted(cells, key=lambda c: c["rps"])[len(cells) // 2] for label, cells in runs.items()}
-    # Each round's cost against that round's own --no-log cell: the machine's speed drifts by more than the
-    # cost being measured (a 2-core VM whose host is shared), and cells of one round run a minute apart.
+    base = runs["--no-log"]
     for label, cells in runs.items():
         if label != "--no-log":
-            paired = sorted(1 - cell["rps"] / base["rps"] for cell, base in zip(cells, runs["--no-log"], strict=True))
-            medians[label] = {**medians[label], "paired_costs": paired}
+            paired = sorted(1 - cell["rps"] / own["rps"] for cell, own in zip(cells, base, strict=True))
+            pooled = 1 - sum(cell["rps"] for cell in cells) / sum(own["rps"] for own in base)
+            medians[label] = {**medians[label], "paired_costs": paired, "pooled_cost": pooled}
     return medians
+
+
+def _predict_url(server: str) -> str:
+    import serving as bench
+
+    return f"{server}/v1/models/{bench.MODEL}/predict"
+
+
+def _drained(server: str) -> dict[str, float]:
+    """The server's log figures once its queue is empty and its writer has had time to store the last batch."""
+    import serving as bench
+
+    for _ in range(200):
+        figures = bench.prediction_log_figures(server)
+        if not figures["prediction_log_queue_depth"]:  # 0, or nan with --no-log
+            break
+        time.sleep(0.05)
+    time.sleep(0.5)  # the batch in flight: taken off the queue, still being written
+    return bench.prediction_log_figures(server)
 
 
 def main() -> None:
@@ -253,6 +287,10 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
                 paired = cell["paired_costs"]
                 every = ", ".join(f"{value:+.1%}" for value in paired)
                 print(f"  {label:<18} {paired[len(paired) // 2]:+.1%}   ({every})   target <= 10%")
+        print("  pooled cost (every round's requests against --no-log's):")
+        for label, cell in cells.items():
+            if "pooled_cost" in cell:
+                print(f"  {label:<18} {cell['pooled_cost']:+.1%}   target <= 10%")
     command = " ".join(sys.argv[1:])
     print(f"reproduce: .venv/bin/python benchmarks/predlog.py {command}".rstrip())
 
