@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import sqlite3
+import statistics
 import sys
 import tempfile
 import time
@@ -286,7 +287,7 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
             if "paired_costs" in cell:
                 paired = cell["paired_costs"]
                 every = ", ".join(f"{value:+.1%}" for value in paired)
-                print(f"  {label:<18} {paired[len(paired) // 2]:+.1%}   ({every})   target <= 10%")
+                print(f"  {label:<18} {statistics.median(paired):+.1%}   ({every})   target <= 10%")
         print("  pooled cost (every round's requests against --no-log's):")
         for label, cell in cells.items():
             if "pooled_cost" in cell:

@@ -29,8 +29,9 @@ logger = logging.getLogger(__name__)
 
 #: Freed memory at the top of the heap that stays mapped (a batch of bodies, with room to spare).
 TRIM_THRESHOLD = 128 * 1024 * 1024
-#: Allocations up to this size come from the heap rather than from a mapping of their own.
-MMAP_THRESHOLD = 4 * 1024 * 1024
+#: Allocations up to this size come from the heap rather than from a mapping of their own: every body
+#: ``loopml serve`` accepts by default (8 MiB) and every piece of a batch the writer process receives (4 MiB).
+MMAP_THRESHOLD = 16 * 1024 * 1024
 _M_TRIM_THRESHOLD = -1  # glibc's malloc.h
 _M_MMAP_THRESHOLD = -3
 
