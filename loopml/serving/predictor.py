@@ -45,12 +45,12 @@ logger = logging.getLogger("loopml.serving")
 
 _NUMERIC = ("float", "integer")
 _MAX_WALK = 100_000
-#: Exceptions a model raises for input it cannot use: the caller's mistake (422), not the server's.
-#: (OverflowError: an integer past 64 bits; a UnicodeEncodeError, a ValueError: a lone surrogate such as "\ud800".)
 #: Calls over which ``Predictor.cost_s`` takes the least.
 COST_WINDOW = 16
 #: The clock a call's cost is read on.
 _clock = time.perf_counter
+#: Exceptions a model raises for input it cannot use: the caller's mistake (422), not the server's.
+#: (OverflowError: an integer past 64 bits; a UnicodeEncodeError, a ValueError: a lone surrogate such as "\ud800".)
 _INPUT_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError)
 
 
