@@ -4,13 +4,15 @@ Three workloads, each printed with the floor (the bare library doing the same wo
 
 1. **Writer rate**: logged predictions per second through ``ServingStore.log_predictions`` (what the
    service's background writer calls), in the batches each sink asks for (SQL 1,000, parquet 5,000 with
-   the default queue), for ``--rows`` logged requests of a 100-row body (a prediction is a row). Floor: ``pyarrow.parquet.write_table``
-   of the same records already in Arrow, and one ``executemany`` of the same rows into a bare SQLite table.
+   the default queue), for ``--rows`` logged requests of 100-row bodies (a prediction is a row), cycling
+   through ``VARIED_BODIES`` different ones. Floor: ``pyarrow.parquet.write_table`` of the same records
+   already in Arrow, and one ``executemany`` of the same rows into a bare SQLite table.
 2. **Window read**: reading ``--read-rows`` logged predictions of one model back, as Arrow (the parquet
    sink's scan) and as ``PredictionRecord`` objects through ``read_predictions`` (what monitoring calls),
    for both sinks. Floor: ``pyarrow.dataset`` over the same files.
 3. **Logging cost** (``--wrk``): ``loopml serve`` (one worker) under wrk, 100-row batches, c=8, with
-   ``--no-log``, the SQL log and ``--log-sink parquet``: requests/s and p99, and the cost against ``--no-log``.
+   ``--no-log``, the SQL log and ``--log-sink parquet``, cycling through the same different bodies:
+   requests/s and p99, and the cost against ``--no-log``.
    Targets: <= 10% of throughput and <= 1.5x the p99 for either sink. With ``--rounds N`` it also prints each
    round's cost against that round's own ``--no-log`` cell, and their median: on a shared 2-core VM the
    machine's speed drifts by more than the cost being measured between cells a minute apart.
@@ -46,18 +48,47 @@ def log(message: str) -> None:
     print(f"[predlog] {message}", file=sys.stderr, flush=True)
 
 
-def body_100_rows() -> str:
+#: Different request bodies the writer and wrk cycle through. Real traffic never repeats a body, and a
+#: repeated one flatters the parquet sink: its dictionary encoding stores a repeated body once and
+#: compresses nothing more (70 to 83 µs of the writer's CPU a request, against 143 to 159 µs for
+#: different bodies, measured alone).
+VARIED_BODIES = 128
+WRK_VARIED = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local requests = {}
+local turn = 0
+init = function(args)
+  for line in io.lines(os.getenv("BODY_FILE")) do
+    requests[#requests + 1] = wrk.format(nil, nil, nil, line)
+  end
+end
+request = function()
+  turn = turn % #requests + 1
+  return requests[turn]
+end
+"""
+
+
+def bodies_100_rows(count: int = VARIED_BODIES) -> list[str]:
+    """``count`` different 100-row request bodies: random samples of the breast-cancer rows, as records."""
     from sklearn.datasets import load_breast_cancer
 
     X, _ = load_breast_cancer(return_X_y=True, as_frame=True)
-    return json.dumps({"records": X.head(100).to_dict(orient="records")})
+    return [
+        json.dumps({"records": X.sample(100, random_state=seed).to_dict(orient="records")}) for seed in range(count)
+    ]
 
 
-def records(n: int, body: str, model: str = "bench") -> list[Any]:
+def records(n: int, bodies: list[str], model: str = "bench") -> list[Any]:
+    """``n`` logged predictions whose bodies cycle through ``bodies``."""
     from loopml.entities.serving import PredictionRecord
 
     outputs = json.dumps([0, 1] * 50)
-    return [PredictionRecord(f"r{i}", START + i, model, 1, "main", body, outputs, 1.5, 200) for i in range(n)]
+    return [
+        PredictionRecord(f"r{i}", START + i, model, 1, "main", bodies[i % len(bodies)], outputs, 1.5, 200)
+        for i in range(n)
+    ]
 
 
 def open_store(folder: Path, sink: str) -> Any:
@@ -111,7 +142,7 @@ def fill_for_read(store: Any, sink: str, n: int) -> None:
 
     step = 100_000
     for first in range(0, n, step):
-        chunk = [r for r in records(min(step, n - first), '{"inputs": {"x": 1}}', model="read")]
+        chunk = [r for r in records(min(step, n - first), ['{"inputs": {"x": 1}}'], model="read")]
         chunk = [type(r)(f"q{first + i}", r.time + first, *list(_fields(r))[2:]) for i, r in enumerate(chunk)]
         if sink == "parquet":
             store.serving._sink.write(records_table(chunk))  # the sink's own write: no id checks on the fill
@@ -161,7 +192,10 @@ def wrk_cost(duration: float, work: Path, rounds: int = 1) -> dict[str, dict[str
     import serving as bench  # benchmarks/serving.py: the same model, bodies and wrk driver
 
     model, X = bench.train()
-    bodies = bench.write_bodies(work, X)
+    varied = work / "varied.jsonl"  # one body a line (json.dumps escapes newlines), cycled by WRK_VARIED
+    varied.write_text("\n".join(bodies_100_rows()) + "\n")
+    script = work / "varied.lua"
+    script.write_text(WRK_VARIED)
     home = work / "serve-home"
     bench.setup_loopml(home, model, X)
     configurations = (
@@ -176,14 +210,14 @@ def wrk_cost(duration: float, work: Path, rounds: int = 1) -> dict[str, dict[str
             port = bench.free_port()
             process = bench.start_loopml(home, port, args=("-m", f"{bench.MODEL}@champion", *args))
             servers[label] = (process, f"http://127.0.0.1:{port}")
-            bench.wrk(_predict_url(servers[label][1]), bodies["loopml-batch"], work / "post.lua", 8, min(2.0, duration))
+            bench.wrk(_predict_url(servers[label][1]), varied, script, 8, min(2.0, duration))
             _drained(servers[label][1])
         for turn in range(rounds):
             for label, _ in configurations if turn % 2 == 0 else configurations[::-1]:  # neither end always first
                 os.sync()  # what earlier cells wrote is on disk before this one
                 url = servers[label][1]
                 before = bench.prediction_log_figures(url)
-                cell = bench.wrk(_predict_url(url), bodies["loopml-batch"], work / "post.lua", 8, duration)
+                cell = bench.wrk(_predict_url(url), varied, script, 8, duration)
                 after = _drained(url)
                 cell.update({name: after[name] - before[name] for name in after if name.endswith("_total")})
                 runs.setdefault(label, []).append(cell)
@@ -233,8 +267,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.rows, args.read_rows, args.duration = 2_000, 100_000, 3.0
-    body = body_100_rows()
-    batch = records(min(args.rows, 5_000), body)
+    batch = records(min(args.rows, 5_000), bodies_100_rows())
     results: dict[str, Any] = {"machine": machine(), "rows": args.rows, "read_rows": args.read_rows}
     with tempfile.TemporaryDirectory(prefix="loopml-predlog-") as tmp:
         work = Path(tmp)
@@ -281,7 +314,8 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
             print(f"  {label:<18} {cell['rps']:>8,.0f} req/s  p99 {cell['p99']:>6.1f} ms"
                   + ("" if label == "--no-log" else f"   cost {cost:+.1%} throughput, p99 x{ratio:.2f}")
                   + f"   logged {cell.get('prediction_log_written_total', float('nan')):,.0f}"
-                  + f" dropped {cell.get('prediction_log_dropped_total', float('nan')):,.0f}")  # fmt: skip
+                  + f" dropped {cell.get('prediction_log_dropped_total', float('nan')):,.0f}"
+                  + f" errors {cell['errors']:,.0f}")  # fmt: skip
         print("  cost against the same round's --no-log (the median, then every round's, lowest first):")
         for label, cell in cells.items():
             if "paired_costs" in cell:
