@@ -69,6 +69,15 @@ def serve(
     log_queue: Annotated[
         int, typer.Option("--log-queue", min=1, help="Records the log queue holds before it sheds (counted).")
     ] = 10_000,
+    log_queue_bytes: Annotated[
+        str | None,
+        typer.Option(
+            "--log-queue-bytes",
+            metavar="SIZE",
+            help="Most request and answer text the log holds while the store is slow or down, e.g. 512M "
+            "(default 256M); past it, records are shed (counted).",
+        ),
+    ] = None,
     log_sink: Annotated[
         str | None,
         typer.Option(
@@ -120,6 +129,7 @@ def serve(
         raise InvalidValueError("Use either --models (or NAME arguments) or --all, not both.")
     parsed = [parse_model_spec(name) for name in names]  # refuse a typo before uvicorn starts
     memory = parse_size(max_memory) if max_memory else None
+    queue_bytes = parse_size(log_queue_bytes) if log_queue_bytes else None
     tls = tls_options(ssl_certfile, ssl_keyfile)
     if db_url:  # the flag wins over the environment (the service and its workers read these)
         os.environ["LOOPML_DB_URL"] = db_url
@@ -143,7 +153,13 @@ def serve(
     console.print(f"  models     {serving}")
     limit = f"{max_loaded} versions" + (f", {output.fmt_bytes(memory)}" if memory else "")
     console.print(f"  cache      {limit}")
-    console.print(f"  log        {'every prediction, to the store' if log_predictions else 'off'}")
+    if log_predictions:
+        from loopml.serving.predlog import DEFAULT_CAPACITY_BYTES
+
+        held = output.fmt_bytes(queue_bytes or DEFAULT_CAPACITY_BYTES)
+        console.print(f"  log        every prediction, to the store (queue: {log_queue:,} records, {held} of text)")
+    else:
+        console.print("  log        off")
     console.print(f"  auth       {'API tokens (viewer predicts, editor sends feedback)' if auth else 'none'}")
     console.print(f"  workers    {workers}")
     run(
@@ -156,6 +172,7 @@ def serve(
         max_memory=memory,
         log_predictions=log_predictions,
         log_capacity=log_queue,
+        log_capacity_bytes=queue_bytes,
         poll_interval_s=poll_interval,
         trusted=trust,
         unsafe_pickle=unsafe_pickle,

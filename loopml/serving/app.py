@@ -40,7 +40,7 @@ from loopml.serving.errors import install_error_handlers
 from loopml.serving.lane import PredictLane
 from loopml.serving.metrics import CONTENT_TYPE
 from loopml.serving.payloads import loads
-from loopml.serving.predlog import DEFAULT_CAPACITY
+from loopml.serving.predlog import DEFAULT_CAPACITY, DEFAULT_CAPACITY_BYTES
 from loopml.serving.replicas import ReplicaHeartbeat
 from loopml.serving.service import PredictionService
 from loopml.serving.watcher import DEFAULT_POLL_INTERVAL_S
@@ -99,6 +99,7 @@ def create_serving_app(
     max_memory: int | None = None,
     log_predictions: bool = True,
     log_capacity: int = DEFAULT_CAPACITY,
+    log_capacity_bytes: int = DEFAULT_CAPACITY_BYTES,
     poll_interval_s: float = DEFAULT_POLL_INTERVAL_S,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     trusted: Sequence[str] | None = None,
@@ -121,6 +122,8 @@ def create_serving_app(
         max_memory: most bytes of models in memory (estimated from package sizes), or None.
         log_predictions: log every request and answer to the store through a bounded queue.
         log_capacity: records the queue holds before it sheds (counted in ``/metrics``).
+        log_capacity_bytes: characters of request and answer text the log holds, queued or being
+            written, before it sheds: what bounds its memory while the store is down.
         poll_interval_s: how often deployments and aliases are re-read.
         max_body_bytes: larger request bodies answer 413.
         trusted: type names skops may load beyond its defaults (see ``loopml.load_model``).
@@ -147,6 +150,7 @@ def create_serving_app(
         max_memory=max_memory,
         log_predictions=log_predictions,
         log_capacity=log_capacity,
+        log_capacity_bytes=log_capacity_bytes,
         poll_interval_s=poll_interval_s,
         trusted=trusted,
         unsafe_pickle=unsafe_pickle,

@@ -66,12 +66,17 @@ class ServingMetrics:
             "Prediction-log records waiting for the batch writer.",
             registry=r,
         )
+        self.log_held_bytes = Gauge(
+            "loopml_serving_prediction_log_held_bytes",
+            "Characters of request and answer text in prediction-log records queued or being written.",
+            registry=r,
+        )
         self.log_written = Counter(
             "loopml_serving_prediction_log_written", "Prediction-log records written to the store.", registry=r
         )
         self.log_dropped = Counter(
             "loopml_serving_prediction_log_dropped",
-            "Prediction-log records shed because the queue was full.",
+            "Prediction-log records shed because the queue was full (by records or by bytes).",
             registry=r,
         )
         self.log_write_failures = Counter(

@@ -1,9 +1,12 @@
 """The prediction log: a bounded in-memory queue and a background thread that writes it to the store in batches.
 
 ``offer`` is all the request path does: an append to a deque, or, when
-the queue already holds ``capacity`` records, nothing but a count of the
-record shed. The request never waits on the database and is never refused
-because of logging. The writer wakes every ``interval`` seconds (sooner
+the queue already holds ``capacity`` records or ``capacity_bytes`` of text,
+nothing but a count of the record shed. The request never waits on the
+database and is never refused because of logging. The byte bound is what
+keeps the serving process's memory bounded while the store is down: ten
+thousand queued 8 MiB bodies would be 80 GB; the text of a record counts
+until the store has it, retries included. The writer wakes every ``interval`` seconds (sooner
 when a full batch is waiting), writes up to ``batch_size`` records with one
 multi-row insert, and keeps a batch the store refused to try again with
 backoff, meanwhile shedding what no longer fits. ``close`` writes what is
@@ -40,6 +43,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger("loopml.serving")
 
 DEFAULT_CAPACITY = 10_000
+#: Characters of request and answer text the log holds, queued or being written, before it sheds (256 MiB
+#: of ASCII JSON: three seconds of 100-row requests at 1,000 req/s, far more of small ones).
+DEFAULT_CAPACITY_BYTES = 256 * 1024 * 1024
 DEFAULT_BATCH_SIZE = 1_000
 DEFAULT_INTERVAL_S = 0.25
 _MAX_BACKOFF_S = 30.0
@@ -67,6 +73,7 @@ class PredictionLog:
         store: LogDestination,
         *,
         capacity: int = DEFAULT_CAPACITY,
+        capacity_bytes: int = DEFAULT_CAPACITY_BYTES,
         batch_size: int | None = None,
         interval_s: float | None = None,
         metrics: ServingMetrics | None = None,
@@ -74,11 +81,16 @@ class PredictionLog:
     ) -> None:
         if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
             raise InvalidValueError(f"The prediction-log capacity must be a whole number from 1, got {capacity!r}.")
+        if isinstance(capacity_bytes, bool) or not isinstance(capacity_bytes, int) or capacity_bytes < 1:
+            raise InvalidValueError(
+                f"The prediction log's byte capacity must be a whole number from 1, got {capacity_bytes!r}."
+            )
         suited_batch, suited_interval = (
             store.log_batching() if batch_size is None or interval_s is None else (batch_size, interval_s)
         )
         self._store = store
         self.capacity = capacity
+        self.capacity_bytes = capacity_bytes
         # a suited batch leaves half the queue free, so records keep arriving while a full batch is taken
         wanted = min(suited_batch, capacity // 2) if batch_size is None else batch_size
         self.batch_size = max(1, min(wanted, capacity))
@@ -93,22 +105,32 @@ class PredictionLog:
         self._thread: threading.Thread | None = None
         self._idle = threading.Condition()
         self._unwritten = 0  # taken off the queue, not yet in the store
+        # text held, as two counters with one writer each: offered (under _offer_lock: the request path and
+        # the shadow thread both offer) less released (the writer thread, once the store has a batch)
+        self._offer_lock = threading.Lock()
+        self._offered_bytes = 0
+        self._released_bytes = 0
         self.written = 0
         self.dropped = 0
         self.failures = 0
         if metrics is not None:
             metrics.log_queue_depth.set_function(lambda: len(self._queue))
+            metrics.log_held_bytes.set_function(lambda: self.held_bytes)
 
     # -- the request path --------------------------------------------------------------------
     def offer(self, record: PredictionRecord) -> bool:
-        """Queue one record; False (and counted) when the queue is full. Never blocks."""
+        """Queue one record; False (and counted) when the queue is full, by records or bytes. Never blocks."""
         queue = self._queue
-        if len(queue) >= self.capacity or self._closing:
-            self.dropped += 1
-            if self._metrics is not None:
-                self._metrics.log_dropped.inc()
-            return False
-        queue.append(record)
+        size = _size(record)
+        with self._offer_lock:
+            held = self._offered_bytes - self._released_bytes
+            if len(queue) >= self.capacity or held + size > self.capacity_bytes or self._closing:
+                self.dropped += 1
+                if self._metrics is not None:
+                    self._metrics.log_dropped.inc()
+                return False
+            self._offered_bytes += size
+            queue.append(record)
         if len(queue) >= self.batch_size:
             self._wake.set()
         return True
@@ -127,6 +149,11 @@ class PredictionLog:
     def depth(self) -> int:
         """Records waiting to be written."""
         return len(self._queue)
+
+    @property
+    def held_bytes(self) -> int:
+        """Characters of text in records queued or being written (what ``capacity_bytes`` bounds)."""
+        return self._offered_bytes - self._released_bytes
 
     # -- the writer ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -195,6 +222,7 @@ class PredictionLog:
                 self._metrics.log_write_failures.inc()
             logger.warning("Prediction log: writing %d records failed; will retry", len(records), exc_info=True)
             return False
+        self._released_bytes += sum(map(_size, records))
         with self._idle:
             self._unwritten -= len(batch)
             self._idle.notify_all()
@@ -223,3 +251,8 @@ class PredictionLog:
         if self._thread is not None:
             self._thread.join(timeout=timeout_s)
             self._thread = None
+
+
+def _size(record: PredictionRecord) -> int:
+    """What a record counts against ``capacity_bytes``: its request and answer text (one per character)."""
+    return len(record.inputs) + len(record.outputs)

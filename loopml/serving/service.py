@@ -50,7 +50,7 @@ from loopml.serving.payloads import (
     v2_response,
 )
 from loopml.serving.predictor import Predictor
-from loopml.serving.predlog import DEFAULT_CAPACITY, PredictionLog
+from loopml.serving.predlog import DEFAULT_CAPACITY, DEFAULT_CAPACITY_BYTES, PredictionLog
 from loopml.serving.requestids import RequestIds
 from loopml.serving.routing import MAIN, SHADOW, Route
 from loopml.serving.watcher import DEFAULT_POLL_INTERVAL_S, DeploymentWatcher, parse_model_spec
@@ -102,6 +102,7 @@ class PredictionService:
         max_memory: int | None = None,
         log_predictions: bool = True,
         log_capacity: int = DEFAULT_CAPACITY,
+        log_capacity_bytes: int = DEFAULT_CAPACITY_BYTES,
         poll_interval_s: float = DEFAULT_POLL_INTERVAL_S,
         trusted: Sequence[str] | None = None,
         unsafe_pickle: bool = False,
@@ -131,7 +132,12 @@ class PredictionService:
                 store_uri, sink=store.serving.prediction_sink, batching=store.serving.log_batching()
             )
         self.log = (
-            PredictionLog(self._log_writer or store.serving, capacity=log_capacity, metrics=self.metrics)
+            PredictionLog(
+                self._log_writer or store.serving,
+                capacity=log_capacity,
+                capacity_bytes=log_capacity_bytes,
+                metrics=self.metrics,
+            )
             if log_predictions
             else None
         )

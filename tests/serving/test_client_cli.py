@@ -96,6 +96,7 @@ def test_serve_refuses_bad_options_before_starting(home):
     assert runner.invoke(app, ["serve", "-m", "iris@bad alias"]).exit_code == 2
     assert runner.invoke(app, ["serve", "-m", "iris/\u00b2"]).exit_code == 2  # a digit to isdigit(), not to int()
     assert runner.invoke(app, ["serve", "--max-memory", "lots"]).exit_code == 2
+    assert runner.invoke(app, ["serve", "--log-queue-bytes", "lots"]).exit_code == 2
     for command in ("serve", "server"):  # uvicorn would answer an unknown level with a KeyError traceback
         loud = runner.invoke(app, [command, "--log-level", "loud"])
         assert loud.exit_code == 2 and "'loud' is not one of" in loud.output
@@ -113,6 +114,29 @@ def test_serve_db_url_wins_over_the_tracking_uri_in_the_environment(home, tmp_pa
     started = runner.invoke(app, ["serve", "--db-url", url])
     assert started.exit_code == 0, started.output
     assert seen == [url] and url in started.output
+
+
+def test_serve_hands_the_log_queue_bounds_to_every_worker(home, monkeypatch):
+    """--log-queue-bytes reaches the config each worker's app is built from, and the banner says the bounds."""
+    import json
+    import os
+
+    import uvicorn
+
+    from loopml.serving.main import CONFIG_ENV, app_from_env
+
+    calls: list[dict[str, object]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: calls.append(json.loads(os.environ[CONFIG_ENV])))
+    monkeypatch.setenv(CONFIG_ENV, "{}")  # serve() sets it for its workers: put it back afterwards
+    started = runner.invoke(app, ["serve", "--log-queue", "500", "--log-queue-bytes", "512M"])
+    assert started.exit_code == 0, started.output
+    assert "queue: 500 records, 512.0 MiB of text" in started.output
+    assert calls[0]["log_capacity"] == 500 and calls[0]["log_capacity_bytes"] == 512 * 1024**2
+    service = app_from_env().state.service
+    try:
+        assert (service.log.capacity, service.log.capacity_bytes) == (500, 512 * 1024**2)
+    finally:
+        service.store.close()
 
 
 def test_an_input_column_named_like_a_log_column_does_not_overwrite_it():

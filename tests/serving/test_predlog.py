@@ -5,7 +5,10 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from loopml.entities.serving import PredictionRecord
+from loopml.errors import InvalidValueError
 from loopml.serving.metrics import ServingMetrics
 from loopml.serving.predlog import PredictionLog
 
@@ -112,3 +115,61 @@ def test_shutdown_with_the_store_down_reports_every_record_it_could_not_write(ca
     with caplog.at_level("ERROR", logger="loopml.serving"):
         log.close()
     assert "25 records could not be written before shutdown" in caplog.text
+
+
+def sized(i: int, characters: int) -> PredictionRecord:
+    """A record whose request and answer text come to ``characters`` (what the byte bound counts)."""
+    return PredictionRecord(f"r{i}", i, "m", 1, "main", "x" * (characters - 3), "[1]", 0.1, 200)
+
+
+def test_the_queue_also_sheds_by_bytes_and_takes_records_again_once_the_store_has_them():
+    """While the store is stuck, the text held stops at capacity_bytes, whatever the record count allows."""
+    store = FakeStore()
+    store.gate.clear()  # the writer is stuck inside its first write
+    metrics = ServingMetrics()
+    log = PredictionLog(store, capacity=1_000, capacity_bytes=10_000, batch_size=2, interval_s=0.01, metrics=metrics)
+    log.start()
+    assert log.offer(sized(0, 1_000)) and log.offer(sized(1, 1_000))  # a full batch: the writer takes it
+    deadline = time.monotonic() + 5
+    while store.calls == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert store.calls == 1 and log.depth == 0 and log.held_bytes == 2_000  # taken, not stored: still held
+    accepted = [log.offer(sized(i, 1_000)) for i in range(2, 20)]
+    assert accepted == [True] * 8 + [False] * 10  # 8 more fit beside the 2 being written
+    assert log.held_bytes == 10_000 and log.dropped == 10 and log.depth == 8
+    assert not log.offer(sized(99, 1))  # not even one character more
+    assert log.offer(PredictionRecord("r98", 98, "m", 1, "main", "", "", 0.1, 200))  # an empty record fits
+    text = metrics.render().decode()
+    assert "loopml_serving_prediction_log_held_bytes 10000.0" in text
+    assert "loopml_serving_prediction_log_dropped_total 11.0" in text
+    store.gate.set()
+    assert log.flush(timeout_s=10)
+    assert log.held_bytes == 0 and "loopml_serving_prediction_log_held_bytes 0.0" in metrics.render().decode()
+    assert log.offer(sized(100, 10_000))  # the whole bound is free again
+    assert log.flush(timeout_s=10)
+    log.close()
+    assert written(store) == ["r0", "r1", *(f"r{i}" for i in range(2, 10)), "r98", "r100"]
+
+
+def test_a_batch_the_store_refused_stays_counted_until_it_is_written():
+    store = FakeStore()
+    store.down = True
+    log = PredictionLog(store, capacity=100, capacity_bytes=5_000, batch_size=10, interval_s=0.01)
+    log.start()
+    for i in range(3):
+        assert log.offer(sized(i, 1_000))
+    deadline = time.monotonic() + 5
+    while log.failures == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert log.failures >= 1 and log.held_bytes == 3_000  # the kept batch still takes its room
+    assert [log.offer(sized(i, 1_000)) for i in range(3, 6)] == [True, True, False]
+    store.down = False
+    assert log.flush(timeout_s=10)
+    log.close()
+    assert written(store) == [f"r{i}" for i in range(5)] and log.held_bytes == 0
+
+
+def test_a_byte_capacity_that_is_not_a_whole_number_from_one_is_refused():
+    for wrong in (0, -1, True, 1.5, "256M"):
+        with pytest.raises(InvalidValueError, match="byte capacity must be a whole number from 1"):
+            PredictionLog(FakeStore(), capacity_bytes=wrong)  # type: ignore[arg-type]
