@@ -4,9 +4,11 @@
 the queue already holds ``capacity`` records or ``capacity_bytes`` of text,
 nothing but a count of the record shed. The request never waits on the
 database and is never refused because of logging. The byte bound is what
-keeps the serving process's memory bounded while the store is down: ten
-thousand queued 8 MiB bodies would be 80 GB; the text of a record counts
-until the store has it, retries included. The writer wakes every ``interval`` seconds (sooner
+keeps the serving process's memory bounded while the store is down (ten
+thousand queued 8 MiB bodies would be 80 GB): a record's text counts until
+the store has it, retries included.
+
+The writer wakes every ``interval`` seconds (sooner
 when a full batch is waiting), writes up to ``batch_size`` records with one
 multi-row insert, and keeps a batch the store refused to try again with
 backoff, meanwhile shedding what no longer fits. ``close`` writes what is

@@ -127,9 +127,10 @@ def test_the_queue_also_sheds_by_bytes_and_takes_records_again_once_the_store_ha
     store = FakeStore()
     store.gate.clear()  # the writer is stuck inside its first write
     metrics = ServingMetrics()
-    log = PredictionLog(store, capacity=1_000, capacity_bytes=10_000, batch_size=2, interval_s=0.01, metrics=metrics)
+    # only a full batch wakes the writer, so it takes r0 and r1 together, never r0 alone
+    log = PredictionLog(store, capacity=1_000, capacity_bytes=10_000, batch_size=2, interval_s=30, metrics=metrics)
     log.start()
-    assert log.offer(sized(0, 1_000)) and log.offer(sized(1, 1_000))  # a full batch: the writer takes it
+    assert log.offer(sized(0, 1_000)) and log.offer(sized(1, 1_000))
     deadline = time.monotonic() + 5
     while store.calls == 0 and time.monotonic() < deadline:
         time.sleep(0.01)
