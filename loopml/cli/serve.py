@@ -74,8 +74,8 @@ def serve(
         typer.Option(
             "--log-queue-bytes",
             metavar="SIZE",
-            help="Most request and answer text the log holds while the store is slow or down, e.g. 512M "
-            "(default 256M); past it, records are shed (counted).",
+            help="Most request and answer text the log holds while the store is slow or down, e.g. 1G "
+            "(default 512M); past it, records are shed (counted).",
         ),
     ] = None,
     log_sink: Annotated[

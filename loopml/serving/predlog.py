@@ -45,9 +45,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger("loopml.serving")
 
 DEFAULT_CAPACITY = 10_000
-#: Characters of request and answer text the log holds, queued or being written, before it sheds (256 MiB
-#: of ASCII JSON: three seconds of 100-row requests at 1,000 req/s, far more of small ones).
-DEFAULT_CAPACITY_BYTES = 256 * 1024 * 1024
+#: Characters of request and answer text the log holds, queued or being written, before it sheds: 512 MiB of
+#: ASCII JSON is six seconds of 81 KB (100-row) requests at 1,000 req/s, room for the parquet sink's
+#: one-second batches and a slow write, and far more of small requests.
+DEFAULT_CAPACITY_BYTES = 512 * 1024 * 1024
 DEFAULT_BATCH_SIZE = 1_000
 DEFAULT_INTERVAL_S = 0.25
 _MAX_BACKOFF_S = 30.0
