@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sqlite3
 import statistics
@@ -247,7 +248,8 @@ def _drained(server: str) -> dict[str, float]:
 
     for _ in range(200):
         figures = bench.prediction_log_figures(server)
-        if not figures["prediction_log_queue_depth"]:  # 0, or nan with --no-log
+        depth = figures["prediction_log_queue_depth"]
+        if not depth or math.isnan(depth):  # empty, or no such gauge: nothing to wait for
             break
         time.sleep(0.05)
     time.sleep(0.5)  # the batch in flight: taken off the queue, still being written
