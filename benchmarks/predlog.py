@@ -266,7 +266,13 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk cell")
     parser.add_argument("--rounds", type=int, default=1, help="wrk: rounds of every configuration (medians)")
     parser.add_argument("--quick", action="store_true", help="smoke test: 20,000 rows, 100,000 read, 3 s cells")
+    parser.add_argument(
+        "--codecs", action="store_true", help="only: what each codec costs on the logged bodies, as text and as floats"
+    )
     args = parser.parse_args()
+    if args.codecs:
+        print_codec_figures(bodies_100_rows())
+        return
     if args.quick:
         args.rows, args.read_rows, args.duration = 2_000, 100_000, 3.0
     batch = records(min(args.rows, 5_000), bodies_100_rows())
@@ -288,6 +294,42 @@ def main() -> None:
         if args.wrk:
             results["wrk"] = wrk_cost(args.duration, work, args.rounds)
     report(results, args)
+
+
+def codec_figures(bodies: list[str]) -> list[tuple[str, float, float]]:
+    """``(what, µs a body, KB a body)`` for each codec on ``bodies``, as JSON text and as float64 matrices.
+
+    The matrices are what the request path parses each body into (100 rows by 30 columns): the size a log
+    of the values the model was given, instead of the body text, would have to move and store.
+    """
+    import numpy as np
+    import pyarrow as pa
+
+    texts = [body.encode() for body in bodies]
+    matrices = []
+    for body in bodies:
+        rows = json.loads(body)["records"]
+        matrices.append(np.array([list(row.values()) for row in rows], dtype=np.float64).tobytes())
+    figures = [("text, as is", 0.0, statistics.mean(map(len, texts)) / 1024)]
+    for what, data in (("text", texts), ("float64 matrix", matrices)):
+        codecs = (("zstd 1", pa.Codec("zstd", compression_level=1)), ("zstd -5", pa.Codec("zstd", compression_level=-5)),
+                  ("lz4", pa.Codec("lz4")))  # fmt: skip
+        if what != "text":
+            figures.append((f"{what}, as is", 0.0, statistics.mean(map(len, data)) / 1024))
+        for name, codec in codecs:
+            best = min(
+                timed(lambda c=codec, d=data: [c.compress(item, asbytes=True) for item in d])[0] for _ in range(5)
+            )
+            size = statistics.mean(len(codec.compress(item, asbytes=True)) for item in data)
+            figures.append((f"{what}, {name}", best / len(data) * 1e6, size / 1024))
+    return figures
+
+
+def print_codec_figures(bodies: list[str]) -> None:
+    print(f"codecs on {len(bodies)} different 100-row bodies (best of 5; µs and KB a body):")
+    for what, micros, kilobytes in codec_figures(bodies):
+        print(f"  {what:<24} {micros:>7.1f} µs {kilobytes:>7.1f} KB")
+    print("reproduce: .venv/bin/python benchmarks/predlog.py --codecs")
 
 
 def report(results: dict[str, Any], args: argparse.Namespace) -> None:
