@@ -82,6 +82,7 @@ class LogWriterProcess:
         self._lock = threading.Lock()
         self._process: Any = None
         self._sock: socket.socket | None = None
+        self._closed = False  # after close, no new child: a late batch fails (and is kept) instead
         self.started = 0  # children started so far (a restart after a death counts)
 
     def log_batching(self) -> tuple[int, float]:
@@ -96,10 +97,20 @@ class LogWriterProcess:
         return counts
 
     def close(self) -> None:
-        """Stop the child after its current batch (waits up to ten seconds, then kills it)."""
-        with self._lock:
+        """Stop the child after its current batch (waits up to ten seconds, then kills it); start no other."""
+        self._closed = True
+        if not self._lock.acquire(timeout=_STOP_WAIT_S):  # a call waits on a child that is stuck in the store
+            stuck = self._process
+            if stuck is not None and stuck.is_alive():
+                stuck.kill()  # the waiting call sees the socket close, and fails its batch
+            if not self._lock.acquire(timeout=_STOP_WAIT_S):
+                logger.error("Prediction log: the writer process did not stop; leaving it")
+                return
+        try:
             process, sock = self._process, self._sock
             self._process = self._sock = None
+        finally:
+            self._lock.release()
         if sock is not None:
             try:
                 send_frame(sock, command_parts(("stop", None)))
@@ -121,10 +132,12 @@ class LogWriterProcess:
     # -- internals ------------------------------------------------------------------------------------
     def _call(self, op: str, argument: Any) -> Any:
         with self._lock:
+            if self._closed:
+                raise LogWriterError("The prediction-log writer process has been stopped; the batch is not written.")
             sock = self._connection()
             try:
                 if op == "log":
-                    pieces = cut_in_pieces(argument, lambda r: len(r.inputs), PIECE_BYTES)
+                    pieces = cut_in_pieces(argument, lambda r: r.inputs_size + len(r.outputs), PIECE_BYTES)
                     for number, piece in enumerate(pieces, start=1):
                         send_frame(sock, batch_parts(LAST if number == len(pieces) else PIECE, piece))
                 else:
@@ -148,7 +161,8 @@ class LogWriterProcess:
         ours, theirs = socket.socketpair()
         with contextlib.suppress(OSError):  # the kernel caps it (net.core.wmem_max); a smaller buffer still works
             ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SEND_BUFFER)
-        process = context.Process(target=_child, args=(theirs, self.store_uri), name="loopml-log-writer")
+        # a daemon: stopped at this process's exit rather than waited for (it starts no processes of its own)
+        process = context.Process(target=_child, args=(theirs, self.store_uri), name="loopml-log-writer", daemon=True)
         try:
             process.start()
         except BaseException:

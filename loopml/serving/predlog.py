@@ -141,10 +141,11 @@ class PredictionLog:
     def barrier(self) -> threading.Event:
         """An event set once every record offered before this call is written (or shed, or the writer stopped)."""
         done = threading.Event()
-        if self._thread is None or self._closing:
-            done.set()
-            return done
-        self._queue.append(done)
+        with self._offer_lock:  # against close: a barrier is queued before the writer's last pass, or set now
+            if self._thread is None or self._closing:
+                done.set()
+                return done
+            self._queue.append(done)
         self._wake.set()
         return done
 
@@ -184,10 +185,15 @@ class PredictionLog:
             if self.retention_ms is not None and not closing:
                 self._prune()
             if closing and (not pending or backoff):
-                if pending:  # the batch the store refused and everything queued behind it
-                    lost = len(pending) + len(self._queue)
-                    logger.error("Prediction log: %d records could not be written before shutdown", lost)
-                for item in [*pending, *self._queue]:  # nobody waits past the writer's end
+                left = [*pending, *self._queue]  # the batch the store refused and everything queued behind it
+                lost = [item for item in left if isinstance(item, PredictionRecord)]
+                if lost:
+                    logger.error("Prediction log: %d records could not be written before shutdown", len(lost))
+                    self._released_bytes += sum(map(_size, lost))
+                    self.dropped += len(lost)
+                    if self._metrics is not None:
+                        self._metrics.log_dropped.inc(len(lost))
+                for item in left:  # nobody waits past the writer's end
                     if isinstance(item, threading.Event):
                         item.set()
                 return
@@ -248,8 +254,9 @@ class PredictionLog:
         return False
 
     def close(self, timeout_s: float = 10.0) -> None:
-        """Stop taking records, write what is queued, and stop the writer."""
-        self._closing = True
+        """Stop taking records, write what is queued, and stop the writer (what it cannot write counts as dropped)."""
+        with self._offer_lock:  # an offer or barrier either lands before this, in the writer's last pass, or is refused
+            self._closing = True
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=timeout_s)
@@ -257,5 +264,5 @@ class PredictionLog:
 
 
 def _size(record: PredictionRecord) -> int:
-    """What a record counts against ``capacity_bytes``: its request and answer text (one per character)."""
-    return len(record.inputs) + len(record.outputs)
+    """What a record counts against ``capacity_bytes``: its request (text or values) and answer (one a character)."""
+    return record.inputs_size + len(record.outputs)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
+import threading
 
 import pytest
 
@@ -94,3 +96,60 @@ def test_a_store_the_child_cannot_open_is_a_clear_error_every_time(tmp_path, mon
                 writer.log_predictions([record("a", now_ms())])
     finally:
         writer.close()
+
+
+def test_a_closed_writer_starts_no_new_child_and_its_child_does_not_hold_the_exit(sqlite_uri):
+    uri, store = sqlite_uri
+    writer = _writer(uri, store)
+    writer.log_predictions([record("a", now_ms())])
+    assert writer._process.daemon  # stopped at the serving process's exit, never waited for
+    writer.close()
+    # a batch the log's writer thread sends after shutdown (its close timed out) is refused, not a new child
+    with pytest.raises(LogWriterError, match="has been stopped"):
+        writer.log_predictions([record("late", now_ms())])
+    assert writer.started == 1 and writer.pid is None
+    assert [r.request_id for r in store.serving.read_predictions("churn")] == ["a"]
+
+
+def test_close_stops_a_child_stuck_in_the_store_and_fails_the_batch_it_held(sqlite_uri, monkeypatch):
+    uri, store = sqlite_uri
+    monkeypatch.setattr("loopml.serving.logwriter._STOP_WAIT_S", 0.5)
+    writer = _writer(uri, store)
+    writer.log_predictions([record("a", now_ms())])
+    child = writer._process
+    os.kill(child.pid, signal.SIGSTOP)  # a store call that never returns (a vanished database peer)
+    outcome: list[BaseException] = []
+    sending = threading.Thread(target=_capture, args=(writer, outcome), daemon=True)
+    sending.start()
+    sending.join(0.3)
+    assert sending.is_alive()  # waiting for the stopped child's answer, holding the writer's lock
+    closing = threading.Thread(target=writer.close, daemon=True)
+    closing.start()
+    closing.join(30)
+    sending.join(30)
+    assert not closing.is_alive()  # close did not wait on the stuck call for ever
+    assert not sending.is_alive() and not child.is_alive()  # close killed the child; the waiting call ended
+    assert len(outcome) == 1 and isinstance(outcome[0], LogWriterError)
+    assert writer.started == 1
+
+
+def _capture(writer: LogWriterProcess, outcome: list[BaseException]) -> None:
+    try:
+        writer.log_predictions([record("b", now_ms())])
+    except BaseException as exc:  # the test inspects what the call raised
+        outcome.append(exc)
+
+
+def test_a_refused_write_names_the_error_but_never_the_logged_request(sqlite_uri):
+    uri, store = sqlite_uri
+    database = uri.removeprefix("sqlite:///")
+    with sqlite3.connect(database) as conn:  # the database refuses every logged row
+        conn.execute("CREATE TRIGGER refuse BEFORE INSERT ON predictions BEGIN SELECT RAISE(ABORT, 'disk quota'); END")
+    writer = _writer(uri, store)
+    secret = json.dumps({"records": [{"ssn": "123-45-6789"}]})
+    try:
+        with pytest.raises(LogWriterError, match="disk quota") as caught:
+            writer.log_predictions([record("a", now_ms(), secret)])
+    finally:
+        writer.close()
+    assert "123-45-6789" not in str(caught.value)  # the failed statement's parameters are not quoted

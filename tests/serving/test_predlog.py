@@ -115,6 +115,7 @@ def test_shutdown_with_the_store_down_reports_every_record_it_could_not_write(ca
     with caplog.at_level("ERROR", logger="loopml.serving"):
         log.close()
     assert "25 records could not be written before shutdown" in caplog.text
+    assert log.dropped == 25 and log.written == 0 and log.held_bytes == 0  # counted as shed, their room released
 
 
 def sized(i: int, characters: int) -> PredictionRecord:

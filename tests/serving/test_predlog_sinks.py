@@ -113,3 +113,43 @@ def test_a_small_read_of_a_large_window_returns_the_first_rows_by_time_across_ov
             module._READ_GROUP = saved
         assert [r.time - start for r in first] == list(range(10))
     assert len(log.read("churn", since=start + 500)) == 100
+
+
+@pytest.mark.parametrize("failing", ["_stage", "_publish"])
+def test_a_batch_whose_second_file_fails_publishes_nothing_and_its_retry_stores_each_row_once(
+    tmp_path, monkeypatch, failing
+):
+    from loopml.store.predictions.parquet import ParquetPredictionLog, records_table
+
+    sink = ParquetPredictionLog(str(tmp_path / "log"))
+    now = now_ms()
+    batch = records_table([record("a1", now, model="a"), record("b1", now, model="b")])  # two files: one per model
+    real = getattr(sink, failing)
+    calls = []
+
+    def second_fails(*args):
+        calls.append(args)
+        if len(calls) == 2:
+            raise OSError("the object store went away")
+        return real(*args)
+
+    monkeypatch.setattr(sink, failing, second_fails)
+    with pytest.raises(OSError, match="went away"):
+        sink.write(batch)
+    assert sink.read("a") == [] and sink.read("b") == []  # what was written first was taken back
+    assert not [p for p in (tmp_path / "log").rglob("*") if p.is_file()]  # and no hidden file was left
+    monkeypatch.setattr(sink, failing, real)
+    sink.write(batch)  # the writer's retry of the whole batch
+    assert [r.request_id for r in sink.read("a")] == ["a1"] and [r.request_id for r in sink.read("b")] == ["b1"]
+
+
+def test_a_read_keeps_only_its_models_rows_even_from_a_shared_folder(tmp_path):
+    # a case-insensitive filesystem folds model=Iris into model=iris: the rows' own model column decides
+    from loopml.store.predictions.parquet import ParquetPredictionLog, records_table
+
+    sink = ParquetPredictionLog(str(tmp_path / "log"))
+    now = now_ms()
+    sink.write(records_table([record("mine", now, model="iris")]))
+    folder = next((tmp_path / "log" / "model=iris").iterdir())
+    pq.write_table(records_table([record("theirs", now, model="Iris")]), folder / f"part-{now:013d}-folded.parquet")
+    assert [r.request_id for r in sink.read("iris")] == ["mine"]

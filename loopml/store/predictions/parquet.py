@@ -14,6 +14,7 @@ through fsspec, so ``s3://`` works as a local path does.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import posixpath
 import secrets
 from collections.abc import Iterator, Sequence
@@ -27,6 +28,9 @@ import pyarrow.fs as pafs  # type: ignore[import-untyped]
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
 from loopml.entities.serving import PredictionRecord
+from loopml.store.predictions.values import values_text
+
+logger = logging.getLogger(__name__)
 
 #: The folder under the artifact store that holds the log.
 FOLDER = "prediction-log"
@@ -42,6 +46,9 @@ SCHEMA = pa.schema(
         ("outputs", pa.large_string()),
         ("latency_ms", pa.float64()),
         ("status", pa.int16()),
+        # a request logged as its values: packed (loopml.store.predictions.values), with inputs empty;
+        # null in files written before the column existed, which read as they always did
+        ("values", pa.large_binary()),
         ("entity_keys", pa.list_(pa.string())),
     ]
 )
@@ -96,6 +103,21 @@ def _text_column(values: Sequence[str]) -> pa.ChunkedArray:
     return pa.chunked_array(pieces, pa.large_string())
 
 
+def _values_column(values: Sequence[bytes | None]) -> pa.Array:
+    """The ``values`` column: one join of the packed values, nulls where a record logged text."""
+    if all(value is None for value in values):
+        return pa.nulls(len(values), pa.large_binary())
+    sizes = np.fromiter((0 if value is None else len(value) for value in values), np.int64, len(values))
+    offsets = np.zeros(len(values) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=offsets[1:])
+    valid = np.fromiter((value is not None for value in values), np.bool_, len(values))
+    data = b"".join(value for value in values if value is not None)
+    return pa.LargeBinaryArray.from_buffers(
+        pa.large_binary(), len(values), [pa.py_buffer(np.packbits(valid, bitorder="little")), pa.py_buffer(offsets),
+                                         pa.py_buffer(data)]
+    )  # fmt: skip
+
+
 def records_table(records: Sequence[PredictionRecord], entity_keys: Sequence[Sequence[str]] | None = None) -> pa.Table:
     """An Arrow table of ``records`` in the sink's schema, built column by column (no per-row objects).
 
@@ -112,6 +134,7 @@ def records_table(records: Sequence[PredictionRecord], entity_keys: Sequence[Seq
         _text_column([r.outputs for r in records]),
         pa.array([r.latency_ms for r in records], pa.float64()),
         pa.array([r.status for r in records], pa.int16()),
+        _values_column([r.values for r in records]),
         pa.array(keys, pa.list_(pa.string())),
     ]
     return pa.table(columns, schema=SCHEMA)
@@ -139,8 +162,16 @@ def _first_time(path: str) -> int:
 
 
 def table_records(table: pa.Table) -> list[PredictionRecord]:
-    """Records of an Arrow table in the sink's schema."""
-    columns = [table.column(name).to_pylist() for name in SCHEMA.names[:-1]]
+    """Records of an Arrow table in the sink's schema; a request logged as its values reads as their JSON."""
+    columns = [table.column(name).to_pylist() for name in SCHEMA.names[:-2]]
+    packed = table.column("values")
+    if packed.null_count == len(packed):
+        return [PredictionRecord(*row) for row in zip(*columns, strict=True)]
+    inputs = SCHEMA.names.index("inputs")
+    columns[inputs] = [
+        text if value is None else values_text(value)
+        for text, value in zip(columns[inputs], packed.to_pylist(), strict=True)
+    ]
     return [PredictionRecord(*row) for row in zip(*columns, strict=True)]
 
 
@@ -196,27 +227,59 @@ class ParquetPredictionLog:
         table = table.select(SCHEMA.names).cast(SCHEMA)
         days = pc.strftime(pc.cast(table.column("time"), pa.timestamp("ms", tz="UTC")), format="%Y-%m-%d")
         groups = pa.table({"model": table.column("model"), "day": days}).group_by(["model", "day"]).aggregate([])
-        for model, day in zip(groups.column("model").to_pylist(), groups.column("day").to_pylist(), strict=True):
-            mask = pc.and_(pc.equal(table.column("model"), model), pc.equal(days, day))
-            part = table.filter(mask) if groups.num_rows > 1 else table
-            self._write_file(model, day, part)
+        # every file is written under a hidden name first and published after, all or none: a batch that
+        # failed half-way and is retried whole must not leave its first files behind to be written twice
+        staged: list[tuple[str, str]] = []
+        published: list[str] = []
+        try:
+            for model, day in zip(groups.column("model").to_pylist(), groups.column("day").to_pylist(), strict=True):
+                mask = pc.and_(pc.equal(table.column("model"), model), pc.equal(days, day))
+                staged.append(self._stage(model, day, table.filter(mask) if groups.num_rows > 1 else table))
+            for temp, path in staged:
+                self._publish(temp, path)
+                published.append(path)
+        except BaseException:
+            self._remove_quietly([*published, *(temp for temp, path in staged if path not in published)])
+            raise
         return int(table.num_rows)
 
-    def _write_file(self, model: str, day: str, part: pa.Table) -> str:
+    def _stage(self, model: str, day: str, part: pa.Table) -> tuple[str, str]:
+        """Write ``part`` under a hidden name in its (model, day) folder: ``(that name, the name to publish)``."""
         folder = f"{self._model_dir(model)}/day={day}"
         self._fs.create_dir(folder, recursive=True)
         first = int(pc.min(part.column("time")).as_py())
         path = f"{folder}/part-{first:013d}-{secrets.token_hex(8)}.parquet"
         temp = f"{folder}/.tmp-{secrets.token_hex(8)}.parquet"
-        pq.write_table(part, temp, filesystem=self._fs, compression="zstd")
-        self._fs.move(temp, path)  # readers list *.parquet only: a half-written file is never read
+        try:
+            pq.write_table(part, temp, filesystem=self._fs, compression="zstd")
+        except BaseException:
+            self._remove_quietly([temp])
+            raise
+        return temp, path
+
+    def _publish(self, temp: str, path: str) -> None:
+        """Give a staged file its visible name: readers list ``*.parquet`` only, so they never see half a file."""
+        self._fs.move(temp, path)
+
+    def _write_file(self, model: str, day: str, part: pa.Table) -> str:
+        temp, path = self._stage(model, day, part)
+        self._publish(temp, path)
         return path
+
+    def _remove_quietly(self, paths: Sequence[str]) -> None:
+        """Delete what a failed write left (a store that is down may refuse this too: the names stay hidden)."""
+        for path in paths:
+            try:
+                self._fs.delete_file(path)
+            except Exception:  # any filesystem's error: the write's own error is the one to raise
+                logger.warning("Prediction log: could not remove %s after a failed write", posixpath.basename(path))
 
     # -- reading ---------------------------------------------------------------------------------
     def _filter(
-        self, since: int | None, until: int | None, version: int | None, role: str | None
-    ) -> pc.Expression | None:
-        parts = []
+        self, model: str, since: int | None, until: int | None, version: int | None, role: str | None
+    ) -> pc.Expression:
+        # the folder names the model, but a case-insensitive filesystem folds model=Iris into model=iris
+        parts = [pc.field("model") == model]
         if since is not None:
             parts.append(pc.field("time") >= since)
         if until is not None:
@@ -225,9 +288,9 @@ class ParquetPredictionLog:
             parts.append(pc.field("version") == version)
         if role is not None:
             parts.append(pc.field("role") == role)
-        expression = None
-        for part in parts:
-            expression = part if expression is None else expression & part
+        expression = parts[0]
+        for part in parts[1:]:
+            expression = expression & part
         return expression
 
     def batches(
@@ -248,7 +311,7 @@ class ParquetPredictionLog:
         dataset = ds.dataset(files, schema=SCHEMA, format="parquet", filesystem=self._fs)
         yield from dataset.to_batches(
             columns=list(columns) if columns is not None else None,
-            filter=self._filter(since, until, version, role),
+            filter=self._filter(model, since, until, version, role),
             batch_size=batch_size,
         )
 
@@ -270,7 +333,7 @@ class ParquetPredictionLog:
         """
         files = self.files(model, since, until)
         files.sort(key=lambda path: (posixpath.basename(posixpath.dirname(path)), posixpath.basename(path)))
-        row_filter = self._filter(since, until, version, role)
+        row_filter = self._filter(model, since, until, version, role)
         parts: list[pa.Table] = []
         held = 0
         newest_kept: int | None = None

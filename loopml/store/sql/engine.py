@@ -44,7 +44,11 @@ _checked_lock = threading.Lock()
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for ``url`` with loopml's connection settings applied."""
+    """An engine for ``url`` with loopml's connection settings applied.
+
+    Its errors never quote a statement's parameters: they hold logged request bodies and other user data,
+    and a failed write's message reaches the serving process's log.
+    """
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
@@ -57,7 +61,7 @@ def make_engine(url: str) -> Engine:
     if backend == "postgresql":
         if parsed.drivername == "postgresql" or parsed.drivername == "postgres":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        return _postgres_engine(create_engine(parsed, pool_size=5, max_overflow=10))
+        return _postgres_engine(create_engine(parsed, pool_size=5, max_overflow=10, hide_parameters=True))
     raise UnsupportedSchemeError(
         f"Unsupported database URL {parsed.render_as_string(hide_password=True)!r}: "
         "use sqlite:///path/to/loopml.db or postgresql+psycopg://user@host/db."
@@ -98,7 +102,7 @@ def _sqlite_engine(url: str) -> Engine:
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"Cannot create the folder for the SQLite database {database!r}: {exc}") from exc
-    engine = create_engine(url, connect_args={"timeout": _BUSY_TIMEOUT_MS / 1000})
+    engine = create_engine(url, connect_args={"timeout": _BUSY_TIMEOUT_MS / 1000}, hide_parameters=True)
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:
