@@ -50,7 +50,7 @@ from loopml.serving.payloads import (
     v2_response,
 )
 from loopml.serving.predictor import Predictor
-from loopml.serving.predlog import DEFAULT_CAPACITY, DEFAULT_CAPACITY_BYTES, PredictionLog
+from loopml.serving.predlog import DEFAULT_CAPACITY, DEFAULT_CAPACITY_BYTES, LOG_INPUTS, PredictionLog
 from loopml.serving.requestids import RequestIds
 from loopml.serving.routing import MAIN, SHADOW, Route
 from loopml.serving.watcher import DEFAULT_POLL_INTERVAL_S, DeploymentWatcher, parse_model_spec
@@ -114,6 +114,7 @@ class PredictionService:
         freeze_gc: bool = False,
         log_writer: str = "thread",
         store_uri: str | None = None,
+        log_inputs: str = "values",
     ) -> None:
         from loopml.registry.client import RegistryClient
         from loopml.tracking.client import TrackingClient
@@ -130,6 +131,9 @@ class PredictionService:
         self._log_writer: LogWriterProcess | None = None
         if log_writer not in ("thread", "process"):
             raise InvalidValueError(f"log_writer must be 'thread' or 'process', got {log_writer!r}.")
+        if log_inputs not in LOG_INPUTS:
+            raise InvalidValueError(f"log_inputs must be one of {', '.join(LOG_INPUTS)}, got {log_inputs!r}.")
+        self._log_values = log_inputs == "values"
         if log_predictions:  # the log holds bodies a batch long: keep their memory mapped (loopml.serving.heap)
             keep_freed_heap()
         if log_predictions and log_writer == "process":  # writes off this process's GIL (loopml.serving.logwriter)
@@ -245,7 +249,10 @@ class PredictionService:
                 body = binary.json_body(payload.tensors or [])
         # a large numeric request on the fast path is logged as the values the model was given, not as text
         logged: list[bytes] = []
-        wants_values = self.log is not None and not by_entity and not payload.binary and len(body) >= VALUES_FROM
+        wants_values = (
+            self._log_values and self.log is not None and not by_entity and not payload.binary
+            and len(body) >= VALUES_FROM
+        )  # fmt: skip
         try:
             result = np.atleast_1d(await self._run(predictor, payload, logged if wants_values else None))
         except LoopMLError as exc:

@@ -166,3 +166,25 @@ def test_the_service_logs_a_large_numeric_request_as_its_values_and_a_small_one_
     for name, column in values["columns"].items():  # every value the model was given, in request order
         assert column == pytest.approx(iris[0][name].tolist(), rel=0, abs=0)
     assert json.loads(first.outputs) == answers[0].json()["predictions"]
+
+
+def test_a_service_told_to_log_text_logs_even_a_large_numeric_request_as_received(iris_store, asgi_client, iris):
+    from loopml.serving.app import create_serving_app
+
+    ServingClient(TrackingClient(iris_store)).deploy("iris", "champion")
+    large = json.dumps({"records": iris[0].to_dict(orient="records")})
+    app = create_serving_app(iris_store, poll_interval_s=60.0, log_inputs="text")
+    api = asgi_client(app, raise_server_exceptions=False)
+    with warnings.catch_warnings(), api:
+        answer = api.post("/v1/models/iris/predict", content=large, headers={"content-type": "application/json"})
+        assert answer.status_code == 200 and service(api).log.flush()
+    (logged,) = iris_store.serving.read_predictions("iris")
+    assert logged.inputs == large
+
+
+def test_an_unknown_log_inputs_form_is_refused_by_name(iris_store):
+    from loopml.errors import InvalidValueError
+    from loopml.serving.app import create_serving_app
+
+    with pytest.raises(InvalidValueError, match="log_inputs must be one of values, text, got 'json'"):
+        create_serving_app(iris_store, log_inputs="json")
