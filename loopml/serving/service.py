@@ -247,12 +247,12 @@ class PredictionService:
                 body = await run_in_threadpool(binary.json_body, payload.tensors or [])
             else:
                 body = binary.json_body(payload.tensors or [])
-        # a large numeric request on the fast path is logged as the values the model was given, not as text
+        # a large numeric v1 request on the fast path is logged as the values the model was given, not as text
+        # (a v2 body keeps its id, parameters and requested outputs; an entity request its keys)
         logged: list[bytes] = []
         wants_values = (
-            self._log_values and self.log is not None and not by_entity and not payload.binary
-            and len(body) >= VALUES_FROM
-        )  # fmt: skip
+            self._log_values and self.log is not None and not v2 and not by_entity and len(body) >= VALUES_FROM
+        )
         try:
             result = np.atleast_1d(await self._run(predictor, payload, logged if wants_values else None))
         except LoopMLError as exc:
@@ -274,7 +274,7 @@ class PredictionService:
             answer = v2_response(
                 predictions, binary.datatype_of(result.dtype), len(result), predictor.name_json, version, rid, width,
                 replaced,
-            )  # fmt: skip
+            )
         else:
             answer = v1_response(predictions, predictor.name_json, version, rid, replaced)
         self._finish(rid, name, version, role, body, predictions, start, 200, logged_values)
@@ -294,7 +294,7 @@ class PredictionService:
         if batcher is not None and fast is not None and payload.no_booleans():
             array = fast.matrix(payload)
             if array is not None:
-                if logged is not None and payload.matrix is None:  # v1 records or columns: names from the path
+                if logged is not None:
                     integer = () if fast.int_columns is None else fast.int_columns.tolist()
                     packed = pack_values(fast.order, array, integer_columns=integer, key=payload.key)
                     if packed is not None:
