@@ -503,4 +503,5 @@ def _error_json(exc: LoopMLError) -> str:
     problems = getattr(exc, "problems", None)
     if problems:
         error["problems"] = problems
-    return json.dumps({"error": error}, ensure_ascii=False)
+    # escaped: a message quoting a client's text can hold a lone surrogate, which no sink can encode
+    return json.dumps({"error": error})

@@ -188,3 +188,12 @@ def test_an_unknown_log_inputs_form_is_refused_by_name(iris_store):
 
     with pytest.raises(InvalidValueError, match="log_inputs must be one of values, text, got 'json'"):
         create_serving_app(iris_store, log_inputs="json")
+
+
+def test_a_logged_error_quoting_a_lone_surrogate_is_text_every_sink_can_store():
+    from loopml.errors import InvalidInputError
+    from loopml.serving.service import _error_json
+
+    logged = _error_json(InvalidInputError("no column '\ud800x' here"))
+    logged.encode("utf-8")  # strict UTF-8, what SQLite, PostgreSQL and parquet take
+    assert json.loads(logged)["error"]["message"] == "no column '\ud800x' here"  # the same message
