@@ -78,15 +78,6 @@ def serve(
             "(default 512M); past it, records are shed (counted).",
         ),
     ] = None,
-    log_inputs: Annotated[
-        str,
-        typer.Option(
-            "--log-inputs",
-            metavar="FORM",
-            help="How a large numeric request is logged: values (the matrix the model was given, a third of the "
-            "bytes, read back as columns JSON) or text (the body as received).",
-        ),
-    ] = "values",
     log_sink: Annotated[
         str | None,
         typer.Option(
@@ -147,10 +138,6 @@ def serve(
         from loopml.store.predictions import SINK_ENV, check_sink
 
         os.environ[SINK_ENV] = check_sink(log_sink)  # a typo is refused before uvicorn starts
-    from loopml.serving.predlog import DEFAULT_CAPACITY_BYTES, LOG_INPUTS
-
-    if log_inputs not in LOG_INPUTS:
-        raise InvalidValueError(f"--log-inputs takes one of {', '.join(LOG_INPUTS)}, got {log_inputs!r}.")
     if log_retention is not None:  # read by each worker's log writer
         from loopml.serving.predlog import RETENTION_ENV
         from loopml.store.serving import parse_retention
@@ -167,10 +154,10 @@ def serve(
     limit = f"{max_loaded} versions" + (f", {output.fmt_bytes(memory)}" if memory else "")
     console.print(f"  cache      {limit}")
     if log_predictions:
+        from loopml.serving.predlog import DEFAULT_CAPACITY_BYTES
+
         held = output.fmt_bytes(queue_bytes or DEFAULT_CAPACITY_BYTES)
-        console.print(f"  log        every prediction, to the store (queue: {log_queue:,} records, {held})")
-        form = "as the values the model was given" if log_inputs == "values" else "as received"
-        console.print(f"             large numeric requests {form} (--log-inputs {log_inputs})")
+        console.print(f"  log        every prediction, to the store (queue: {log_queue:,} records, {held} of text)")
     else:
         console.print("  log        off")
     console.print(f"  auth       {'API tokens (viewer predicts, editor sends feedback)' if auth else 'none'}")
@@ -186,7 +173,6 @@ def serve(
         log_predictions=log_predictions,
         log_capacity=log_queue,
         log_capacity_bytes=queue_bytes,
-        log_inputs=log_inputs,
         poll_interval_s=poll_interval,
         trusted=trust,
         unsafe_pickle=unsafe_pickle,

@@ -48,15 +48,10 @@ class PredictionRecord:
 
     ``inputs`` is the request body as received and ``outputs`` the JSON of
     the predictions (or of the error), both as JSON text: the service never
-    re-encodes them on the request path. A large numeric request answered
-    on the fast path is logged as the values the model was given instead:
-    ``values`` holds them packed (``loopml.store.predictions.values``) and
-    ``inputs`` is empty until the store has the record; read back, such a
-    record's ``inputs`` is the values' JSON, ``{"columns": {...}}``, and its
-    ``values`` is None. A shadow prediction shares the ``request_id`` of the
-    request it copied, with ``role="shadow"``. ``time`` is in milliseconds
-    since the epoch; ``status`` is the HTTP status the request got (the
-    shadow's own outcome for shadow rows).
+    re-encodes them on the request path. A shadow prediction shares the
+    ``request_id`` of the request it copied, with ``role="shadow"``.
+    ``time`` is in milliseconds since the epoch; ``status`` is the HTTP
+    status the request got (the shadow's own outcome for shadow rows).
     """
 
     request_id: str
@@ -68,12 +63,6 @@ class PredictionRecord:
     outputs: str
     latency_ms: float
     status: int
-    values: bytes | None = None
-
-    @property
-    def inputs_size(self) -> int:
-        """What the logged inputs weigh: characters of text, or bytes of packed values."""
-        return len(self.inputs) if self.values is None else len(self.values)
 
 
 @dataclass(frozen=True, slots=True)

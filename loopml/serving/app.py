@@ -109,7 +109,6 @@ def create_serving_app(
     replica_address: str | None = None,
     log_writer: str = "thread",
     store_uri: str | None = None,
-    log_inputs: str = "values",
 ) -> FastAPI:
     """The prediction service over ``store``.
 
@@ -139,10 +138,6 @@ def create_serving_app(
             from a child process that opens the store at ``store_uri`` (None: the environment's), off this
             process's GIL (``loopml.serving.logwriter``; ``loopml serve`` uses it).
         store_uri: the store the log-writer process opens; it must be the one ``store`` is.
-        log_inputs: what the log keeps of a large numeric request (8 KiB of JSON or more) that takes the
-            fast path: ``"values"``, the matrix the model was given (a third of the text's bytes; read back as
-            ``{"columns": ...}`` JSON of equal value), or ``"text"``, the body as received. Every other
-            request is logged as received either way.
 
     Example:
         >>> app = create_serving_app(open_store(), models=["churn@champion"])  # doctest: +SKIP
@@ -162,7 +157,6 @@ def create_serving_app(
         freeze_gc=freeze_gc,
         log_writer=log_writer,
         store_uri=store_uri,
-        log_inputs=log_inputs,
     )
 
     @asynccontextmanager

@@ -3,11 +3,10 @@
 What matters here is what the serving process does holding the GIL, since
 every microsecond of it is one its event loop cannot answer in. A batch of
 prediction records is sent as one frame in which only the small fields are
-pickled (request id, time, model, version, role, outputs, latency, status,
-whether the body is packed values: tens of bytes a record); each record's
-body (``inputs``, tens of kilobytes for a 100-row request, or its packed
-``values``) goes as its own buffer in one ``sendmsg`` call, so the kernel
-copies the bodies while the GIL is released. Pickling the records
+pickled (request id, time, model, version, role, outputs, latency, status:
+tens of bytes a record); each record's body (``inputs``, tens of kilobytes
+for a 100-row request) goes as its own buffer in one ``sendmsg`` call, so the
+kernel copies the bodies while the GIL is released. Pickling the records
 whole instead held the GIL for every byte of every body, and the many
 hand-overs of the GIL between the writer thread and the event loop that it
 took cost ``loopml serve`` 8% of its throughput with the writer process
@@ -44,15 +43,14 @@ _ERRORS = "surrogatepass"
 
 def batch_parts(kind: bytes, records: Sequence[PredictionRecord]) -> list[bytes]:
     """The content of a ``PIECE`` or ``LAST`` frame: the kind, the pickled small fields, then each body."""
-    bodies = [record.inputs.encode("utf-8", _ERRORS) if record.values is None else record.values for record in records]
+    bodies = [record.inputs.encode("utf-8", _ERRORS) for record in records]
     meta = pickle.dumps(
         [
-            (r.request_id, r.time, r.model, r.version, r.role, r.outputs, r.latency_ms, r.status, len(body),
-             r.values is not None)
+            (r.request_id, r.time, r.model, r.version, r.role, r.outputs, r.latency_ms, r.status, len(body))
             for r, body in zip(records, bodies, strict=True)
         ],
         protocol=pickle.HIGHEST_PROTOCOL,
-    )  # fmt: skip
+    )
     return [kind, _LENGTH.pack(len(meta)), meta, *bodies]
 
 
@@ -63,13 +61,10 @@ def read_batch(content: memoryview) -> list[PredictionRecord]:
     meta = pickle.loads(content[start : start + meta_length])
     offset = start + meta_length
     records = []
-    for request_id, time, model, version, role, outputs, latency_ms, status, size, packed in meta:
-        body = content[offset : offset + size]
+    for request_id, time, model, version, role, outputs, latency_ms, status, size in meta:
+        inputs = str(content[offset : offset + size], "utf-8", _ERRORS)
         offset += size
-        inputs, values = ("", bytes(body)) if packed else (str(body, "utf-8", _ERRORS), None)
-        records.append(
-            PredictionRecord(request_id, time, model, version, role, inputs, outputs, latency_ms, status, values)
-        )
+        records.append(PredictionRecord(request_id, time, model, version, role, inputs, outputs, latency_ms, status))
     if offset != len(content):
         raise ValueError(f"A log batch frame holds {len(content) - offset} bytes past its last record.")
     return records

@@ -137,7 +137,7 @@ class LogWriterProcess:
             sock = self._connection()
             try:
                 if op == "log":
-                    pieces = cut_in_pieces(argument, lambda r: r.inputs_size + len(r.outputs), PIECE_BYTES)
+                    pieces = cut_in_pieces(argument, lambda r: len(r.inputs) + len(r.outputs), PIECE_BYTES)
                     for number, piece in enumerate(pieces, start=1):
                         send_frame(sock, batch_parts(LAST if number == len(pieces) else PIECE, piece))
                 else:

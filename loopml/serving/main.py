@@ -49,7 +49,6 @@ def serve(
     log_predictions: bool = True,
     log_capacity: int | None = None,
     log_capacity_bytes: int | None = None,
-    log_inputs: str | None = None,
     poll_interval_s: float | None = None,
     trusted: Sequence[str] | None = None,
     unsafe_pickle: bool = False,
@@ -76,8 +75,7 @@ def serve(
         "replica_address": f"{host}:{port}",  # each worker registers a heartbeat under it (issue 14)
     }
     optional = {"max_loaded": max_loaded, "max_memory": max_memory, "log_capacity": log_capacity,
-                "log_capacity_bytes": log_capacity_bytes, "log_inputs": log_inputs,
-                "poll_interval_s": poll_interval_s}  # fmt: skip
+                "log_capacity_bytes": log_capacity_bytes, "poll_interval_s": poll_interval_s}  # fmt: skip
     config.update({key: value for key, value in optional.items() if value is not None})
     os.environ[CONFIG_ENV] = json.dumps(config)
     # uvicorn picks httptools and uvloop when they are installed ("auto"); the access log costs

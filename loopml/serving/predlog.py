@@ -49,9 +49,6 @@ DEFAULT_CAPACITY = 10_000
 #: ASCII JSON is six seconds of 81 KB (100-row) requests at 1,000 req/s, room for the parquet sink's
 #: one-second batches and a slow write, and far more of small requests.
 DEFAULT_CAPACITY_BYTES = 512 * 1024 * 1024
-#: What the log keeps of a large numeric request answered on the fast path: ``values``, the matrix the model
-#: was given (``loopml.store.predictions.values``), or ``text``, the body as received.
-LOG_INPUTS = ("values", "text")
 DEFAULT_BATCH_SIZE = 1_000
 DEFAULT_INTERVAL_S = 0.25
 _MAX_BACKOFF_S = 30.0
@@ -267,5 +264,5 @@ class PredictionLog:
 
 
 def _size(record: PredictionRecord) -> int:
-    """What a record counts against ``capacity_bytes``: its request (text or values) and answer (one a character)."""
-    return record.inputs_size + len(record.outputs)
+    """What a record counts against ``capacity_bytes``: its request and answer text (one per character)."""
+    return len(record.inputs) + len(record.outputs)

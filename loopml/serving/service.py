@@ -50,12 +50,11 @@ from loopml.serving.payloads import (
     v2_response,
 )
 from loopml.serving.predictor import Predictor
-from loopml.serving.predlog import DEFAULT_CAPACITY, DEFAULT_CAPACITY_BYTES, LOG_INPUTS, PredictionLog
+from loopml.serving.predlog import DEFAULT_CAPACITY, DEFAULT_CAPACITY_BYTES, PredictionLog
 from loopml.serving.requestids import RequestIds
 from loopml.serving.routing import MAIN, SHADOW, Route
 from loopml.serving.watcher import DEFAULT_POLL_INTERVAL_S, DeploymentWatcher, parse_model_spec
 from loopml.store import Store
-from loopml.store.predictions.values import pack_values
 from loopml.store.serving import check_request_id
 from loopml.timestamps import now_ms
 from loopml.uris import check_alias, check_model_name
@@ -65,10 +64,6 @@ logger = logging.getLogger("loopml.serving")
 #: Models whose predictions take less than this run on the event loop; slower ones in a thread.
 INLINE_MAX_S = 0.002
 INLINE_MAX_ROWS = 2_000
-#: Request bodies of at least this many bytes are logged as their values when they take the numeric fast
-#: path (``loopml.store.predictions.values``); shorter ones are logged as received, where the text costs
-#: the log nothing measurable.
-VALUES_FROM = 8 * 1024
 SHADOW_QUEUE = 1_000
 #: How long feedback for a request answered here waits for the prediction-log writer before a 503.
 FEEDBACK_WAIT_S = 10.0
@@ -114,7 +109,6 @@ class PredictionService:
         freeze_gc: bool = False,
         log_writer: str = "thread",
         store_uri: str | None = None,
-        log_inputs: str = "values",
     ) -> None:
         from loopml.registry.client import RegistryClient
         from loopml.tracking.client import TrackingClient
@@ -131,9 +125,6 @@ class PredictionService:
         self._log_writer: LogWriterProcess | None = None
         if log_writer not in ("thread", "process"):
             raise InvalidValueError(f"log_writer must be 'thread' or 'process', got {log_writer!r}.")
-        if log_inputs not in LOG_INPUTS:
-            raise InvalidValueError(f"log_inputs must be one of {', '.join(LOG_INPUTS)}, got {log_inputs!r}.")
-        self._log_values = log_inputs == "values"
         if log_predictions:  # the log holds bodies a batch long: keep their memory mapped (loopml.serving.heap)
             keep_freed_heap()
         if log_predictions and log_writer == "process":  # writes off this process's GIL (loopml.serving.logwriter)
@@ -247,14 +238,8 @@ class PredictionService:
                 body = await run_in_threadpool(binary.json_body, payload.tensors or [])
             else:
                 body = binary.json_body(payload.tensors or [])
-        # a large numeric v1 request on the fast path is logged as the values the model was given, not as text
-        # (a v2 body keeps its id, parameters and requested outputs; an entity request its keys)
-        logged: list[bytes] = []
-        wants_values = (
-            self._log_values and self.log is not None and not v2 and not by_entity and len(body) >= VALUES_FROM
-        )
         try:
-            result = np.atleast_1d(await self._run(predictor, payload, logged if wants_values else None))
+            result = np.atleast_1d(await self._run(predictor, payload))
         except LoopMLError as exc:
             self._finish(rid, name, version, role, body, _error_json(exc), start, exc.http_status)
             raise
@@ -265,10 +250,9 @@ class PredictionService:
         width = result.shape[1] if v2 and result.ndim == 2 else 0
         values = result.ravel().tolist() if width else result.tolist()
         predictions = encode_predictions(values)
-        logged_values = logged[0] if logged else None
         if v2 and payload.binary_output:
             answer, header = binary_response(result, predictor.name_json, version, rid, replaced)
-            self._finish(rid, name, version, role, body, predictions, start, 200, logged_values)
+            self._finish(rid, name, version, role, body, predictions, start, 200)
             return Answer(answer, rid, replaced, header)
         if v2:
             answer = v2_response(
@@ -277,28 +261,19 @@ class PredictionService:
             )
         else:
             answer = v1_response(predictions, predictor.name_json, version, rid, replaced)
-        self._finish(rid, name, version, role, body, predictions, start, 200, logged_values)
+        self._finish(rid, name, version, role, body, predictions, start, 200)
         if route is not None and route.shadow_version is not None:
             self._shadow(route.name, route.shadow_version, payload, body, rid)
         return Answer(answer, rid, replaced)
 
-    async def _run(self, predictor: Predictor, payload: Payload, logged: list[bytes] | None = None) -> np.ndarray:
-        """Predict: batched with concurrent requests, inline, or in a thread for slow models.
-
-        With ``logged`` (a list), a request that takes the batched fast path appends its packed values there,
-        packed before the model sees the matrix: what the log keeps of it instead of the body's text.
-        """
+    async def _run(self, predictor: Predictor, payload: Payload) -> np.ndarray:
+        """Predict: batched with concurrent requests, inline, or in a thread for slow models."""
         if predictor.cost_s >= INLINE_MAX_S or payload.n_rows > INLINE_MAX_ROWS:
             return await run_in_threadpool(predictor.predict, payload)
         fast, batcher = predictor.fast, predictor.batcher
         if batcher is not None and fast is not None and payload.no_booleans():
             array = fast.matrix(payload)
             if array is not None:
-                if logged is not None:
-                    integer = () if fast.int_columns is None else fast.int_columns.tolist()
-                    packed = pack_values(fast.order, array, integer_columns=integer, key=payload.key)
-                    if packed is not None:
-                        logged.append(packed)
                 return await batcher.submit(array)
         return predictor.predict(payload)
 
@@ -346,7 +321,6 @@ class PredictionService:
         outputs: str,
         start: float,
         status: int,
-        values: bytes | None = None,
     ) -> None:
         seconds = time.perf_counter() - start
         self.metrics.observe(name, version, role, status, seconds)
@@ -358,11 +332,10 @@ class PredictionService:
                     name,
                     version,
                     role,
-                    "" if values is not None else _text(body),
+                    _text(body),
                     outputs,
                     seconds * 1000,
                     status,
-                    values,
                 )
             )
 

@@ -43,7 +43,6 @@ def chunk(first: int, rows: int, total: int) -> pa.Table:
             pa.repeat(pa.scalar("[0.73]", pa.large_string()), rows),
             pa.repeat(pa.scalar(1.5), rows),
             pa.repeat(pa.scalar(200, pa.int16()), rows),
-            pa.nulls(rows, pa.large_binary()),  # every request logged as text
             pa.ListArray.from_arrays(pa.array(np.zeros(rows + 1, dtype=np.int32)), pa.array([], pa.string())),
         ],
         schema=SCHEMA,

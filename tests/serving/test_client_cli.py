@@ -97,8 +97,6 @@ def test_serve_refuses_bad_options_before_starting(home):
     assert runner.invoke(app, ["serve", "-m", "iris/\u00b2"]).exit_code == 2  # a digit to isdigit(), not to int()
     assert runner.invoke(app, ["serve", "--max-memory", "lots"]).exit_code == 2
     assert runner.invoke(app, ["serve", "--log-queue-bytes", "lots"]).exit_code == 2
-    typo = runner.invoke(app, ["serve", "--log-inputs", "json"])
-    assert typo.exit_code == 2 and "values, text" in typo.output
     for command in ("serve", "server"):  # uvicorn would answer an unknown level with a KeyError traceback
         loud = runner.invoke(app, [command, "--log-level", "loud"])
         assert loud.exit_code == 2 and "'loud' is not one of" in loud.output
@@ -130,15 +128,13 @@ def test_serve_hands_the_log_queue_bounds_to_every_worker(home, monkeypatch):
     calls: list[dict[str, object]] = []
     monkeypatch.setattr(uvicorn, "run", lambda *a, **k: calls.append(json.loads(os.environ[CONFIG_ENV])))
     monkeypatch.setenv(CONFIG_ENV, "{}")  # serve() sets it for its workers: put it back afterwards
-    started = runner.invoke(app, ["serve", "--log-queue", "500", "--log-queue-bytes", "512M", "--log-inputs", "text"])
+    started = runner.invoke(app, ["serve", "--log-queue", "500", "--log-queue-bytes", "512M"])
     assert started.exit_code == 0, started.output
-    assert "queue: 500 records, 512.0 MiB)" in started.output and "requests as received" in started.output
+    assert "queue: 500 records, 512.0 MiB of text" in started.output
     assert calls[0]["log_capacity"] == 500 and calls[0]["log_capacity_bytes"] == 512 * 1024**2
-    assert calls[0]["log_inputs"] == "text"
     service = app_from_env().state.service
     try:
         assert (service.log.capacity, service.log.capacity_bytes) == (500, 512 * 1024**2)
-        assert not service._log_values
     finally:
         service.store.close()
 

@@ -175,3 +175,15 @@ def test_a_byte_capacity_that_is_not_a_whole_number_from_one_is_refused():
     for wrong in (0, -1, True, 1.5, "256M"):
         with pytest.raises(InvalidValueError, match="byte capacity must be a whole number from 1"):
             PredictionLog(FakeStore(), capacity_bytes=wrong)  # type: ignore[arg-type]
+
+
+def test_a_logged_error_quoting_a_lone_surrogate_is_text_every_sink_can_store():
+    """A batch holding one text a sink cannot encode would be refused, and retried, for ever."""
+    import json
+
+    from loopml.errors import InvalidInputError
+    from loopml.serving.service import _error_json
+
+    logged = _error_json(InvalidInputError("no column '\ud800x' here"))
+    logged.encode("utf-8")  # strict UTF-8, what SQLite, PostgreSQL and parquet take
+    assert json.loads(logged)["error"]["message"] == "no column '\ud800x' here"  # the same message

@@ -14,9 +14,7 @@ A body shorter than ``COMPRESS_FROM`` bytes is stored as text (the
 ``inputs`` column); a longer one goes to ``inputs_zstd`` as its length
 (8 bytes, big-endian) followed by one zstd frame of its UTF-8 bytes, with
 ``inputs`` left empty. Readers take whichever column is set, so rows written
-before the column existed read as they always did. A request logged as its
-values (``loopml.store.predictions.values``) goes to ``inputs_zstd`` packed
-as it came, uncompressed: its first byte, never zero, tells it from a length.
+before the column existed read as they always did.
 """
 
 from __future__ import annotations
@@ -24,8 +22,6 @@ from __future__ import annotations
 import struct
 
 import pyarrow as pa  # type: ignore[import-untyped]
-
-from loopml.store.predictions.values import is_packed, values_text
 
 #: Bodies of at least this many characters are stored compressed.
 COMPRESS_FROM = 1024
@@ -35,10 +31,8 @@ _CODEC = pa.Codec("zstd", compression_level=1)
 _ERRORS = "surrogatepass"
 
 
-def pack(inputs: str, values: bytes | None = None) -> tuple[str, bytes | None]:
-    """``(inputs column, inputs_zstd column)`` for one body: the text as is, compressed when long, or the values."""
-    if values is not None:
-        return "", values
+def pack(inputs: str) -> tuple[str, bytes | None]:
+    """``(inputs column, inputs_zstd column)`` for one body: the text as is, or compressed when long."""
     if len(inputs) < COMPRESS_FROM:
         return inputs, None
     data = inputs.encode("utf-8", _ERRORS)
@@ -49,8 +43,6 @@ def unpack(inputs: str, compressed: bytes | None) -> str:
     """The body of a stored row, from whichever of its two columns holds it."""
     if compressed is None:
         return inputs
-    if is_packed(compressed):
-        return values_text(compressed)
     view = memoryview(compressed)
     (length,) = _LENGTH.unpack_from(view)
     data = _CODEC.decompress(view[_LENGTH.size :], decompressed_size=length, asbytes=True)

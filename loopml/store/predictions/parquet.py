@@ -28,7 +28,6 @@ import pyarrow.fs as pafs  # type: ignore[import-untyped]
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
 from loopml.entities.serving import PredictionRecord
-from loopml.store.predictions.values import values_text
 
 logger = logging.getLogger(__name__)
 
@@ -46,9 +45,6 @@ SCHEMA = pa.schema(
         ("outputs", pa.large_string()),
         ("latency_ms", pa.float64()),
         ("status", pa.int16()),
-        # a request logged as its values: packed (loopml.store.predictions.values), with inputs empty;
-        # null in files written before the column existed, which read as they always did
-        ("values", pa.large_binary()),
         ("entity_keys", pa.list_(pa.string())),
     ]
 )
@@ -103,21 +99,6 @@ def _text_column(values: Sequence[str]) -> pa.ChunkedArray:
     return pa.chunked_array(pieces, pa.large_string())
 
 
-def _values_column(values: Sequence[bytes | None]) -> pa.Array:
-    """The ``values`` column: one join of the packed values, nulls where a record logged text."""
-    if all(value is None for value in values):
-        return pa.nulls(len(values), pa.large_binary())
-    sizes = np.fromiter((0 if value is None else len(value) for value in values), np.int64, len(values))
-    offsets = np.zeros(len(values) + 1, dtype=np.int64)
-    np.cumsum(sizes, out=offsets[1:])
-    valid = np.fromiter((value is not None for value in values), np.bool_, len(values))
-    data = b"".join(value for value in values if value is not None)
-    return pa.LargeBinaryArray.from_buffers(
-        pa.large_binary(), len(values), [pa.py_buffer(np.packbits(valid, bitorder="little")), pa.py_buffer(offsets),
-                                         pa.py_buffer(data)]
-    )  # fmt: skip
-
-
 def records_table(records: Sequence[PredictionRecord], entity_keys: Sequence[Sequence[str]] | None = None) -> pa.Table:
     """An Arrow table of ``records`` in the sink's schema, built column by column (no per-row objects).
 
@@ -134,7 +115,6 @@ def records_table(records: Sequence[PredictionRecord], entity_keys: Sequence[Seq
         _text_column([r.outputs for r in records]),
         pa.array([r.latency_ms for r in records], pa.float64()),
         pa.array([r.status for r in records], pa.int16()),
-        _values_column([r.values for r in records]),
         pa.array(keys, pa.list_(pa.string())),
     ]
     return pa.table(columns, schema=SCHEMA)
@@ -162,16 +142,8 @@ def _first_time(path: str) -> int:
 
 
 def table_records(table: pa.Table) -> list[PredictionRecord]:
-    """Records of an Arrow table in the sink's schema; a request logged as its values reads as their JSON."""
-    columns = [table.column(name).to_pylist() for name in SCHEMA.names[:-2]]
-    packed = table.column("values")
-    if packed.null_count == len(packed):
-        return [PredictionRecord(*row) for row in zip(*columns, strict=True)]
-    inputs = SCHEMA.names.index("inputs")
-    columns[inputs] = [
-        text if value is None else values_text(value)
-        for text, value in zip(columns[inputs], packed.to_pylist(), strict=True)
-    ]
+    """Records of an Arrow table in the sink's schema."""
+    columns = [table.column(name).to_pylist() for name in SCHEMA.names[:-1]]
     return [PredictionRecord(*row) for row in zip(*columns, strict=True)]
 
 

@@ -8,7 +8,6 @@ from urllib.parse import quote
 
 from loopml.entities.serving import Deployment, Feedback, PredictionRecord
 from loopml.store.predictions.policy import LogPolicy, check_erase_key, check_rules
-from loopml.store.predictions.values import inputs_text
 from loopml.store.rest.http import HttpSession
 from loopml.store.serving import ServingStore, check_deployment, check_max_results, check_role, check_version_number
 
@@ -39,7 +38,7 @@ def prediction_out(record: PredictionRecord) -> Json:
         "model": record.model,
         "version": record.version,
         "role": record.role,
-        "inputs": inputs_text(record),  # a request logged as its values crosses as their JSON
+        "inputs": record.inputs,
         "outputs": record.outputs,
         "latency_ms": record.latency_ms,
         "status": record.status,

@@ -31,7 +31,6 @@ from loopml.store.predictions.policy import (
     policy_to_json,
     redaction_key,
 )
-from loopml.store.predictions.values import inputs_text
 from loopml.store.serving import (
     ServingStore,
     check_deployment,
@@ -328,7 +327,7 @@ class SqlServingStore(ServingStore):
         # Redacted, and long bodies compressed, before the write transaction opens: a large batch is
         # redacted in a helper process, and the database's write lock is not held while it waits.
         records, keys = _apply_policies(records, self._current_policies())
-        packed = [bodies.pack(r.inputs, r.values) for r in records]
+        packed = [bodies.pack(r.inputs) for r in records]
         with write_transaction(self._engine) as conn:
             records = _unique_ids(conn, records)  # the same records in the same order, some renamed
             entities = _entity_rows(records, keys)
@@ -676,15 +675,12 @@ def _apply_policies(
     from loopml.store.predictions.redactor import REDACTOR
 
     governed = [i for i, r in enumerate(records) if (policy := policies.get(r.model)) is not None and not policy.empty]
-    # a request logged as its values is redacted as their JSON text: the rules' results are text
-    items = [(inputs_text(records[i]), policies[records[i].model]) for i in governed]
-    redacted = REDACTOR.redact(items, redaction_key())
+    redacted = REDACTOR.redact([(records[i].inputs, policies[records[i].model]) for i in governed], redaction_key())
     out: list[PredictionRecord] = list(records)
     keys: list[list[str]] = [[] for _ in records]
     for i, (inputs, found) in zip(governed, redacted, strict=True):
         record = records[i]
-        unchanged = record.values is None and inputs == record.inputs
-        out[i] = record if unchanged else replace(record, inputs=inputs, values=None)
+        out[i] = record if inputs == record.inputs else replace(record, inputs=inputs)
         keys[i] = [token[:256] for token in found]
     return out, keys
 
