@@ -180,7 +180,31 @@ def read_figures(store: Any, sink: str, n: int) -> dict[str, float]:
     return figures
 
 
-def wrk_cost(duration: float, work: Path, rounds: int = 1) -> dict[str, dict[str, float]]:
+def process_cpu(pid: int) -> tuple[float, float]:
+    """CPU seconds (user + system) of process ``pid`` and of all its descendants, from ``/proc`` (Linux)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    seconds: dict[int, float] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone since the listing
+            continue
+        parents[int(entry)] = int(fields[1])
+        seconds[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
+    family, frontier = set(), [pid]
+    while frontier:
+        children = [child for child, parent in parents.items() if parent in frontier]
+        family.update(children)
+        frontier = children
+    return seconds.get(pid, 0.0), sum(seconds[child] for child in family)
+
+
+def wrk_cost(
+    duration: float, work: Path, rounds: int = 1, other_tree: Path | None = None
+) -> dict[str, dict[str, float]]:
     """Each server configuration under wrk, ``rounds`` times in turn; the median round of each (by req/s).
 
     The three servers start once and stay up; the cells run one after another, each configuration once per
@@ -188,7 +212,11 @@ def wrk_cost(duration: float, work: Path, rounds: int = 1) -> dict[str, dict[str
     speed drifts by more than the cost being measured (a 2-core VM whose host is shared) over minutes, so
     short cells close together, paired within their round, say more than long cells far apart: besides the
     median cells this returns each round's cost against its own ``--no-log`` cell, and the pooled cost
-    (all requests of a configuration against all of ``--no-log``'s, over the same rounds).
+    (all requests of a configuration against all of ``--no-log``'s, over the same rounds). Each cell also
+    counts the CPU time the serving process and its children (the log's writer process) spent per request,
+    its queue drained: a figure the host's drift moves less than throughput. With ``other_tree`` (a folder
+    holding another version's ``loopml`` package, e.g. a ``git worktree`` of an earlier commit) both logging
+    configurations also run from that code, in the same rounds: an A/B of two versions on one machine.
     """
     import serving as bench  # benchmarks/serving.py: the same model, bodies and wrk driver
 
@@ -199,28 +227,43 @@ def wrk_cost(duration: float, work: Path, rounds: int = 1) -> dict[str, dict[str
     script.write_text(WRK_VARIED)
     home = work / "serve-home"
     bench.setup_loopml(home, model, X)
-    configurations = (
-        ("--no-log", ("--no-log",)),
-        ("log, sql sink", ()),
-        ("log, parquet sink", ("--log-sink", "parquet")),
-    )
+    configurations: list[tuple[str, tuple[str, ...], Path | None]] = [
+        ("--no-log", ("--no-log",), None),
+        ("log, sql sink", (), None),
+        ("log, parquet sink", ("--log-sink", "parquet"), None),
+    ]
+    if other_tree is not None:
+        configurations += [(f"{label} ({other_tree.name})", args, other_tree) for label, args, _ in configurations[1:]]
     servers: dict[str, tuple[Any, str]] = {}
     runs: dict[str, list[dict[str, float]]] = {}
     try:
-        for label, args in configurations:
+        for label, args, tree in configurations:
             port = bench.free_port()
-            process = bench.start_loopml(home, port, args=("-m", f"{bench.MODEL}@champion", *args))
+            previous = os.environ.pop("PYTHONPATH", None)
+            if tree is not None:  # the server, and the writer process it spawns, import that tree's loopml
+                os.environ["PYTHONPATH"] = str(tree.resolve())
+            try:
+                process = bench.start_loopml(home, port, args=("-m", f"{bench.MODEL}@champion", *args))
+            finally:
+                os.environ.pop("PYTHONPATH", None)
+                if previous is not None:
+                    os.environ["PYTHONPATH"] = previous
             servers[label] = (process, f"http://127.0.0.1:{port}")
             bench.wrk(_predict_url(servers[label][1]), varied, script, 8, min(2.0, duration))
             _drained(servers[label][1])
         for turn in range(rounds):
-            for label, _ in configurations if turn % 2 == 0 else configurations[::-1]:  # neither end always first
+            for label, *_ in configurations if turn % 2 == 0 else configurations[::-1]:  # neither end always first
                 os.sync()  # what earlier cells wrote is on disk before this one
-                url = servers[label][1]
+                process, url = servers[label]
                 before = bench.prediction_log_figures(url)
+                cpu_before = process_cpu(process.pid)
                 cell = bench.wrk(_predict_url(url), varied, script, 8, duration)
                 after = _drained(url)
+                cpu_after = process_cpu(process.pid)
                 cell.update({name: after[name] - before[name] for name in after if name.endswith("_total")})
+                answered = max(1.0, after["requests"] - before["requests"])
+                cell["serving_us"] = (cpu_after[0] - cpu_before[0]) / answered * 1e6
+                cell["children_us"] = (cpu_after[1] - cpu_before[1]) / answered * 1e6
                 runs.setdefault(label, []).append(cell)
                 log(f"round {turn + 1}/{rounds} {label}: {cell['rps']:.0f} req/s, p99 {cell['p99']:.1f} ms")
     finally:
@@ -233,6 +276,9 @@ def wrk_cost(duration: float, work: Path, rounds: int = 1) -> dict[str, dict[str
             paired = sorted(1 - cell["rps"] / own["rps"] for cell, own in zip(cells, base, strict=True))
             pooled = 1 - sum(cell["rps"] for cell in cells) / sum(own["rps"] for own in base)
             medians[label] = {**medians[label], "paired_costs": paired, "pooled_cost": pooled}
+    for label, cells in runs.items():
+        for figure in ("serving_us", "children_us"):
+            medians[label] = {**medians[label], f"median_{figure}": statistics.median(c[figure] for c in cells)}
     return medians
 
 
@@ -267,6 +313,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="wrk: rounds of every configuration (medians)")
     parser.add_argument("--quick", action="store_true", help="smoke test: 20,000 rows, 100,000 read, 3 s cells")
     parser.add_argument(
+        "--other-tree",
+        type=Path,
+        metavar="DIR",
+        help="wrk: also run both logging configurations from the loopml package in DIR (an A/B of two versions)",
+    )
+    parser.add_argument(
         "--codecs", action="store_true", help="only: what each codec costs on the logged bodies, as text and as floats"
     )
     args = parser.parse_args()
@@ -292,7 +344,7 @@ def main() -> None:
         (work / "floor").mkdir()
         results["write_floor"] = floor_write(batch, work / "floor", args.rows, 5_000)
         if args.wrk:
-            results["wrk"] = wrk_cost(args.duration, work, args.rounds)
+            results["wrk"] = wrk_cost(args.duration, work, args.rounds, args.other_tree)
     report(results, args)
 
 
@@ -355,7 +407,7 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
         for label, cell in cells.items():
             cost = 1 - cell["rps"] / base["rps"]
             ratio = cell["p99"] / base["p99"]
-            print(f"  {label:<18} {cell['rps']:>8,.0f} req/s  p99 {cell['p99']:>6.1f} ms"
+            print(f"  {label:<28} {cell['rps']:>8,.0f} req/s  p99 {cell['p99']:>6.1f} ms"
                   + ("" if label == "--no-log" else f"   cost {cost:+.1%} throughput, p99 x{ratio:.2f}")
                   + f"   logged {cell.get('prediction_log_written_total', float('nan')):,.0f}"
                   + f" dropped {cell.get('prediction_log_dropped_total', float('nan')):,.0f}"
@@ -365,11 +417,16 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
             if "paired_costs" in cell:
                 paired = cell["paired_costs"]
                 every = ", ".join(f"{value:+.1%}" for value in paired)
-                print(f"  {label:<18} {statistics.median(paired):+.1%}   ({every})   target <= 10%")
+                print(f"  {label:<28} {statistics.median(paired):+.1%}   ({every})   target <= 10%")
+        print("  CPU time per request, the median cell (µs; the serving process, and its log-writer process):")
+        for label, cell in cells.items():
+            print(
+                f"  {label:<28} serving {cell['median_serving_us']:>6.0f}   writer {cell['median_children_us']:>6.0f}"
+            )
         print("  pooled cost (every round's requests against --no-log's):")
         for label, cell in cells.items():
             if "pooled_cost" in cell:
-                print(f"  {label:<18} {cell['pooled_cost']:+.1%}   target <= 10%")
+                print(f"  {label:<28} {cell['pooled_cost']:+.1%}   target <= 10%")
     command = " ".join(sys.argv[1:])
     print(f"reproduce: .venv/bin/python benchmarks/predlog.py {command}".rstrip())
 
