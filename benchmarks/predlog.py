@@ -15,7 +15,11 @@ Three workloads, each printed with the floor (the bare library doing the same wo
    requests/s and p99, and the cost against ``--no-log``.
    Targets: <= 10% of throughput and <= 1.5x the p99 for either sink. With ``--rounds N`` it also prints each
    round's cost against that round's own ``--no-log`` cell, and their median: on a shared 2-core VM the
-   machine's speed drifts by more than the cost being measured between cells a minute apart.
+   machine's speed drifts by more than the cost being measured between cells a minute apart. Each cell
+   also counts the CPU time per request of the serving process and of its log-writer process, and
+   ``--other-tree DIR`` runs both logging configurations from another version's ``loopml`` (a
+   ``git worktree`` of an earlier commit) in the same rounds. ``--codecs`` only prints what each codec
+   costs on the logged bodies.
 
 Targets of the writer and the read: >= 200,000 logged predictions/s, 1,000,000 rows read in <= 1 s.
 
