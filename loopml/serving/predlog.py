@@ -190,7 +190,8 @@ class PredictionLog:
                 if lost:
                     logger.error("Prediction log: %d records could not be written before shutdown", len(lost))
                     self._released_bytes += sum(map(_size, lost))
-                    self.dropped += len(lost)
+                    with self._offer_lock:  # refused offers count under it too
+                        self.dropped += len(lost)
                     if self._metrics is not None:
                         self._metrics.log_dropped.inc(len(lost))
                 for item in left:  # nobody waits past the writer's end

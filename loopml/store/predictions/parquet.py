@@ -3,7 +3,9 @@
 Each write appends one file per (model, day) it holds, named by its first
 time and a random suffix, so replicas never write the same name and a file
 is never changed in place except by erasure, which rewrites it under a new
-name and then removes the old one. Reads list only the day folders a window
+name and then removes the old one. A batch's files are written under hidden
+names first and published together; when one fails, the ones already
+published are removed, so the writer's retry of the batch stores it once. Reads list only the day folders a window
 touches and scan them with pyarrow datasets (filter pushdown on time,
 version and role; only the columns asked for), streaming record batches so
 memory stays bounded whatever the log holds. Retention removes whole day
@@ -239,7 +241,8 @@ class ParquetPredictionLog:
         return path
 
     def _remove_quietly(self, paths: Sequence[str]) -> None:
-        """Delete what a failed write left (a store that is down may refuse this too: the names stay hidden)."""
+        """Delete what a failed write left. A store that is down may refuse this too: a staged file then stays
+        hidden, but a published one is read, and the batch's retry stores its rows a second time (logged)."""
         for path in paths:
             try:
                 self._fs.delete_file(path)
