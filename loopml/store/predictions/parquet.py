@@ -241,8 +241,11 @@ class ParquetPredictionLog:
         return path
 
     def _remove_quietly(self, paths: Sequence[str]) -> None:
-        """Delete what a failed write left. A store that is down may refuse this too: a staged file then stays
-        hidden, but a published one is read, and the batch's retry stores its rows a second time (logged)."""
+        """Delete what a failed write left.
+
+        A store that is down may refuse this too: a staged file then stays hidden, but a published one is
+        read, and the batch's retry stores its rows a second time (a warning says so).
+        """
         for path in paths:
             try:
                 self._fs.delete_file(path)
