@@ -147,7 +147,7 @@ def fill_for_read(store: Any, sink: str, n: int) -> None:
 
     step = 100_000
     for first in range(0, n, step):
-        chunk = [r for r in records(min(step, n - first), ['{"inputs": {"x": 1}}'], model="read")]
+        chunk = records(min(step, n - first), ['{"inputs": {"x": 1}}'], model="read")
         chunk = [type(r)(f"q{first + i}", r.time + first, *list(_fields(r))[2:]) for i, r in enumerate(chunk)]
         if sink == "parquet":
             store.serving._sink.write(records_table(chunk))  # the sink's own write: no id checks on the fill
@@ -366,12 +366,11 @@ def codec_figures(bodies: list[str]) -> list[tuple[str, float, float]]:
     for body in bodies:
         rows = json.loads(body)["records"]
         matrices.append(np.array([list(row.values()) for row in rows], dtype=np.float64).tobytes())
-    figures = [("text, as is", 0.0, statistics.mean(map(len, texts)) / 1024)]
+    codecs = (("zstd 1", pa.Codec("zstd", compression_level=1)), ("zstd -5", pa.Codec("zstd", compression_level=-5)),
+              ("lz4", pa.Codec("lz4")))  # fmt: skip
+    figures: list[tuple[str, float, float]] = []
     for what, data in (("text", texts), ("float64 matrix", matrices)):
-        codecs = (("zstd 1", pa.Codec("zstd", compression_level=1)), ("zstd -5", pa.Codec("zstd", compression_level=-5)),
-                  ("lz4", pa.Codec("lz4")))  # fmt: skip
-        if what != "text":
-            figures.append((f"{what}, as is", 0.0, statistics.mean(map(len, data)) / 1024))
+        figures.append((f"{what}, as is", 0.0, statistics.mean(map(len, data)) / 1024))
         for name, codec in codecs:
             best = min(
                 timed(lambda c=codec, d=data: [c.compress(item, asbytes=True) for item in d])[0] for _ in range(5)
