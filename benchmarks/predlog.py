@@ -246,8 +246,10 @@ def wrk_cost(
             previous = os.environ.pop("PYTHONPATH", None)
             if tree is not None:  # the server, and the writer process it spawns, import that tree's loopml
                 os.environ["PYTHONPATH"] = str(tree.resolve())
-            try:
-                process = bench.start_loopml(home, port, args=("-m", f"{bench.MODEL}@champion", *args))
+            try:  # run from the tree: ``python -m`` puts its folder first on the path, ahead of PYTHONPATH
+                process = bench.start_loopml(
+                    home, port, args=("-m", f"{bench.MODEL}@champion", *args), cwd=(tree or ROOT).resolve()
+                )
             finally:
                 os.environ.pop("PYTHONPATH", None)
                 if previous is not None:

@@ -174,7 +174,10 @@ def loopml_env(home: Path) -> dict[str, str]:
     return env
 
 
-def start_loopml(home: Path, port: int, *, h11: bool = False, args: tuple[str, ...] = ()) -> subprocess.Popen[bytes]:
+def start_loopml(
+    home: Path, port: int, *, h11: bool = False, args: tuple[str, ...] = (), cwd: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """``loopml serve`` (or uvicorn over its app) on ``port``; ``cwd``, where ``python -m`` looks for ``loopml`` first."""
     env = loopml_env(home)
     if h11:  # the same app on the pure-Python HTTP stack, through uvicorn's own command line
         env["LOOPML_SERVE_CONFIG"] = json.dumps({"models": [f"{MODEL}@champion"]})
@@ -184,7 +187,7 @@ def start_loopml(home: Path, port: int, *, h11: bool = False, args: tuple[str, .
         command = [PYTHON, "-m", "loopml.cli.main", "serve", "--port", str(port), "--log-level", "warning", *args]
         if not args:
             command += ["-m", f"{MODEL}@champion"]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_ready(f"http://127.0.0.1:{port}/readyz", process)
     return process
 
