@@ -2,11 +2,12 @@
 
 What matters here is what the serving process does holding the GIL, since
 every microsecond of it is one its event loop cannot answer in. A batch of
-prediction records is sent as one frame in which only the small fields are
+logged predictions is sent as one frame in which only the small fields are
 pickled (request id, time, model, version, role, outputs, latency, status:
-tens of bytes a record); each record's body (``inputs``, tens of kilobytes
-for a 100-row request) goes as its own buffer in one ``sendmsg`` call, so the
-kernel copies the bodies while the GIL is released. Pickling the records
+tens of bytes a record); each request body (tens of kilobytes for a 100-row
+request), still the bytes the server received, goes as its own buffer in one
+``sendmsg`` call, so the kernel copies the bodies while the GIL is released.
+The writer process turns them into the records' text. Pickling the records
 whole instead held the GIL for every byte of every body, and the many
 hand-overs of the GIL between the writer thread and the event loop that it
 took cost ``loopml serve`` 8% of its throughput with the writer process
@@ -30,6 +31,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from loopml.entities.serving import PredictionRecord
+from loopml.serving.predlog import LoggedPrediction, body_text
 
 PIECE = b"p"
 LAST = b"l"
@@ -37,32 +39,29 @@ COMMAND = b"c"
 _LENGTH = struct.Struct("!Q")
 #: Buffers one ``sendmsg`` may take (the kernel's IOV_MAX); a frame with more goes in several calls.
 _MAX_BUFFERS = max(16, min(os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024, 1024))
-#: Bodies are text; a lone surrogate (never in a decoded request, possible in a str built elsewhere) round-trips.
-_ERRORS = "surrogatepass"
 
 
-def batch_parts(kind: bytes, records: Sequence[PredictionRecord]) -> list[bytes]:
+def batch_parts(kind: bytes, predictions: Sequence[LoggedPrediction]) -> list[bytes]:
     """The content of a ``PIECE`` or ``LAST`` frame: the kind, the pickled small fields, then each body."""
-    bodies = [record.inputs.encode("utf-8", _ERRORS) for record in records]
     meta = pickle.dumps(
         [
-            (r.request_id, r.time, r.model, r.version, r.role, r.outputs, r.latency_ms, r.status, len(body))
-            for r, body in zip(records, bodies, strict=True)
+            (p.request_id, p.time, p.model, p.version, p.role, p.outputs, p.latency_ms, p.status, len(p.body))
+            for p in predictions
         ],
         protocol=pickle.HIGHEST_PROTOCOL,
     )
-    return [kind, _LENGTH.pack(len(meta)), meta, *bodies]
+    return [kind, _LENGTH.pack(len(meta)), meta, *(p.body for p in predictions)]
 
 
 def read_batch(content: memoryview) -> list[PredictionRecord]:
-    """The records of a ``PIECE`` or ``LAST`` frame's content (after its kind byte)."""
+    """The records of a ``PIECE`` or ``LAST`` frame's content (after its kind byte), their bodies as text."""
     (meta_length,) = _LENGTH.unpack_from(content)
     start = _LENGTH.size
     meta = pickle.loads(content[start : start + meta_length])
     offset = start + meta_length
     records = []
     for request_id, time, model, version, role, outputs, latency_ms, status, size in meta:
-        inputs = str(content[offset : offset + size], "utf-8", _ERRORS)
+        inputs = body_text(content[offset : offset + size])
         offset += size
         records.append(PredictionRecord(request_id, time, model, version, role, inputs, outputs, latency_ms, status))
     if offset != len(content):

@@ -51,6 +51,7 @@ from loopml.serving.logframes import (
     recv_frame,
     send_frame,
 )
+from loopml.serving.predlog import LoggedPrediction
 from loopml.store.predictions.redactor import cut_in_pieces
 
 logger = logging.getLogger(__name__)
@@ -88,9 +89,9 @@ class LogWriterProcess:
     def log_batching(self) -> tuple[int, float]:
         return self._batching
 
-    def log_predictions(self, records: Sequence[PredictionRecord]) -> None:
-        if records:
-            self._call("log", list(records))
+    def log_predictions(self, predictions: Sequence[LoggedPrediction]) -> None:
+        if predictions:
+            self._call("log", list(predictions))
 
     def prune_predictions(self, older_than_ms: int, *, actor: str) -> dict[str, int]:
         counts: dict[str, int] = self._call("prune", (older_than_ms, actor))
@@ -137,7 +138,7 @@ class LogWriterProcess:
             sock = self._connection()
             try:
                 if op == "log":
-                    pieces = cut_in_pieces(argument, lambda r: len(r.inputs) + len(r.outputs), PIECE_BYTES)
+                    pieces = cut_in_pieces(argument, lambda p: len(p.body) + len(p.outputs), PIECE_BYTES)
                     for number, piece in enumerate(pieces, start=1):
                         send_frame(sock, batch_parts(LAST if number == len(pieces) else PIECE, piece))
                 else:

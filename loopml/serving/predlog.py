@@ -1,12 +1,17 @@
 """The prediction log: a bounded in-memory queue and a background thread that writes it to the store in batches.
 
 ``offer`` is all the request path does: an append to a deque, or, when
-the queue already holds ``capacity`` records or ``capacity_bytes`` of text,
-nothing but a count of the record shed. The request never waits on the
-database and is never refused because of logging. The byte bound is what
-keeps the serving process's memory bounded while the store is down (ten
-thousand queued 8 MiB bodies would be 80 GB): a record's text counts until
-the store has it, retries included.
+the queue already holds ``capacity`` records or ``capacity_bytes`` of
+bodies and answers, nothing but a count of the record shed. The request
+never waits on the database and is never refused because of logging. The
+byte bound is what keeps the serving process's memory bounded while the
+store is down (ten thousand queued 8 MiB bodies would be 80 GB): a record's
+body and answer count until the store has it, retries included.
+
+What is queued is a ``LoggedPrediction``: the request body stays the bytes
+the server received, and becomes the stored record's text
+(``PredictionRecord.inputs``) only where it is stored, in the log-writer
+process or this writer thread, never on the request path.
 
 The writer wakes every ``interval`` seconds (sooner
 when a full batch is waiting), writes up to ``batch_size`` records with one
@@ -27,12 +32,14 @@ the log once an hour, between batches, never on the request path.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
 import time
 from collections import deque
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from loopml.entities.serving import PredictionRecord
@@ -41,13 +48,14 @@ from loopml.store.serving import parse_retention
 
 if TYPE_CHECKING:
     from loopml.serving.metrics import ServingMetrics
+    from loopml.store.serving import ServingStore
 
 logger = logging.getLogger("loopml.serving")
 
 DEFAULT_CAPACITY = 10_000
-#: Characters of request and answer text the log holds, queued or being written, before it sheds: 512 MiB of
-#: ASCII JSON is six seconds of 81 KB (100-row) requests at 1,000 req/s, room for the parquet sink's
-#: one-second batches and a slow write, and far more of small requests.
+#: Bytes of request bodies (and characters of answers) the log holds, queued or being written, before it sheds:
+#: 512 MiB is six seconds of 81 KB (100-row) requests at 1,000 req/s, room for the parquet sink's one-second
+#: batches and a slow write, and far more of small requests.
 DEFAULT_CAPACITY_BYTES = 512 * 1024 * 1024
 DEFAULT_BATCH_SIZE = 1_000
 DEFAULT_INTERVAL_S = 0.25
@@ -58,18 +66,86 @@ RETENTION_ENV = "LOOPML_PREDICTION_LOG_RETENTION"
 PRUNE_EVERY_S = 3600.0
 
 
+@dataclass(frozen=True, slots=True)
+class LoggedPrediction:
+    """One answer as the log holds it until it is stored: ``body`` is the request body, the bytes received.
+
+    Its fields are a ``PredictionRecord``'s, but for the body, which ``record`` turns into the record's
+    ``inputs`` text. Holding the bytes spares the request path decoding every body to text and the writer
+    thread encoding it back to send it to the log-writer process: two copies of an 81 KB body, together
+    about 40 µs of ``loopml serve``'s 700 µs a request (``benchmarks/predlog.py --wrk``).
+    """
+
+    request_id: str
+    time: int
+    model: str
+    version: int
+    role: str
+    body: bytes
+    outputs: str
+    latency_ms: float
+    status: int
+
+    def record(self) -> PredictionRecord:
+        """The record stored for this answer, its body as text (``body_text``)."""
+        return PredictionRecord(
+            self.request_id,
+            self.time,
+            self.model,
+            self.version,
+            self.role,
+            body_text(self.body),
+            self.outputs,
+            self.latency_ms,
+            self.status,
+        )
+
+
+def body_text(body: bytes | memoryview) -> str:
+    """A request body as the log stores it: UTF-8 as it is, JSON in another encoding (UTF-16, UTF-32) re-encoded.
+
+    The encoding is told the way ``json.loads`` tells it, from the first bytes (an ASCII-only UTF-16 body is
+    also valid UTF-8, with a NUL after each character). Never raises: the log is written long after the
+    request was answered, so bytes that do not decode (the service logs only bodies it parsed, so none should)
+    are kept as U+FFFD rather than failing the batch they are in.
+    """
+    encoding = json.detect_encoding(bytes(body[:4]))
+    if encoding == "utf-8":
+        return str(body, "utf-8", "replace")
+    try:
+        return json.dumps(json.loads(bytes(body)))
+    except ValueError:  # UnicodeDecodeError and JSONDecodeError are both ValueErrors
+        return str(body, encoding, "replace")
+
+
 class LogDestination(Protocol):
-    """What the writer writes to: a store's ``ServingStore``, or the log-writer process standing in for it."""
+    """What the writer writes to: a ``ServingStore`` (through ``StoreDestination``), or the log-writer process."""
 
     def log_batching(self) -> tuple[int, float]: ...
 
-    def log_predictions(self, records: Sequence[PredictionRecord]) -> None: ...
+    def log_predictions(self, predictions: Sequence[LoggedPrediction]) -> None: ...
 
     def prune_predictions(self, older_than_ms: int, *, actor: str) -> dict[str, int]: ...
 
 
+class StoreDestination:
+    """A ``ServingStore`` as the writer thread's destination: each batch stored as records, in this process."""
+
+    def __init__(self, serving: ServingStore) -> None:
+        self.serving = serving
+
+    def log_batching(self) -> tuple[int, float]:
+        return self.serving.log_batching()
+
+    def log_predictions(self, predictions: Sequence[LoggedPrediction]) -> None:
+        self.serving.log_predictions([prediction.record() for prediction in predictions])
+
+    def prune_predictions(self, older_than_ms: int, *, actor: str) -> dict[str, int]:
+        return self.serving.prune_predictions(older_than_ms, actor=actor)
+
+
 class PredictionLog:
-    """Bounded queue + batch writer thread over ``store.log_predictions``."""
+    """Bounded queue + batch writer thread over ``destination.log_predictions``."""
 
     def __init__(
         self,
@@ -102,7 +178,7 @@ class PredictionLog:
         self.retention_ms = retention_ms if retention_ms is not None or not retention else parse_retention(retention)
         self._pruned_at: float | None = None
         self._metrics = metrics
-        self._queue: deque[PredictionRecord | threading.Event] = deque()  # records, and barriers between them
+        self._queue: deque[LoggedPrediction | threading.Event] = deque()  # records, and barriers between them
         self._wake = threading.Event()
         self._closing = False
         self._thread: threading.Thread | None = None
@@ -121,7 +197,7 @@ class PredictionLog:
             metrics.log_held_bytes.set_function(lambda: self.held_bytes)
 
     # -- the request path --------------------------------------------------------------------
-    def offer(self, record: PredictionRecord) -> bool:
+    def offer(self, record: LoggedPrediction) -> bool:
         """Queue one record; False (and counted) when the queue is full, by records or bytes. Never blocks."""
         queue = self._queue
         size = _size(record)
@@ -156,7 +232,7 @@ class PredictionLog:
 
     @property
     def held_bytes(self) -> int:
-        """Characters of text in records queued or being written (what ``capacity_bytes`` bounds)."""
+        """Bytes of bodies and answers in records queued or being written (what ``capacity_bytes`` bounds)."""
         return self._offered_bytes - self._released_bytes
 
     # -- the writer ------------------------------------------------------------------------------
@@ -167,7 +243,7 @@ class PredictionLog:
 
     def _loop(self) -> None:
         backoff = 0.0
-        pending: list[PredictionRecord | threading.Event] = []
+        pending: list[LoggedPrediction | threading.Event] = []
         while True:
             self._wake.wait(timeout=backoff or self.interval_s)
             self._wake.clear()
@@ -186,7 +262,7 @@ class PredictionLog:
                 self._prune()
             if closing and (not pending or backoff):
                 left = [*pending, *self._queue]  # the batch the store refused and everything queued behind it
-                lost = [item for item in left if isinstance(item, PredictionRecord)]
+                lost = [item for item in left if isinstance(item, LoggedPrediction)]
                 if lost:
                     logger.error("Prediction log: %d records could not be written before shutdown", len(lost))
                     self._released_bytes += sum(map(_size, lost))
@@ -213,15 +289,15 @@ class PredictionLog:
         else:
             logger.info("Prediction log: retention removed %s", counts)
 
-    def _take(self) -> list[PredictionRecord | threading.Event]:
+    def _take(self) -> list[LoggedPrediction | threading.Event]:
         with self._idle:
             queue = self._queue
             batch = [queue.popleft() for _ in range(min(len(queue), self.batch_size))]
             self._unwritten += len(batch)
         return batch
 
-    def _write(self, batch: list[PredictionRecord | threading.Event]) -> bool:
-        records = [item for item in batch if isinstance(item, PredictionRecord)]
+    def _write(self, batch: list[LoggedPrediction | threading.Event]) -> bool:
+        records = [item for item in batch if isinstance(item, LoggedPrediction)]
         barriers = [item for item in batch if isinstance(item, threading.Event)] if len(records) < len(batch) else []
         try:
             if records:
@@ -264,6 +340,6 @@ class PredictionLog:
             self._thread = None
 
 
-def _size(record: PredictionRecord) -> int:
-    """What a record counts against ``capacity_bytes``: its request and answer text (one per character)."""
-    return len(record.inputs) + len(record.outputs)
+def _size(record: LoggedPrediction) -> int:
+    """What a record counts against ``capacity_bytes``: its body's bytes and its answer's characters."""
+    return len(record.body) + len(record.outputs)

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 
-from loopml.entities.serving import Feedback, PredictionRecord
+from loopml.entities.serving import Feedback
 from loopml.errors import (
     DeploymentNotFoundError,
     InvalidInputError,
@@ -50,7 +50,13 @@ from loopml.serving.payloads import (
     v2_response,
 )
 from loopml.serving.predictor import Predictor
-from loopml.serving.predlog import DEFAULT_CAPACITY, DEFAULT_CAPACITY_BYTES, PredictionLog
+from loopml.serving.predlog import (
+    DEFAULT_CAPACITY,
+    DEFAULT_CAPACITY_BYTES,
+    LoggedPrediction,
+    PredictionLog,
+    StoreDestination,
+)
 from loopml.serving.requestids import RequestIds
 from loopml.serving.routing import MAIN, SHADOW, Route
 from loopml.serving.watcher import DEFAULT_POLL_INTERVAL_S, DeploymentWatcher, parse_model_spec
@@ -133,7 +139,7 @@ class PredictionService:
             )
         self.log = (
             PredictionLog(
-                self._log_writer or store.serving,
+                self._log_writer or StoreDestination(store.serving),
                 capacity=log_capacity,
                 capacity_bytes=log_capacity_bytes,
                 metrics=self.metrics,
@@ -326,17 +332,7 @@ class PredictionService:
         self.metrics.observe(name, version, role, status, seconds)
         if self.log is not None:
             self.log.offer(
-                PredictionRecord(
-                    request_id,
-                    now_ms(),
-                    name,
-                    version,
-                    role,
-                    _text(body),
-                    outputs,
-                    seconds * 1000,
-                    status,
-                )
+                LoggedPrediction(request_id, now_ms(), name, version, role, body, outputs, seconds * 1000, status)
             )
 
     # -- shadow ----------------------------------------------------------------------------------
@@ -462,13 +458,6 @@ def _request_id(value: str | None) -> str | None:
         return check_request_id(value)
     except LoopMLError:
         return None
-
-
-def _text(body: bytes) -> str:
-    try:
-        return body.decode("utf-8")
-    except UnicodeDecodeError:  # JSON may also come as UTF-16 or UTF-32; store it re-encoded
-        return json.dumps(json.loads(body))
 
 
 def _error_json(exc: LoopMLError) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from loopml.entities.artifacts import ArtifactEntry
 from loopml.entities.serving import PredictionRecord
+from loopml.serving.predlog import LoggedPrediction
 
 DAY_MS = 86_400_000
 
@@ -22,3 +23,8 @@ def make_models(store, *names: str) -> None:
 
 def record(request_id, time, inputs='{"inputs": {"x": 1}}', *, model="churn", version=1, role="main"):
     return PredictionRecord(request_id, time, model, version, role, inputs, "[1]", 1.5, 200)
+
+
+def offered(request_id, time, body=b'{"inputs": {"x": 1}}', *, model="churn", version=1, role="main"):
+    """A prediction as ``loopml serve`` offers it to the log: the request body still the bytes received."""
+    return LoggedPrediction(request_id, time, model, version, role, body, "[1]", 1.5, 200)

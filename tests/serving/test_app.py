@@ -336,6 +336,16 @@ def test_a_malformed_inference_request_in_the_log_does_not_break_reading_it(serv
     assert len(client.search_predictions("iris", flatten=True)) == 3
 
 
+def test_a_request_in_utf16_is_logged_as_the_same_json(serve, deployed):
+    api = serve()
+    body = json.dumps({"records": records(deployed)}).encode("utf-16")  # JSON may come in any UTF (RFC 8259 §8.1)
+    sent = api.post("/v1/models/iris/predict", content=body, headers={"content-type": "application/json"})
+    assert sent.status_code == 200
+    assert service(api).log.flush()
+    frame = ServingClient(deployed.tracking).search_predictions("iris")
+    assert frame["inputs"][0] == records(deployed)  # stored as text a reader parses, not as UTF-16 bytes
+
+
 def test_prediction_logging_can_be_off(serve, deployed):
     api = serve(log_predictions=False)
     assert api.post("/v1/models/iris/predict", json={"records": records(deployed)}).status_code == 200

@@ -7,13 +7,13 @@ import threading
 
 import pytest
 
-from loopml.entities.serving import PredictionRecord
 from loopml.serving import logframes
+from loopml.serving.predlog import LoggedPrediction
 
 
-def _records(count: int, body: str) -> list[PredictionRecord]:
+def _offered(count: int, body: bytes) -> list[LoggedPrediction]:
     return [
-        PredictionRecord(f"r{i}", 1_700_000_000_000 + i, "churn", 2, "main", body + str(i), f"[{i}]", 1.25, 200)
+        LoggedPrediction(f"r{i}", 1_700_000_000_000 + i, "churn", 2, "main", body + b"%d" % i, f"[{i}]", 1.25, 200)
         for i in range(count)
     ]
 
@@ -33,17 +33,30 @@ def _across(parts: list[bytes]) -> tuple[bytes, memoryview]:
 
 
 def test_a_batch_with_more_bodies_than_one_sendmsg_takes_arrives_whole_and_in_order():
-    records = _records(3_000, '{"records": [{"x": 1.5, "city": "Zürich ✓"}]}')  # 3,003 buffers: several calls
-    kind, content = _across(logframes.batch_parts(logframes.LAST, records))
+    offered = _offered(3_000, '{"records": [{"x": 1.5, "city": "Zürich ✓"}]}'.encode())  # 3,003 buffers: several calls
+    kind, content = _across(logframes.batch_parts(logframes.LAST, offered))
     assert kind == logframes.LAST
-    assert logframes.read_batch(content) == records
+    records = logframes.read_batch(content)
+    assert records == [p.record() for p in offered]
+    assert records[5].inputs == '{"records": [{"x": 1.5, "city": "Zürich ✓"}]}5'
 
 
-def test_bodies_that_are_not_plain_text_round_trip_exactly():
-    odd = ["", "a\x00b", "\ud800 lone surrogate", "\U0001d518 outside the BMP", "x" * 200_000]
-    records = [PredictionRecord(f"r{i}", i, "m", 1, "shadow", text, "{}", 0.0, 500) for i, text in enumerate(odd)]
-    kind, content = _across(logframes.batch_parts(logframes.PIECE, records))
-    assert kind == logframes.PIECE and logframes.read_batch(content) == records
+def test_bodies_become_the_records_text_however_they_were_encoded():
+    bodies = {
+        b"": "",
+        "\U0001d518 outside the BMP".encode(): "\U0001d518 outside the BMP",
+        b"x" * 200_000: "x" * 200_000,
+        # JSON may come as UTF-16 or UTF-32: stored re-encoded, as the same JSON value
+        '{"inputs": {"city": "Zürich"}}'.encode("utf-16"): '{"inputs": {"city": "Z\\u00fcrich"}}',
+        '{"inputs": [1]}'.encode("utf-32-le"): '{"inputs": [1]}',
+        # neither UTF-8 nor JSON (the service logs only bodies it parsed): kept, never a failed batch
+        b"ab\xffcd": "ab\ufffdcd",
+    }
+    offered = [LoggedPrediction(f"r{i}", i, "m", 1, "shadow", body, "{}", 0.0, 500) for i, body in enumerate(bodies)]
+    kind, content = _across(logframes.batch_parts(logframes.PIECE, offered))
+    assert kind == logframes.PIECE
+    assert [record.inputs for record in logframes.read_batch(content)] == list(bodies.values())
+    assert [p.record().inputs for p in offered] == list(bodies.values())  # the writer thread's records alike
 
 
 def test_commands_round_trip_and_a_closed_peer_is_an_eof_not_a_hang():
@@ -61,7 +74,7 @@ def test_commands_round_trip_and_a_closed_peer_is_an_eof_not_a_hang():
 
 
 def test_a_frame_with_bytes_past_its_last_record_is_refused():
-    parts = logframes.batch_parts(logframes.LAST, _records(2, "{}"))
+    parts = logframes.batch_parts(logframes.LAST, _offered(2, b"{}"))
     content = memoryview(b"".join(parts[1:]) + b"junk")
     with pytest.raises(ValueError, match="past its last record"):
         logframes.read_batch(content)

@@ -14,7 +14,7 @@ from loopml.serving.logwriter import LogWriterError, LogWriterProcess
 from loopml.serving.predlog import PredictionLog
 from loopml.store import open_store
 from loopml.timestamps import now_ms
-from tests.serving.predlog_helpers import make_models, record
+from tests.serving.predlog_helpers import make_models, offered
 
 
 @pytest.fixture
@@ -40,7 +40,7 @@ def test_batches_are_stored_by_the_child_in_order_in_pieces(sqlite_uri, monkeypa
     now = now_ms()
     body = json.dumps({"records": [{"x": i, "pad": "p" * 300} for i in range(3)]})
     try:
-        writer.log_predictions([record(f"r{i}", now + i, body) for i in range(20)])
+        writer.log_predictions([offered(f"r{i}", now + i, body.encode()) for i in range(20)])
         assert writer.pid is not None and writer.pid != os.getpid() and writer.started == 1
     finally:
         writer.close()
@@ -54,11 +54,11 @@ def test_a_killed_writer_fails_its_batch_and_the_next_call_starts_a_new_one(sqli
     writer = _writer(uri, store)
     now = now_ms()
     try:
-        writer.log_predictions([record("a", now)])
+        writer.log_predictions([offered("a", now)])
         os.kill(writer.pid, signal.SIGKILL)
         with pytest.raises(LogWriterError, match="retried"):
-            writer.log_predictions([record("b", now + 1)])
-        writer.log_predictions([record("b", now + 1)])  # the retry: a new child
+            writer.log_predictions([offered("b", now + 1)])
+        writer.log_predictions([offered("b", now + 1)])  # the retry: a new child
         assert writer.started == 2
     finally:
         writer.close()
@@ -73,11 +73,11 @@ def test_the_prediction_log_keeps_and_retries_what_a_dead_writer_held(sqlite_uri
     now = now_ms()
     try:
         for i in range(10):
-            log.offer(record(f"first-{i}", now + i))
+            log.offer(offered(f"first-{i}", now + i))
         assert log.flush(timeout_s=60)
         os.kill(writer.pid, signal.SIGKILL)
         for i in range(10):
-            log.offer(record(f"second-{i}", now + 100 + i))
+            log.offer(offered(f"second-{i}", now + 100 + i))
         assert log.flush(timeout_s=60)
     finally:
         log.close()
@@ -93,7 +93,7 @@ def test_a_store_the_child_cannot_open_is_a_clear_error_every_time(tmp_path, mon
     try:
         for _ in range(2):
             with pytest.raises(LogWriterError, match="could not open the store"):
-                writer.log_predictions([record("a", now_ms())])
+                writer.log_predictions([offered("a", now_ms())])
     finally:
         writer.close()
 
@@ -101,12 +101,12 @@ def test_a_store_the_child_cannot_open_is_a_clear_error_every_time(tmp_path, mon
 def test_a_closed_writer_starts_no_new_child_and_its_child_does_not_hold_the_exit(sqlite_uri):
     uri, store = sqlite_uri
     writer = _writer(uri, store)
-    writer.log_predictions([record("a", now_ms())])
+    writer.log_predictions([offered("a", now_ms())])
     assert writer._process.daemon  # stopped at the serving process's exit, never waited for
     writer.close()
     # a batch the log's writer thread sends after shutdown (its close timed out) is refused, not a new child
     with pytest.raises(LogWriterError, match="has been stopped"):
-        writer.log_predictions([record("late", now_ms())])
+        writer.log_predictions([offered("late", now_ms())])
     assert writer.started == 1 and writer.pid is None
     assert [r.request_id for r in store.serving.read_predictions("churn")] == ["a"]
 
@@ -115,7 +115,7 @@ def test_close_stops_a_child_stuck_in_the_store_and_fails_the_batch_it_held(sqli
     uri, store = sqlite_uri
     monkeypatch.setattr("loopml.serving.logwriter._STOP_WAIT_S", 0.5)
     writer = _writer(uri, store)
-    writer.log_predictions([record("a", now_ms())])
+    writer.log_predictions([offered("a", now_ms())])
     child = writer._process
     os.kill(child.pid, signal.SIGSTOP)  # a store call that never returns (a vanished database peer)
     outcome: list[BaseException] = []
@@ -135,7 +135,7 @@ def test_close_stops_a_child_stuck_in_the_store_and_fails_the_batch_it_held(sqli
 
 def _capture(writer: LogWriterProcess, outcome: list[BaseException]) -> None:
     try:
-        writer.log_predictions([record("b", now_ms())])
+        writer.log_predictions([offered("b", now_ms())])
     except BaseException as exc:  # the test inspects what the call raised
         outcome.append(exc)
 
@@ -149,7 +149,7 @@ def test_a_refused_write_names_the_error_but_never_the_logged_request(sqlite_uri
     secret = json.dumps({"records": [{"ssn": "123-45-6789"}]})
     try:
         with pytest.raises(LogWriterError, match="disk quota") as caught:
-            writer.log_predictions([record("a", now_ms(), secret)])
+            writer.log_predictions([offered("a", now_ms(), secret.encode())])
     finally:
         writer.close()
     assert "123-45-6789" not in str(caught.value)  # the failed statement's parameters are not quoted

@@ -7,23 +7,22 @@ import time
 
 import pytest
 
-from loopml.entities.serving import PredictionRecord
 from loopml.errors import InvalidValueError
 from loopml.serving.metrics import ServingMetrics
-from loopml.serving.predlog import PredictionLog
+from loopml.serving.predlog import LoggedPrediction, PredictionLog
 
 
 class FakeStore:
     """Records batches; ``down`` makes writes fail; ``gate`` holds the writer inside a write."""
 
     def __init__(self) -> None:
-        self.batches: list[list[PredictionRecord]] = []
+        self.batches: list[list[LoggedPrediction]] = []
         self.down = False
         self.gate = threading.Event()
         self.gate.set()
         self.calls = 0
 
-    def log_predictions(self, records: list[PredictionRecord]) -> None:
+    def log_predictions(self, records: list[LoggedPrediction]) -> None:
         self.calls += 1
         self.gate.wait()
         if self.down:
@@ -34,8 +33,8 @@ class FakeStore:
         return (1_000, 0.25)  # what the SQL sink asks for
 
 
-def record(i: int) -> PredictionRecord:
-    return PredictionRecord(f"r{i}", i, "m", 1, "main", "{}", "[1]", 0.1, 200)
+def record(i: int) -> LoggedPrediction:
+    return LoggedPrediction(f"r{i}", i, "m", 1, "main", b"{}", "[1]", 0.1, 200)
 
 
 def written(store: FakeStore) -> list[str]:
@@ -118,9 +117,9 @@ def test_shutdown_with_the_store_down_reports_every_record_it_could_not_write(ca
     assert log.dropped == 25 and log.written == 0 and log.held_bytes == 0  # counted as shed, their room released
 
 
-def sized(i: int, characters: int) -> PredictionRecord:
-    """A record whose request and answer text come to ``characters`` (what the byte bound counts)."""
-    return PredictionRecord(f"r{i}", i, "m", 1, "main", "x" * (characters - 3), "[1]", 0.1, 200)
+def sized(i: int, size: int) -> LoggedPrediction:
+    """A record whose body and answer come to ``size`` bytes (what the byte bound counts)."""
+    return LoggedPrediction(f"r{i}", i, "m", 1, "main", b"x" * (size - 3), "[1]", 0.1, 200)
 
 
 def test_the_queue_also_sheds_by_bytes_and_takes_records_again_once_the_store_has_them():
@@ -139,8 +138,8 @@ def test_the_queue_also_sheds_by_bytes_and_takes_records_again_once_the_store_ha
     accepted = [log.offer(sized(i, 1_000)) for i in range(2, 20)]
     assert accepted == [True] * 8 + [False] * 10  # 8 more fit beside the 2 being written
     assert log.held_bytes == 10_000 and log.dropped == 10 and log.depth == 8
-    assert not log.offer(sized(99, 1))  # not even one character more
-    assert log.offer(PredictionRecord("r98", 98, "m", 1, "main", "", "", 0.1, 200))  # an empty record fits
+    assert not log.offer(sized(99, 1))  # not even one byte more
+    assert log.offer(LoggedPrediction("r98", 98, "m", 1, "main", b"", "", 0.1, 200))  # an empty record fits
     text = metrics.render().decode()
     assert "loopml_serving_prediction_log_held_bytes 10000.0" in text
     assert "loopml_serving_prediction_log_dropped_total 11.0" in text
