@@ -60,6 +60,11 @@ DEFAULT_CAPACITY_BYTES = 512 * 1024 * 1024
 DEFAULT_BATCH_SIZE = 1_000
 DEFAULT_INTERVAL_S = 0.25
 _MAX_BACKOFF_S = 30.0
+#: A batch the store has refused this many times in a row is written a part at a time (``_isolate``), to find
+#: the records the store refuses while it takes the others: one such record must not stop the log for good.
+ISOLATE_AFTER = 3
+#: Single records refused in a row, with nothing stored since, after which ``_isolate`` takes the store for down.
+_REFUSED_IN_A_ROW = 8
 #: The environment variable holding the log's retention (``30d``); unset keeps everything.
 RETENTION_ENV = "LOOPML_PREDICTION_LOG_RETENTION"
 #: Seconds between two prunes of the log by one writer.
@@ -244,20 +249,27 @@ class PredictionLog:
     def _loop(self) -> None:
         backoff = 0.0
         pending: list[LoggedPrediction | threading.Event] = []
+        failed = 0  # failed writes of ``pending`` in a row
         while True:
             self._wake.wait(timeout=backoff or self.interval_s)
             self._wake.clear()
             closing = self._closing
             while True:
                 if not pending:
-                    pending = self._take()
+                    pending, failed = self._take(), 0
                 if not pending:
                     break
                 if self._write(pending):
                     pending, backoff = [], 0.0
-                else:
-                    backoff = min(_MAX_BACKOFF_S, max(0.5, backoff * 2))
-                    break
+                    continue
+                failed += 1
+                if failed % ISOLATE_AFTER == 0:
+                    pending = self._isolate(pending)
+                    if not pending:  # written, but for the records the store refused while it took others
+                        backoff = 0.0
+                        continue
+                backoff = min(_MAX_BACKOFF_S, max(0.5, backoff * 2))
+                break
             if self.retention_ms is not None and not closing:
                 self._prune()
             if closing and (not pending or backoff):
@@ -299,25 +311,94 @@ class PredictionLog:
     def _write(self, batch: list[LoggedPrediction | threading.Event]) -> bool:
         records = [item for item in batch if isinstance(item, LoggedPrediction)]
         barriers = [item for item in batch if isinstance(item, threading.Event)] if len(records) < len(batch) else []
+        if records and not self._store_records(records):
+            logger.warning("Prediction log: writing %d records failed; will retry", len(records), exc_info=True)
+            return False
+        self._settle(records)
+        self._release_barriers(barriers)
+        return True
+
+    def _store_records(self, records: list[LoggedPrediction]) -> bool:
+        """Hand ``records`` to the store; False (counted) when it is down or refuses them."""
         try:
-            if records:
-                self._store.log_predictions(records)
-        except Exception:  # the store is down or refused: keep the batch, retry with backoff
+            self._store.log_predictions(records)
+        except Exception:  # the store is down or refused: the caller keeps the records
             self.failures += 1
             if self._metrics is not None:
                 self._metrics.log_write_failures.inc()
-            logger.warning("Prediction log: writing %d records failed; will retry", len(records), exc_info=True)
             return False
+        return True
+
+    def _settle(self, records: list[LoggedPrediction], *, stored: bool = True) -> None:
+        """Records the store has (or, ``stored=False``, that are given up): their bytes free, their counts kept."""
         self._released_bytes += sum(map(_size, records))
         with self._idle:
-            self._unwritten -= len(batch)
+            self._unwritten -= len(records)
             self._idle.notify_all()
-        self.written += len(records)
+        if stored:
+            self.written += len(records)
+            if self._metrics is not None:
+                self._metrics.log_written.inc(len(records))
+            return
+        with self._offer_lock:  # refused offers count under it too
+            self.dropped += len(records)
         if self._metrics is not None:
-            self._metrics.log_written.inc(len(records))
+            self._metrics.log_dropped.inc(len(records))
+
+    def _release_barriers(self, barriers: list[threading.Event]) -> None:
+        with self._idle:
+            self._unwritten -= len(barriers)
+            self._idle.notify_all()
         for barrier in barriers:
             barrier.set()
-        return True
+
+    def _isolate(self, batch: list[LoggedPrediction | threading.Event]) -> list[LoggedPrediction | threading.Event]:
+        """Write a batch the store keeps refusing a part at a time, and drop the records it refuses while it takes others.
+
+        Each part the store refuses is halved, down to single records, so a record the store will never take
+        (a value its column cannot hold, a row a trigger forbids) costs its batch about twice the log of its
+        size in calls, not the log for good. A refused record counts as refused for good only once a later
+        write succeeded (the store is up) and the store refused it once more: it is dropped, counted, and named
+        by request id in the serving log (records that a store coming back takes at the second try are stored
+        after the part that showed it was back; each keeps its time). After ``_REFUSED_IN_A_ROW`` refusals with nothing stored since, the store is taken for down, and
+        what is left comes back, in order, to be retried with backoff. Records still queued join the batch
+        first (up to a batch), so even a lone record has others to be told apart from. Barriers are released
+        once nothing of the batch is left.
+        """
+        batch = [*batch, *self._take()]
+        records = [item for item in batch if isinstance(item, LoggedPrediction)]
+        barriers = [item for item in batch if isinstance(item, threading.Event)]
+        half = len(records) // 2
+        parts = deque([records[:half], records[half:]] if half else [records])  # the whole was just refused
+        refused: list[LoggedPrediction] = []  # since the last write the store took
+        while parts and len(refused) < _REFUSED_IN_A_ROW:
+            part = parts.popleft()
+            if self._store_records(part):
+                self._settle(part)
+                for record in refused:  # the store is up: once more each, in case it was down a moment ago
+                    if self._store_records([record]):
+                        self._settle([record])
+                        continue
+                    logger.error(
+                        "Prediction log: the store refused the record of request %s (model %s, version %s) "
+                        "while it took others; it is dropped",
+                        record.request_id,
+                        record.model,
+                        record.version,
+                    )
+                    self._settle([record], stored=False)
+                refused = []
+            elif len(part) == 1:
+                refused.append(part[0])
+            else:
+                half = len(part) // 2
+                parts.extendleft([part[half:], part[:half]])
+        left: list[LoggedPrediction | threading.Event] = [*refused, *(record for part in parts for record in part)]
+        if left:
+            logger.warning("Prediction log: the store refuses every write; %d records are kept to retry", len(left))
+            return [*left, *barriers]
+        self._release_barriers(barriers)
+        return []
 
     def flush(self, timeout_s: float = 10.0) -> bool:
         """Wake the writer and wait until the queue is empty and nothing is being written; True if it got there."""

@@ -153,3 +153,28 @@ def test_a_refused_write_names_the_error_but_never_the_logged_request(sqlite_uri
     finally:
         writer.close()
     assert "123-45-6789" not in str(caught.value)  # the failed statement's parameters are not quoted
+
+
+def test_a_record_the_database_always_refuses_is_dropped_and_the_log_goes_on(sqlite_uri, caplog):
+    uri, store = sqlite_uri
+    database = uri.removeprefix("sqlite:///")
+    with sqlite3.connect(database) as conn:  # one row the database will never take, whatever the retries
+        conn.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON predictions WHEN NEW.request_id = 'poison' "
+            "BEGIN SELECT RAISE(ABORT, 'row refused'); END"
+        )
+    writer = _writer(uri, store)
+    log = PredictionLog(writer, capacity=1_000, batch_size=100, interval_s=30)
+    log.start()
+    now = now_ms()
+    try:
+        for i, rid in enumerate(["a", "b", "poison", "c", "d", "e"]):
+            log.offer(offered(rid, now + i))
+        with caplog.at_level("ERROR", logger="loopml.serving"):
+            assert log.flush(timeout_s=60)
+    finally:
+        log.close()
+        writer.close()
+    assert [r.request_id for r in store.serving.read_predictions("churn")] == ["a", "b", "c", "d", "e"]
+    assert log.dropped == 1 and log.written == 5
+    assert any("request poison " in message for message in caplog.messages)

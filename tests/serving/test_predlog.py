@@ -9,7 +9,7 @@ import pytest
 
 from loopml.errors import InvalidValueError
 from loopml.serving.metrics import ServingMetrics
-from loopml.serving.predlog import LoggedPrediction, PredictionLog
+from loopml.serving.predlog import ISOLATE_AFTER, LoggedPrediction, PredictionLog
 
 
 class FakeStore:
@@ -18,6 +18,7 @@ class FakeStore:
     def __init__(self) -> None:
         self.batches: list[list[LoggedPrediction]] = []
         self.down = False
+        self.refuse: set[str] = set()  # request ids whose records the store never takes (a batch with one fails)
         self.gate = threading.Event()
         self.gate.set()
         self.calls = 0
@@ -27,6 +28,8 @@ class FakeStore:
         self.gate.wait()
         if self.down:
             raise ConnectionError("database unreachable")
+        if any(r.request_id in self.refuse for r in records):
+            raise ValueError("value out of range for column latency_ms")
         self.batches.append(list(records))
 
     def log_batching(self) -> tuple[int, float]:
@@ -94,6 +97,44 @@ def test_a_batch_the_store_refused_is_written_when_it_is_back():
     assert log.flush(timeout_s=10)
     log.close()
     assert written(store) == [f"r{i}" for i in range(5)]
+
+
+def test_records_the_store_always_refuses_are_dropped_and_named_and_the_rest_is_written(caplog):
+    store = FakeStore()
+    store.refuse = {"r3", "r4", "r17"}  # two side by side, and one alone
+    log = PredictionLog(store, capacity=100, batch_size=50, interval_s=30)  # one batch of everything
+    log.start()
+    for i in range(10):
+        log.offer(record(i))
+    barrier = log.barrier()
+    for i in range(10, 20):
+        log.offer(record(i))
+    with caplog.at_level("ERROR", logger="loopml.serving"):
+        assert log.flush(timeout_s=60)  # the log did not stop at the batch the store refuses
+    log.close()
+    assert written(store) == [f"r{i}" for i in range(20) if i not in (3, 4, 17)]  # each once, in order
+    assert log.dropped == 3 and log.written == 17 and log.held_bytes == 0 and barrier.is_set()
+    named = [message for message in caplog.messages if "refused the record" in message]
+    assert len(named) == 3 and all(any(f"request {rid} " in m for m in named) for rid in ("r3", "r4", "r17"))
+    assert log.failures >= ISOLATE_AFTER
+
+
+def test_a_store_that_is_down_while_a_batch_is_isolated_loses_nothing():
+    store = FakeStore()
+    store.down = True
+    log = PredictionLog(store, capacity=100, batch_size=20, interval_s=0.01)
+    log.start()
+    for i in range(20):
+        log.offer(record(i))
+    deadline = time.monotonic() + 60
+    while store.calls < ISOLATE_AFTER + 4 and time.monotonic() < deadline:  # isolating: refused part by part
+        time.sleep(0.01)
+    assert store.calls >= ISOLATE_AFTER + 4
+    store.down = False  # back, maybe in the middle of isolating
+    assert log.flush(timeout_s=60)
+    log.close()
+    assert sorted(written(store), key=lambda rid: int(rid[1:])) == [f"r{i}" for i in range(20)]  # each once
+    assert log.dropped == 0 and log.written == 20
 
 
 def test_a_closed_log_takes_nothing_more():
