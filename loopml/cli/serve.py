@@ -74,7 +74,7 @@ def serve(
         typer.Option(
             "--log-queue-bytes",
             metavar="SIZE",
-            help="Most request and answer text the log holds while the store is slow or down, e.g. 1G "
+            help="Most bytes of request bodies and answers the log holds while the store is slow or down, e.g. 1G "
             "(default 512M); past it, records are shed (counted).",
         ),
     ] = None,

@@ -353,20 +353,22 @@ class PredictionLog:
             barrier.set()
 
     def _isolate(self, batch: list[LoggedPrediction | threading.Event]) -> list[LoggedPrediction | threading.Event]:
-        """Write a batch the store keeps refusing a part at a time, and drop the records it refuses while it takes others.
+        """Write a batch the store keeps refusing a part at a time; drop the records it refuses while it takes others.
 
         Each part the store refuses is halved, down to single records, so a record the store will never take
         (a value its column cannot hold, a row a trigger forbids) costs its batch about twice the log of its
         size in calls, not the log for good. A refused record counts as refused for good only once a later
-        write succeeded (the store is up) and the store refused it once more: it is dropped, counted, and named
-        by request id in the serving log (records that a store coming back takes at the second try are stored
-        after the part that showed it was back; each keeps its time). After ``_REFUSED_IN_A_ROW`` refusals with nothing stored since, the store is taken for down, and
-        what is left comes back, in order, to be retried with backoff. Records still queued join the batch
-        first (up to a batch), so even a lone record has others to be told apart from. Barriers are released
-        once nothing of the batch is left.
+        write succeeded (the store is up) and the store refused it once more: it is dropped, counted, and
+        named by request id in the serving log. Records a store coming back takes at that second try are
+        stored after the part that showed it was back; each keeps its time. After ``_REFUSED_IN_A_ROW``
+        refusals with nothing stored since, the store is taken for down, and what is left comes back, in
+        order, to be retried with backoff. Records still queued join a lone record first (up to a batch), so
+        it has others to be told apart from. Barriers are released once nothing of the batch is left.
         """
-        batch = [*batch, *self._take()]
         records = [item for item in batch if isinstance(item, LoggedPrediction)]
+        if len(records) < 2:  # nothing to tell it apart from: what is queued joins it (once: pending stays bounded)
+            batch = [*batch, *self._take()]
+            records = [item for item in batch if isinstance(item, LoggedPrediction)]
         barriers = [item for item in batch if isinstance(item, threading.Event)]
         half = len(records) // 2
         parts = deque([records[:half], records[half:]] if half else [records])  # the whole was just refused

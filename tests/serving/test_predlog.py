@@ -119,6 +119,18 @@ def test_records_the_store_always_refuses_are_dropped_and_named_and_the_rest_is_
     assert log.failures >= ISOLATE_AFTER
 
 
+def test_a_lone_record_the_store_refuses_is_told_apart_by_the_records_queued_behind_it():
+    store = FakeStore()
+    store.refuse = {"r2"}
+    log = PredictionLog(store, capacity=100, batch_size=1, interval_s=30)  # every batch is one record
+    for i in range(6):
+        log.offer(record(i))
+    log.start()
+    assert log.flush(timeout_s=60)
+    log.close()
+    assert written(store) == ["r0", "r1", "r3", "r4", "r5"] and log.dropped == 1
+
+
 def test_a_store_that_is_down_while_a_batch_is_isolated_loses_nothing():
     store = FakeStore()
     store.down = True
