@@ -51,7 +51,7 @@ from loopml.serving.logframes import (
     recv_frame,
     send_frame,
 )
-from loopml.serving.predlog import LoggedPrediction
+from loopml.serving.predlog import LoggedPrediction, run_as_batch_work
 from loopml.store.predictions.redactor import cut_in_pieces
 
 logger = logging.getLogger(__name__)
@@ -203,6 +203,7 @@ def _child(sock: socket.socket, store_uri: str | None) -> None:
     from loopml.store import open_store
     from loopml.store.predictions.redactor import REDACTOR
 
+    run_as_batch_work()  # its wake-ups do not preempt the serving process's event loop
     REDACTOR.offload_bytes = sys.maxsize  # this process is already off the serving process's GIL
     keep_freed_heap()  # each batch's bodies reuse the last one's memory (loopml.serving.heap)
     try:

@@ -42,6 +42,7 @@ def test_batches_are_stored_by_the_child_in_order_in_pieces(sqlite_uri, monkeypa
     try:
         writer.log_predictions([offered(f"r{i}", now + i, body.encode()) for i in range(20)])
         assert writer.pid is not None and writer.pid != os.getpid() and writer.started == 1
+        assert os.sched_getscheduler(writer.pid) == os.SCHED_BATCH  # its wake-ups do not preempt the server
     finally:
         writer.close()
     logged = store.serving.read_predictions("churn")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -239,3 +240,22 @@ def test_a_logged_error_quoting_a_lone_surrogate_is_text_every_sink_can_store():
     logged = _error_json(InvalidInputError("no column '\ud800x' here"))
     logged.encode("utf-8")  # strict UTF-8, what SQLite, PostgreSQL and parquet take
     assert json.loads(logged)["error"]["message"] == "no column '\ud800x' here"  # the same message
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="SCHED_BATCH is a Linux scheduling class")
+def test_the_writer_thread_runs_as_batch_work_and_the_request_path_does_not():
+    store = FakeStore()
+    store.gate.clear()  # holds the writer inside its first write
+    log = PredictionLog(store, capacity=10, batch_size=1, interval_s=0.01)
+    log.start()
+    log.offer(record(1))
+    deadline = time.monotonic() + 10
+    while store.calls == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    try:
+        assert store.calls == 1
+        assert os.sched_getscheduler(log._thread.native_id) == os.SCHED_BATCH  # its wake-ups do not preempt
+        assert os.sched_getscheduler(0) == os.SCHED_OTHER  # the caller (the event loop's thread) is left as it was
+    finally:
+        store.gate.set()
+        log.close()
