@@ -331,23 +331,24 @@ class PredictionLog:
     def _write(self, batch: list[LoggedPrediction | threading.Event]) -> bool:
         records = [item for item in batch if isinstance(item, LoggedPrediction)]
         barriers = [item for item in batch if isinstance(item, threading.Event)] if len(records) < len(batch) else []
-        if records and not self._store_records(records):
-            logger.warning("Prediction log: writing %d records failed; will retry", len(records), exc_info=True)
+        failure = self._store_records(records) if records else None
+        if failure is not None:
+            logger.warning("Prediction log: writing %d records failed; will retry", len(records), exc_info=failure)
             return False
         self._settle(records)
         self._release_barriers(barriers)
         return True
 
-    def _store_records(self, records: list[LoggedPrediction]) -> bool:
-        """Hand ``records`` to the store; False (counted) when it is down or refuses them."""
+    def _store_records(self, records: list[LoggedPrediction]) -> Exception | None:
+        """Hand ``records`` to the store; what it raised (counted) when it is down or refuses them, else None."""
         try:
             self._store.log_predictions(records)
-        except Exception:  # the store is down or refused: the caller keeps the records
+        except Exception as exc:  # the store is down or refused: the caller keeps the records
             self.failures += 1
             if self._metrics is not None:
                 self._metrics.log_write_failures.inc()
-            return False
-        return True
+            return exc
+        return None
 
     def _settle(self, records: list[LoggedPrediction], *, stored: bool = True) -> None:
         """Records the store has (or, ``stored=False``, that are given up): their bytes free, their counts kept."""
@@ -395,10 +396,10 @@ class PredictionLog:
         refused: list[LoggedPrediction] = []  # since the last write the store took
         while parts and len(refused) < _REFUSED_IN_A_ROW:
             part = parts.popleft()
-            if self._store_records(part):
+            if self._store_records(part) is None:
                 self._settle(part)
                 for record in refused:  # the store is up: once more each, in case it was down a moment ago
-                    if self._store_records([record]):
+                    if self._store_records([record]) is None:
                         self._settle([record])
                         continue
                     logger.error(

@@ -83,17 +83,19 @@ def test_a_full_queue_sheds_records_never_blocks_and_counts_them():
     assert "loopml_serving_prediction_log_written_total 51.0" in metrics.render().decode()
 
 
-def test_a_batch_the_store_refused_is_written_when_it_is_back():
+def test_a_batch_the_store_refused_is_written_when_it_is_back(caplog):
     store = FakeStore()
     store.down = True
     log = PredictionLog(store, capacity=100, batch_size=10, interval_s=0.01)
-    log.start()
-    for i in range(5):
-        log.offer(record(i))
-    deadline = time.monotonic() + 5
-    while log.failures == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert log.failures >= 1 and not log.flush(timeout_s=0.1)
+    with caplog.at_level("WARNING", logger="loopml.serving"):
+        log.start()
+        for i in range(5):
+            log.offer(record(i))
+        deadline = time.monotonic() + 5
+        while log.failures == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert log.failures >= 1 and not log.flush(timeout_s=0.1)
+    assert "ConnectionError: database unreachable" in caplog.text  # the warning says why the store refused
     store.down = False
     assert log.flush(timeout_s=10)
     log.close()
