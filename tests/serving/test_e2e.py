@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from loopml.entities.auth import Role
 from loopml.registry.client import RegistryClient
 from loopml.serving.client import ServingClient
 from tests.serving.conftest import open_sqlite
+from tests.waiting import wait_until
 
 POLL_S = 0.2
 
@@ -91,14 +92,6 @@ def clients(home: Path) -> Iterator[tuple[ServingClient, RegistryClient]]:
         yield ServingClient(tracking), RegistryClient(tracking)
     finally:
         store.close()
-
-
-def wait_until(check: Callable[[], bool], what: str, timeout_s: float = 15) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} did not happen within {timeout_s} s")
-        time.sleep(0.05)
 
 
 @pytest.mark.slow

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 
 import pytest
 
 from loopml.errors import InvalidValueError
 from loopml.serving.metrics import ServingMetrics
 from loopml.serving.predlog import ISOLATE_AFTER, LoggedPrediction, PredictionLog
+from tests.waiting import wait_until
 
 
 class FakeStore:
@@ -64,9 +64,7 @@ def test_a_full_queue_sheds_records_never_blocks_and_counts_them():
     log = PredictionLog(store, capacity=50, batch_size=10, interval_s=0.01, metrics=metrics)
     log.start()
     log.offer(record(-1))
-    deadline = time.monotonic() + 5
-    while store.calls == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: store.calls > 0, "the writer's first write", timeout_s=5)
     accepted: list[bool] = []
     offering = threading.Thread(target=lambda: accepted.extend(log.offer(record(i)) for i in range(200)), daemon=True)
     offering.start()
@@ -91,9 +89,7 @@ def test_a_batch_the_store_refused_is_written_when_it_is_back(caplog):
         log.start()
         for i in range(5):
             log.offer(record(i))
-        deadline = time.monotonic() + 5
-        while log.failures == 0 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: log.failures > 0, "a failed write", timeout_s=5)
         assert log.failures >= 1 and not log.flush(timeout_s=0.1)
     assert "ConnectionError: database unreachable" in caplog.text  # the warning says why the store refused
     store.down = False
@@ -141,10 +137,7 @@ def test_a_store_that_is_down_while_a_batch_is_isolated_loses_nothing():
     log.start()
     for i in range(20):
         log.offer(record(i))
-    deadline = time.monotonic() + 60
-    while store.calls < ISOLATE_AFTER + 4 and time.monotonic() < deadline:  # isolating: refused part by part
-        time.sleep(0.01)
-    assert store.calls >= ISOLATE_AFTER + 4
+    wait_until(lambda: store.calls >= ISOLATE_AFTER + 4, "writes of parts of the batch", timeout_s=60)  # isolating
     store.down = False  # back, maybe in the middle of isolating
     assert log.flush(timeout_s=60)
     log.close()
@@ -187,9 +180,7 @@ def test_the_queue_also_sheds_by_bytes_and_takes_records_again_once_the_store_ha
     log = PredictionLog(store, capacity=1_000, capacity_bytes=10_000, batch_size=2, interval_s=30, metrics=metrics)
     log.start()
     assert log.offer(sized(0, 1_000)) and log.offer(sized(1, 1_000))
-    deadline = time.monotonic() + 5
-    while store.calls == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: store.calls > 0, "the writer's first write", timeout_s=5)
     assert store.calls == 1 and log.depth == 0 and log.held_bytes == 2_000  # taken, not stored: still held
     accepted = [log.offer(sized(i, 1_000)) for i in range(2, 20)]
     assert accepted == [True] * 8 + [False] * 10  # 8 more fit beside the 2 being written
@@ -215,9 +206,7 @@ def test_a_batch_the_store_refused_stays_counted_until_it_is_written():
     log.start()
     for i in range(3):
         assert log.offer(sized(i, 1_000))
-    deadline = time.monotonic() + 5
-    while log.failures == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: log.failures > 0, "a failed write", timeout_s=5)
     assert log.failures >= 1 and log.held_bytes == 3_000  # the kept batch still takes its room
     assert [log.offer(sized(i, 1_000)) for i in range(3, 6)] == [True, True, False]
     store.down = False
@@ -251,9 +240,7 @@ def test_the_writer_thread_runs_as_batch_work_and_the_request_path_does_not():
     log = PredictionLog(store, capacity=10, batch_size=1, interval_s=0.01)
     log.start()
     log.offer(record(1))
-    deadline = time.monotonic() + 10
-    while store.calls == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: store.calls > 0, "the writer's first write", timeout_s=10)
     try:
         assert store.calls == 1
         assert os.sched_getscheduler(log._thread.native_id) == os.SCHED_BATCH  # its wake-ups do not preempt
