@@ -16,8 +16,10 @@ process or this writer thread, never on the request path.
 The writer wakes every ``interval`` seconds (sooner
 when a full batch is waiting), writes up to ``batch_size`` records with one
 multi-row insert, and keeps a batch the store refused to try again with
-backoff, meanwhile shedding what no longer fits. ``close`` writes what is
-left before returning (within its timeout).
+backoff, meanwhile shedding what no longer fits. A batch refused three times
+in a row is written a part at a time (``_isolate``), so a record the store
+will never take is dropped, not retried for ever ahead of everything else.
+``close`` writes what is left before returning (within its timeout).
 
 ``barrier`` queues a marker behind the records offered so far and returns
 an event the writer sets once they are written: feedback for a request this
@@ -394,7 +396,7 @@ class PredictionLog:
         half = len(records) // 2
         parts = deque([records[:half], records[half:]] if half else [records])  # the whole was just refused
         refused: list[LoggedPrediction] = []  # since the last write the store took
-        while parts and len(refused) < _REFUSED_IN_A_ROW:
+        while parts and len(refused) < _REFUSED_IN_A_ROW and not self._closing:  # closing: what is left is lost
             part = parts.popleft()
             if self._store_records(part) is None:
                 self._settle(part)
