@@ -51,7 +51,7 @@ from loopml.serving.logframes import (
     recv_frame,
     send_frame,
 )
-from loopml.serving.predlog import LoggedPrediction, run_as_batch_work
+from loopml.serving.predlog import LoggedPrediction, refused_by_store, run_as_batch_work
 from loopml.store.predictions.redactor import cut_in_pieces
 
 logger = logging.getLogger(__name__)
@@ -65,6 +65,14 @@ _STOP_WAIT_S = 10.0
 
 class LogWriterError(StoreError):
     """The log-writer process could not store a batch (its message says why); the batch is kept and retried."""
+
+
+class LogRecordsRefusedError(LogWriterError, ValueError):
+    """The store refused the batch's records themselves (``refused_by_store`` in the writer process).
+
+    A ``ValueError``, as every refusal of the records is, so the log looks through the batch for the
+    records at fault (``PredictionLog._isolate``) instead of retrying it whole for ever.
+    """
 
 
 class LogWriterProcess:
@@ -150,6 +158,8 @@ class LogWriterProcess:
                     "The prediction-log writer process stopped before it answered; the batch is kept and retried "
                     "(a new writer process starts)."
                 ) from exc
+        if status == "refused":
+            raise LogRecordsRefusedError(f"The store refused records of the batch: {value}")
         if status != "ok":
             raise LogWriterError(f"The prediction-log writer process could not store the batch: {value}")
         return value
@@ -235,8 +245,8 @@ def _child(sock: socket.socket, store_uri: str | None) -> None:
                         return
                     else:
                         reply = ("error", f"unknown request {op!r}")
-            except Exception as exc:  # the store refused or is down: the service keeps the batch and retries
-                reply = ("error", f"{type(exc).__name__}: {exc}")
+            except Exception as exc:  # the store refused the records, or is down: the service keeps the batch
+                reply = ("refused" if refused_by_store(exc) else "error", f"{type(exc).__name__}: {exc}")
             finally:
                 pending = []
             _answer(sock, reply)

@@ -16,9 +16,10 @@ process or this writer thread, never on the request path.
 The writer wakes every ``interval`` seconds (sooner
 when a full batch is waiting), writes up to ``batch_size`` records with one
 multi-row insert, and keeps a batch the store refused to try again with
-backoff, meanwhile shedding what no longer fits. A batch refused three times
-in a row is written a part at a time (``_isolate``), so a record the store
-will never take is dropped, not retried for ever ahead of everything else.
+backoff, meanwhile shedding what no longer fits. A batch the store refuses
+for what is in it (``refused_by_store``) is written a part at a time
+(``_isolate``), so a record the store will never take is dropped, not
+retried for ever ahead of everything else.
 ``close`` writes what is left before returning (within its timeout).
 
 ``barrier`` queues a marker behind the records offered so far and returns
@@ -62,11 +63,8 @@ DEFAULT_CAPACITY_BYTES = 512 * 1024 * 1024
 DEFAULT_BATCH_SIZE = 1_000
 DEFAULT_INTERVAL_S = 0.25
 _MAX_BACKOFF_S = 30.0
-#: A batch the store has refused this many times in a row is written a part at a time (``_isolate``), to find
-#: the records the store refuses while it takes the others: one such record must not stop the log for good.
-ISOLATE_AFTER = 3
-#: Single records refused in a row, with nothing stored since, after which ``_isolate`` takes the store for down.
-_REFUSED_IN_A_ROW = 8
+#: Request ids one log line names of the records a store refused (the rest are counted).
+_NAMED_AT_MOST = 20
 #: The environment variable holding the log's retention (``30d``); unset keeps everything.
 RETENTION_ENV = "LOOPML_PREDICTION_LOG_RETENTION"
 #: Seconds between two prunes of the log by one writer.
@@ -121,7 +119,7 @@ def body_text(body: bytes | memoryview) -> str:
         return str(body, "utf-8", "replace")
     try:
         return json.dumps(json.loads(bytes(body)))
-    except ValueError:  # UnicodeDecodeError and JSONDecodeError are both ValueErrors
+    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors; deep nesting
         return str(body, encoding, "replace")
 
 
@@ -149,6 +147,18 @@ class StoreDestination:
 
     def prune_predictions(self, older_than_ms: int, *, actor: str) -> dict[str, int]:
         return self.serving.prune_predictions(older_than_ms, actor=actor)
+
+
+def refused_by_store(exc: BaseException) -> bool:
+    """True when the store refused the records themselves, so that retrying them as they are cannot succeed.
+
+    A value a column cannot hold, a row a constraint or trigger forbids, text a format cannot encode: the
+    stores say so with ``InvalidInputError`` (a ``ValueError``), pyarrow with ``ArrowInvalid`` (a
+    ``ValueError``) or ``ArrowTypeError`` (a ``TypeError``), and the log-writer process passes the verdict
+    on. A store that is unreachable or broken raises ``StoreError``, ``OSError`` and the like: the records
+    are kept and retried, however long it takes, since nothing about them is wrong.
+    """
+    return isinstance(exc, ValueError | TypeError)
 
 
 def run_as_batch_work() -> bool:
@@ -271,23 +281,22 @@ class PredictionLog:
         run_as_batch_work()
         backoff = 0.0
         pending: list[LoggedPrediction | threading.Event] = []
-        failed = 0  # failed writes of ``pending`` in a row
         while True:
             self._wake.wait(timeout=backoff or self.interval_s)
             self._wake.clear()
             closing = self._closing
             while True:
                 if not pending:
-                    pending, failed = self._take(), 0
+                    pending = self._take()
                 if not pending:
                     break
-                if self._write(pending):
+                failure = self._write(pending)
+                if failure is None:
                     pending, backoff = [], 0.0
                     continue
-                failed += 1
-                if failed % ISOLATE_AFTER == 0:
+                if refused_by_store(failure):
                     pending = self._isolate(pending)
-                    if not pending:  # written, but for the records the store refused while it took others
+                    if not pending:  # written, but for the records the store refused
                         backoff = 0.0
                         continue
                 backoff = min(_MAX_BACKOFF_S, max(0.5, backoff * 2))
@@ -297,6 +306,10 @@ class PredictionLog:
             if closing and (not pending or backoff):
                 left = [*pending, *self._queue]  # the batch the store refused and everything queued behind it
                 lost = [item for item in left if isinstance(item, LoggedPrediction)]
+                with self._idle:  # nothing is queued or being written any more: depth and flush say so
+                    self._queue.clear()
+                    self._unwritten = 0
+                    self._idle.notify_all()
                 if lost:
                     logger.error("Prediction log: %d records could not be written before shutdown", len(lost))
                     self._released_bytes += sum(map(_size, lost))
@@ -330,16 +343,23 @@ class PredictionLog:
             self._unwritten += len(batch)
         return batch
 
-    def _write(self, batch: list[LoggedPrediction | threading.Event]) -> bool:
+    def _write(self, batch: list[LoggedPrediction | threading.Event]) -> Exception | None:
+        """Store a batch whole; what the store raised (logged) when it did not take it, else None."""
         records = [item for item in batch if isinstance(item, LoggedPrediction)]
         barriers = [item for item in batch if isinstance(item, threading.Event)] if len(records) < len(batch) else []
         failure = self._store_records(records) if records else None
-        if failure is not None:
+        if failure is None:
+            self._settle(records)
+            self._release_barriers(barriers)
+        elif refused_by_store(failure):
+            logger.warning(
+                "Prediction log: the store refused a batch of %d records; finding the ones it refuses",
+                len(records),
+                exc_info=failure,
+            )
+        else:
             logger.warning("Prediction log: writing %d records failed; will retry", len(records), exc_info=failure)
-            return False
-        self._settle(records)
-        self._release_barriers(barriers)
-        return True
+        return failure
 
     def _store_records(self, records: list[LoggedPrediction]) -> Exception | None:
         """Hand ``records`` to the store; what it raised (counted) when it is down or refuses them, else None."""
@@ -376,51 +396,46 @@ class PredictionLog:
             barrier.set()
 
     def _isolate(self, batch: list[LoggedPrediction | threading.Event]) -> list[LoggedPrediction | threading.Event]:
-        """Write a batch the store keeps refusing a part at a time; drop the records it refuses while it takes others.
+        """Write a batch the store refused a part at a time, and drop the records it refuses on their own.
 
-        Each part the store refuses is halved, down to single records, so a record the store will never take
-        (a value its column cannot hold, a row a trigger forbids) costs its batch about twice the log of its
-        size in calls, not the log for good. A refused record counts as refused for good only once a later
-        write succeeded (the store is up) and the store refused it once more: it is dropped, counted, and
-        named by request id in the serving log. Records a store coming back takes at that second try are
-        stored after the part that showed it was back; each keeps its time. After ``_REFUSED_IN_A_ROW``
-        refusals with nothing stored since, the store is taken for down, and what is left comes back, in
-        order, to be retried with backoff. Records still queued join a lone record first (up to a batch), so
-        it has others to be told apart from. Barriers are released once nothing of the batch is left.
+        The store refused the batch for what is in it (``refused_by_store``): retried whole, it would be
+        refused for ever, and the log would stop behind it. Each refused part is halved, down to single
+        records, so one bad record costs its batch about twice the log of its size in calls. A record refused
+        on its own is dropped, counted, and named by request id in the serving log (never its body). A part
+        that fails for any other reason (the store went down) ends this: what is left comes back, in order,
+        to be retried with backoff, and is looked through again if the store refuses it once more. So is
+        what is left when the log closes. Barriers are released once nothing of the batch is left.
         """
         records = [item for item in batch if isinstance(item, LoggedPrediction)]
-        if len(records) < 2:  # nothing to tell it apart from: what is queued joins it (once: pending stays bounded)
-            batch = [*batch, *self._take()]
-            records = [item for item in batch if isinstance(item, LoggedPrediction)]
         barriers = [item for item in batch if isinstance(item, threading.Event)]
         half = len(records) // 2
         parts = deque([records[:half], records[half:]] if half else [records])  # the whole was just refused
-        refused: list[LoggedPrediction] = []  # since the last write the store took
-        while parts and len(refused) < _REFUSED_IN_A_ROW and not self._closing:  # closing: what is left is lost
+        refused: list[LoggedPrediction] = []
+        while parts and not self._closing:
+            failure = self._store_records(parts[0])
+            if failure is not None and not refused_by_store(failure):
+                logger.warning("Prediction log: writing a part of a refused batch failed; will retry", exc_info=failure)
+                break
             part = parts.popleft()
-            if self._store_records(part) is None:
+            if failure is None:
                 self._settle(part)
-                for record in refused:  # the store is up: once more each, in case it was down a moment ago
-                    if self._store_records([record]) is None:
-                        self._settle([record])
-                        continue
-                    logger.error(
-                        "Prediction log: the store refused the record of request %s (model %s, version %s) "
-                        "while it took others; it is dropped",
-                        record.request_id,
-                        record.model,
-                        record.version,
-                    )
-                    self._settle([record], stored=False)
-                refused = []
             elif len(part) == 1:
                 refused.append(part[0])
             else:
                 half = len(part) // 2
                 parts.extendleft([part[half:], part[:half]])
-        left: list[LoggedPrediction | threading.Event] = [*refused, *(record for part in parts for record in part)]
+        if refused:
+            named = ", ".join(f"{r.request_id} ({r.model} v{r.version})" for r in refused[:_NAMED_AT_MOST])
+            more = f" and {len(refused) - _NAMED_AT_MOST} more" if len(refused) > _NAMED_AT_MOST else ""
+            logger.error(
+                "Prediction log: the store refused %d records, which are dropped: requests %s%s",
+                len(refused),
+                named,
+                more,
+            )
+            self._settle(refused, stored=False)
+        left: list[LoggedPrediction | threading.Event] = [record for part in parts for record in part]
         if left:
-            logger.warning("Prediction log: the store refuses every write; %d records are kept to retry", len(left))
             return [*left, *barriers]
         self._release_barriers(barriers)
         return []

@@ -11,7 +11,7 @@ import threading
 import pytest
 
 from loopml.serving import logwriter
-from loopml.serving.logwriter import LogWriterError, LogWriterProcess
+from loopml.serving.logwriter import LogRecordsRefusedError, LogWriterError, LogWriterProcess
 from loopml.serving.predlog import PredictionLog
 from loopml.store import open_store
 from loopml.timestamps import now_ms
@@ -105,8 +105,9 @@ def test_a_store_the_child_cannot_open_is_a_clear_error_every_time(tmp_path, mon
     writer = LogWriterProcess("nosuchscheme://nowhere", sink="sql", batching=(1_000, 0.25))
     try:
         for _ in range(2):
-            with pytest.raises(LogWriterError, match="could not open the store"):
+            with pytest.raises(LogWriterError, match="could not open the store") as caught:
                 writer.log_predictions([offered("a", now_ms())])
+            assert not isinstance(caught.value, LogRecordsRefusedError)  # the store's fault: kept and retried
     finally:
         writer.close()
 
@@ -161,7 +162,7 @@ def test_a_refused_write_names_the_error_but_never_the_logged_request(sqlite_uri
     writer = _writer(uri, store)
     secret = json.dumps({"records": [{"ssn": "123-45-6789"}]})
     try:
-        with pytest.raises(LogWriterError, match="disk quota") as caught:
+        with pytest.raises(LogRecordsRefusedError, match="disk quota") as caught:  # the records' fault: not retried
             writer.log_predictions([offered("a", now_ms(), secret.encode())])
     finally:
         writer.close()
@@ -190,4 +191,4 @@ def test_a_record_the_database_always_refuses_is_dropped_and_the_log_goes_on(sql
         writer.close()
     assert [r.request_id for r in store.serving.read_predictions("churn")] == ["a", "b", "c", "d", "e"]
     assert log.dropped == 1 and log.written == 5
-    assert any("request poison " in message for message in caplog.messages)
+    assert any("requests poison (churn v1)" in message for message in caplog.messages)

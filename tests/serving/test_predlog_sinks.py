@@ -153,3 +153,40 @@ def test_a_read_keeps_only_its_models_rows_even_from_a_shared_folder(tmp_path):
     folder = next((tmp_path / "log" / "model=iris").iterdir())
     pq.write_table(records_table([record("theirs", now, model="Iris")]), folder / f"part-{now:013d}-folded.parquet")
     assert [r.request_id for r in sink.read("iris")] == ["mine"]
+
+
+def test_a_row_the_database_forbids_is_the_records_fault_and_its_error_quotes_no_value(db_url, backend, tmp_path):
+    """The SQL sink says a refused row is the records' fault, so the log looks through the batch, not retries it."""
+    import sqlalchemy
+
+    from loopml.serving.predlog import refused_by_store
+    from loopml.store import open_store
+
+    store = open_store(db_url, artifacts_url=str(tmp_path / "artifacts"))
+    make_models(store, "churn")
+    engine = sqlalchemy.create_engine(db_url)
+    with engine.begin() as conn:  # the database forbids one row, as a constraint or an audit trigger would
+        if backend == "postgresql":
+            conn.exec_driver_sql(
+                "CREATE FUNCTION refuse_poison() RETURNS trigger AS $$ BEGIN IF NEW.request_id = 'poison' THEN "
+                "RAISE EXCEPTION 'row forbidden' USING ERRCODE = 'check_violation'; END IF; RETURN NEW; END $$ "
+                "LANGUAGE plpgsql"
+            )
+            conn.exec_driver_sql(
+                "CREATE TRIGGER refuse BEFORE INSERT ON predictions FOR EACH ROW EXECUTE FUNCTION refuse_poison()"
+            )
+        else:
+            conn.exec_driver_sql(
+                "CREATE TRIGGER refuse BEFORE INSERT ON predictions WHEN NEW.request_id = 'poison' "
+                "BEGIN SELECT RAISE(ABORT, 'row forbidden'); END"
+            )
+    engine.dispose()
+    now = now_ms()
+    try:
+        with pytest.raises(InvalidValueError, match="row forbidden") as caught:
+            store.serving.log_predictions([record("a", now), record("poison", now, '{"ssn": "123-45-6789"}')])
+        assert refused_by_store(caught.value) and "123-45-6789" not in str(caught.value)
+        store.serving.log_predictions([record("b", now + 1)])  # the store itself is fine
+        assert [r.request_id for r in store.serving.read_predictions("churn")] == ["b"]  # none of the refused batch
+    finally:
+        store.close()

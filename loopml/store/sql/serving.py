@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, and_, delete, func, or_, select
+from sqlalchemy.exc import IntegrityError
 
 from loopml.entities.serving import Deployment, Feedback, PredictionRecord
 from loopml.errors import (
@@ -328,21 +329,25 @@ class SqlServingStore(ServingStore):
         # redacted in a helper process, and the database's write lock is not held while it waits.
         records, keys = _apply_policies(records, self._current_policies())
         packed = [bodies.pack(r.inputs) for r in records]
-        with write_transaction(self._engine) as conn:
-            records = _unique_ids(conn, records)  # the same records in the same order, some renamed
-            entities = _entity_rows(records, keys)
-            for start, end in _insert_chunks(packed, records):
-                values = [
-                    value
-                    for r, (inputs, compressed) in zip(records[start:end], packed[start:end], strict=True)
-                    for value in (
-                        r.request_id, r.time, r.model, r.version, r.role, inputs, compressed, r.outputs,
-                        r.latency_ms, r.status,
-                    )
-                ]  # fmt: skip
-                conn.exec_driver_sql(_insert_sql(conn.dialect.paramstyle, end - start), tuple(values))
-            if entities:
-                conn.execute(t.prediction_entities.insert(), entities)
+        try:
+            with write_transaction(self._engine) as conn:
+                records = _unique_ids(conn, records)  # the same records in the same order, some renamed
+                entities = _entity_rows(records, keys)
+                for start, end in _insert_chunks(packed, records):
+                    values = [
+                        value
+                        for r, (inputs, compressed) in zip(records[start:end], packed[start:end], strict=True)
+                        for value in (
+                            r.request_id, r.time, r.model, r.version, r.role, inputs, compressed, r.outputs,
+                            r.latency_ms, r.status,
+                        )
+                    ]  # fmt: skip
+                    conn.exec_driver_sql(_insert_sql(conn.dialect.paramstyle, end - start), tuple(values))
+                if entities:
+                    conn.execute(t.prediction_entities.insert(), entities)
+        except IntegrityError as exc:  # a row a constraint or trigger forbids: the records' fault, not the store's
+            detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]  # the first line quotes no row
+            raise InvalidValueError(f"The database refused a logged prediction: {detail}") from exc
 
     def _log_to_sink(self, records: Sequence[PredictionRecord]) -> None:
         """The parquet sink: policies applied, entity keys indexed in SQL first, then one file per (model, day).
