@@ -131,15 +131,21 @@ def test_records_the_store_refuses_are_dropped_and_named_and_the_rest_is_written
     assert all(f"r{i} (m v1)" in named for i in refused) and f"the store refused {len(refused)} records" in named
 
 
+def written_through(store: FakeStore, count: int, *, batch_size: int) -> PredictionLog:
+    """A log that was offered records r0 to r<count - 1>, then started, flushed and closed."""
+    log = PredictionLog(store, capacity=100, batch_size=batch_size, interval_s=30)
+    for i in range(count):
+        log.offer(record(i))
+    log.start()
+    assert log.flush(timeout_s=60)  # nothing stopped the writer
+    log.close()
+    return log
+
+
 def test_a_lone_record_the_store_refuses_is_dropped_and_the_next_is_written():
     store = FakeStore()
     store.refuse = {"r2"}
-    log = PredictionLog(store, capacity=100, batch_size=1, interval_s=30)  # every batch is one record
-    for i in range(6):
-        log.offer(record(i))
-    log.start()
-    assert log.flush(timeout_s=60)
-    log.close()
+    log = written_through(store, 6, batch_size=1)  # every batch is one record
     assert written(store) == ["r0", "r1", "r3", "r4", "r5"] and log.dropped == 1
 
 
@@ -147,12 +153,7 @@ def test_a_store_that_goes_down_while_a_refused_batch_is_looked_through_keeps_th
     store = FakeStore()
     store.refuse = {"r3"}
     store.down_at = {2}  # refused whole, then unreachable for its first part: nothing about those records is wrong
-    log = PredictionLog(store, capacity=100, batch_size=20, interval_s=30)
-    for i in range(20):
-        log.offer(record(i))
-    log.start()
-    assert log.flush(timeout_s=60)
-    log.close()
+    log = written_through(store, 20, batch_size=20)
     assert written(store) == [f"r{i}" for i in range(20) if i != 3]  # each once, in order
     assert log.dropped == 1 and log.written == 19
 
@@ -160,12 +161,7 @@ def test_a_store_that_goes_down_while_a_refused_batch_is_looked_through_keeps_th
 def test_a_store_that_flaps_never_loses_a_record():
     store = FakeStore()
     store.down_at = {1, 2, 3, 5, 7}  # unreachable, back for one call, unreachable again, ...
-    log = PredictionLog(store, capacity=100, batch_size=5, interval_s=30)
-    for i in range(20):
-        log.offer(record(i))
-    log.start()
-    assert log.flush(timeout_s=60)
-    log.close()
+    log = written_through(store, 20, batch_size=5)
     assert written(store) == [f"r{i}" for i in range(20)] and log.dropped == 0  # an outage is never a refusal
 
 
