@@ -312,11 +312,7 @@ class PredictionLog:
                     self._idle.notify_all()
                 if lost:
                     logger.error("Prediction log: %d records could not be written before shutdown", len(lost))
-                    self._released_bytes += sum(map(_size, lost))
-                    with self._offer_lock:  # refused offers count under it too
-                        self.dropped += len(lost)
-                    if self._metrics is not None:
-                        self._metrics.log_dropped.inc(len(lost))
+                    self._give_up(lost)
                 for item in left:  # nobody waits past the writer's end
                     if isinstance(item, threading.Event):
                         item.set()
@@ -373,16 +369,21 @@ class PredictionLog:
         return None
 
     def _settle(self, records: list[LoggedPrediction], *, stored: bool = True) -> None:
-        """Records the store has (or, ``stored=False``, that are given up): their bytes free, their counts kept."""
-        self._released_bytes += sum(map(_size, records))
+        """Records taken off the queue that the store has (or, ``stored=False``, that are given up)."""
         with self._idle:
             self._unwritten -= len(records)
             self._idle.notify_all()
-        if stored:
-            self.written += len(records)
-            if self._metrics is not None:
-                self._metrics.log_written.inc(len(records))
+        if not stored:
+            self._give_up(records)
             return
+        self._released_bytes += sum(map(_size, records))
+        self.written += len(records)
+        if self._metrics is not None:
+            self._metrics.log_written.inc(len(records))
+
+    def _give_up(self, records: list[LoggedPrediction]) -> None:
+        """Records that will never be stored: their bytes free, counted as dropped."""
+        self._released_bytes += sum(map(_size, records))
         with self._offer_lock:  # refused offers count under it too
             self.dropped += len(records)
         if self._metrics is not None:

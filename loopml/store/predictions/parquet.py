@@ -5,10 +5,11 @@ time and a random suffix, so replicas never write the same name and a file
 is never changed in place except by erasure, which rewrites it under a new
 name and then removes the old one. A batch's files are written under hidden
 names first and published together; when one fails, the ones already
-published are removed, so the writer's retry of the batch stores it once. Reads list only the day folders a window
-touches and scan them with pyarrow datasets (filter pushdown on time,
-version and role; only the columns asked for), streaming record batches so
-memory stays bounded whatever the log holds. Retention removes whole day
+published are removed, so the writer's retry of the batch stores it once.
+Reads list only the day folders a window touches and scan them with pyarrow
+datasets (filter pushdown on model, time, version and role; only the columns
+asked for), streaming record batches so memory stays bounded whatever the
+log holds. Retention removes whole day
 folders. The folder lives under the artifact store's URL and is reached
 through fsspec, so ``s3://`` works as a local path does.
 """
